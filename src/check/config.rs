@@ -1,0 +1,503 @@
+//! Configuration calls (`adam(lr: 1e-3)`, `random(train: 0.7, ...)`, `impute(median)`):
+//! one checker for all of them, driven by signature tables, so every one gets the same
+//! unknown-name, unknown-argument, type and range diagnostics.
+
+use super::Checker;
+use super::hir::{Metric, Monitor};
+use super::value::Val;
+use crate::diagnostics::{Diagnostic, did_you_mean};
+use crate::source::Span;
+use crate::syntax::ast::{self, ExprKind};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Kind {
+    Float,
+    Int,
+    Bool,
+    Str,
+    /// `val.loss`, `val.accuracy`.
+    Monitor,
+    /// One of these bare words (`median`) or, for `Word`s that allow it, a call.
+    Word(&'static [&'static str]),
+    /// A number or a string (`impute(constant("unknown"))`).
+    Scalar,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Range {
+    Any,
+    /// > 0
+    Pos,
+    /// >= 0
+    NonNeg,
+    /// [0, 1]
+    Unit,
+    /// [0, 1)
+    UnitOpen,
+    /// (0, 1)
+    Open01,
+    /// (0, 1]
+    Unit01,
+    AtLeast(i64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Default {
+    Required,
+    /// Optional, no value when absent.
+    Absent,
+    F(f64),
+    I(i64),
+    B(bool),
+    W(&'static str),
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct P {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub range: Range,
+    pub default: Default,
+}
+
+pub const fn p(name: &'static str, kind: Kind, range: Range, default: Default) -> P {
+    P {
+        name,
+        kind,
+        range,
+        default,
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Sig {
+    pub name: &'static str,
+    pub params: &'static [P],
+}
+
+/// A checked configuration call with its arguments by name.
+#[derive(Clone, Debug)]
+pub struct ConfigCall {
+    pub name: String,
+    pub span: Span,
+    pub sig: Sig,
+    pub args: BTreeMap<String, (Val, Span)>,
+}
+
+impl ConfigCall {
+    pub fn f(&self, k: &str) -> f64 {
+        match self.args.get(k) {
+            Some((v, _)) => v.as_f64().unwrap_or(f64::NAN),
+            None => match self.param(k).map(|p| p.default) {
+                Some(Default::F(v)) => v,
+                Some(Default::I(v)) => v as f64,
+                _ => f64::NAN,
+            },
+        }
+    }
+
+    pub fn opt_f(&self, k: &str) -> Option<f64> {
+        self.args
+            .get(k)
+            .and_then(|(v, _)| v.as_f64())
+            .or(match self.param(k).map(|p| p.default) {
+                Some(Default::F(v)) => Some(v),
+                _ => None,
+            })
+    }
+
+    pub fn i(&self, k: &str) -> i64 {
+        match self.args.get(k) {
+            Some((Val::Int(d), _)) => d.as_const().unwrap_or(0),
+            Some((v, _)) => v.as_f64().map_or(0, |x| x as i64),
+            None => match self.param(k).map(|p| p.default) {
+                Some(Default::I(v)) => v,
+                _ => 0,
+            },
+        }
+    }
+
+    pub fn b(&self, k: &str) -> bool {
+        match self.args.get(k) {
+            Some((Val::Bool(Some(v)), _)) => *v,
+            _ => matches!(self.param(k).map(|p| p.default), Some(Default::B(true))),
+        }
+    }
+
+    pub fn word(&self, k: &str) -> Option<String> {
+        match self.args.get(k) {
+            Some((Val::Symbol(p), _)) => Some(p.join(".")),
+            Some((Val::Model { name, .. }, _)) => Some(name.clone()),
+            Some(_) => None,
+            None => match self.param(k).map(|p| p.default) {
+                Some(Default::W(w)) => Some(w.to_string()),
+                _ => None,
+            },
+        }
+    }
+
+    pub fn val(&self, k: &str) -> Option<&Val> {
+        self.args.get(k).map(|(v, _)| v)
+    }
+
+    pub fn span_of(&self, k: &str) -> Span {
+        self.args.get(k).map_or(self.span, |(_, s)| *s)
+    }
+
+    fn param(&self, k: &str) -> Option<&P> {
+        self.sig.params.iter().find(|p| p.name == k)
+    }
+
+    /// `adam(lr: 0.001, beta1: 0.9, ...)` with every default filled in.
+    pub fn text(&self) -> String {
+        if self.sig.params.is_empty() {
+            return self.name.clone();
+        }
+        let parts: Vec<String> = self
+            .sig
+            .params
+            .iter()
+            .filter_map(|p| {
+                let v = match self.args.get(p.name) {
+                    Some((v, _)) => v.text(),
+                    None => match p.default {
+                        Default::F(x) => crate::syntax::print::float(x),
+                        Default::I(x) => x.to_string(),
+                        Default::B(x) => x.to_string(),
+                        Default::W(w) => w.to_string(),
+                        Default::Required | Default::Absent => return None,
+                    },
+                };
+                Some(format!("{}: {v}", p.name))
+            })
+            .collect();
+        format!("{}({})", self.name, parts.join(", "))
+    }
+}
+
+/// A configuration override for one argument: `--set optimizer.lr=0.01` or a sweep point.
+#[derive(Clone, Debug)]
+pub struct ArgOverride<'a> {
+    pub param: String,
+    pub value: &'a ast::Expr,
+    pub span: Span,
+}
+
+impl<'a> Checker<'a> {
+    /// Check `e` as a call to one of `sigs` (a bare name is a call without arguments).
+    pub(crate) fn config_call(
+        &mut self,
+        e: &ast::Expr,
+        sigs: &[Sig],
+        what: &str,
+        overrides: &[ArgOverride<'_>],
+    ) -> Option<ConfigCall> {
+        let (id, args): (&ast::Ident, &[ast::Arg]) = match &e.kind {
+            ExprKind::Name(id) => (id, &[]),
+            ExprKind::Call { callee, args } => match callee.as_name() {
+                Some(id) => (id, args.as_slice()),
+                None => {
+                    self.not_a_config(e, sigs, what);
+                    return None;
+                }
+            },
+            ExprKind::Error => return None,
+            _ => {
+                self.not_a_config(e, sigs, what);
+                return None;
+            }
+        };
+        let Some(sig) = sigs.iter().find(|s| s.name == id.name).copied() else {
+            let names: Vec<&str> = sigs.iter().map(|s| s.name).collect();
+            let mut d = Diagnostic::error(
+                "mlx::name::unknown",
+                format!("unknown {what} `{}`", id.name),
+            )
+            .with_label(id.span, format!("not a known {what}"));
+            d = match did_you_mean(&id.name, names.iter().copied()) {
+                Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                None => d.with_help(format!("the {what}s are: {}", names.join(", "))),
+            };
+            self.error(d);
+            return None;
+        };
+        let mut out: BTreeMap<String, (Val, Span)> = BTreeMap::new();
+        let mut ok = true;
+        let mut pos = 0;
+        for a in args {
+            let p = match &a.name {
+                Some(n) => match sig.params.iter().find(|p| p.name == n.name) {
+                    Some(p) => *p,
+                    None => {
+                        self.unknown_arg(sig, what, &n.name, n.span);
+                        ok = false;
+                        continue;
+                    }
+                },
+                None => match sig.params.get(pos) {
+                    Some(p) => {
+                        pos += 1;
+                        *p
+                    }
+                    None => {
+                        let d = Diagnostic::error(
+                            "mlx::type::arity",
+                            format!(
+                                "`{}` takes {} argument{}",
+                                sig.name,
+                                sig.params.len(),
+                                super::model::plural(sig.params.len())
+                            ),
+                        )
+                        .with_label(a.span, "extra argument")
+                        .with_help(self.sig_help(sig));
+                        self.error(d);
+                        ok = false;
+                        continue;
+                    }
+                },
+            };
+            if out.contains_key(p.name) {
+                self.error(
+                    Diagnostic::error(
+                        "mlx::arg::duplicate",
+                        format!("argument `{}` of `{}` is given twice", p.name, sig.name),
+                    )
+                    .with_label(a.span, "given again"),
+                );
+                ok = false;
+                continue;
+            }
+            let v = self.config_value(&a.value, p);
+            if v.is_poison() {
+                ok = false;
+            }
+            out.insert(p.name.to_string(), (v, a.value.span));
+        }
+        for o in overrides {
+            let Some(p) = sig.params.iter().find(|p| p.name == o.param).copied() else {
+                self.unknown_arg(sig, what, &o.param, o.span);
+                ok = false;
+                continue;
+            };
+            let v = self.config_value(o.value, p);
+            if v.is_poison() {
+                ok = false;
+            }
+            out.insert(p.name.to_string(), (v, o.value.span));
+        }
+        for p in sig.params {
+            match out.get(p.name) {
+                None if p.default == Default::Required && ok => {
+                    let d = Diagnostic::error(
+                        "mlx::arg::missing",
+                        format!("`{}` needs its argument `{}`", sig.name, p.name),
+                    )
+                    .with_label(e.span, format!("`{}` is missing", p.name))
+                    .with_help(self.sig_help(sig));
+                    self.error(d);
+                    ok = false;
+                }
+                Some((v, s)) if !self.in_range(v, p.range) => {
+                    let d = Diagnostic::error(
+                        "mlx::value::range",
+                        format!(
+                            "`{}` of `{}` must be {}, but is {}",
+                            p.name,
+                            sig.name,
+                            range_text(p.range),
+                            v.text()
+                        ),
+                    )
+                    .with_label(*s, format!("{} is out of range", v.text()));
+                    self.error(d);
+                    ok = false;
+                }
+                _ => {}
+            }
+        }
+        ok.then(|| ConfigCall {
+            name: sig.name.to_string(),
+            span: e.span,
+            sig,
+            args: out,
+        })
+    }
+
+    fn sig_help(&self, sig: Sig) -> String {
+        let ps: Vec<String> = sig
+            .params
+            .iter()
+            .map(|p| match p.default {
+                Default::Required => p.name.to_string(),
+                _ => format!("{}?", p.name),
+            })
+            .collect();
+        format!("`{}` takes ({})", sig.name, ps.join(", "))
+    }
+
+    fn unknown_arg(&mut self, sig: Sig, what: &str, name: &str, span: Span) {
+        let names: Vec<&str> = sig.params.iter().map(|p| p.name).collect();
+        let mut d = Diagnostic::error(
+            "mlx::arg::unknown",
+            format!("the {what} `{}` has no argument `{name}`", sig.name),
+        )
+        .with_label(span, "unknown argument");
+        d = match did_you_mean(name, names.iter().copied()) {
+            Some(s) => d.with_help(format!("did you mean `{s}`?")),
+            None if names.is_empty() => d.with_help(format!("`{}` takes no arguments", sig.name)),
+            None => d.with_help(self.sig_help(sig)),
+        };
+        self.error(d);
+    }
+
+    fn not_a_config(&mut self, e: &ast::Expr, sigs: &[Sig], what: &str) {
+        let names: Vec<&str> = sigs.iter().map(|s| s.name).collect();
+        self.error(
+            Diagnostic::error("mlx::type::mismatch", format!("expected a {what}"))
+                .with_label(e.span, format!("not a {what}"))
+                .with_help(format!("the {what}s are: {}", names.join(", "))),
+        );
+    }
+
+    /// Evaluate one argument and check its kind.
+    pub(crate) fn config_value(&mut self, e: &ast::Expr, p: P) -> Val {
+        if let Kind::Word(words) = p.kind {
+            // Bare words (`median`) and calls (`constant(0)`) are read by the caller.
+            let head = match &e.kind {
+                ExprKind::Name(id) => Some(id),
+                ExprKind::Call { callee, .. } => callee.as_name(),
+                _ => None,
+            };
+            if let Some(id) = head {
+                if words.contains(&id.name.as_str()) {
+                    return Val::Symbol(vec![id.name.clone()]);
+                }
+                let mut d = Diagnostic::error(
+                    "mlx::name::unknown",
+                    format!("`{}` is not a valid `{}`", id.name, p.name),
+                )
+                .with_label(id.span, "unknown choice");
+                d = match did_you_mean(&id.name, words.iter().copied()) {
+                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                    None => d.with_help(format!("choose one of: {}", words.join(", "))),
+                };
+                self.error(d);
+                return Val::Poison;
+            }
+        }
+        let v = self.scalar_expr(e);
+        if v.is_poison() {
+            return v;
+        }
+        let ok = match (p.kind, &v) {
+            (Kind::Float, Val::Float(_)) => true,
+            (Kind::Float, Val::Int(d)) => return Val::Float(d.as_const().map(|n| n as f64)),
+            (Kind::Int, Val::Int(d)) => d.is_const(),
+            (Kind::Bool, Val::Bool(_)) => true,
+            (Kind::Str, Val::Str(_)) => true,
+            (Kind::Scalar, Val::Str(_) | Val::Float(_) | Val::Int(_)) => true,
+            (Kind::Monitor, Val::Symbol(path)) => {
+                return match monitor(path) {
+                    Ok(_) => v.clone(),
+                    Err(msg) => {
+                        self.error(
+                            Diagnostic::error("mlx::name::unknown", msg.0)
+                                .with_label(e.span, "not a figure mlx reports")
+                                .with_help(msg.1),
+                        );
+                        Val::Poison
+                    }
+                };
+            }
+            _ => false,
+        };
+        if !ok {
+            let want = match p.kind {
+                Kind::Float => "a number",
+                Kind::Int => "a whole number",
+                Kind::Bool => "`true` or `false`",
+                Kind::Str => "a string",
+                Kind::Monitor => "a figure such as `val.loss` or `val.accuracy`",
+                Kind::Word(_) => "a name",
+                Kind::Scalar => "a number or a string",
+            };
+            let mut d = Diagnostic::error(
+                "mlx::type::mismatch",
+                format!("`{}` must be {want}, found {}", p.name, v.describe()),
+            )
+            .with_label(e.span, format!("this is {}", v.describe()));
+            if p.kind == Kind::Int && matches!(v, Val::Float(_)) {
+                d = d.with_help("write a whole number, without a decimal point");
+            }
+            self.error(d);
+            return Val::Poison;
+        }
+        v
+    }
+
+    fn in_range(&self, v: &Val, r: Range) -> bool {
+        let Some(x) = v.as_f64() else { return true };
+        match r {
+            Range::Any => true,
+            Range::Pos => x > 0.0,
+            Range::NonNeg => x >= 0.0,
+            Range::Unit => (0.0..=1.0).contains(&x),
+            Range::UnitOpen => (0.0..1.0).contains(&x),
+            Range::Open01 => x > 0.0 && x < 1.0,
+            Range::Unit01 => x > 0.0 && x <= 1.0,
+            Range::AtLeast(n) => x >= n as f64,
+        }
+    }
+}
+
+pub fn range_text(r: Range) -> String {
+    match r {
+        Range::Any => "any value".into(),
+        Range::Pos => "greater than 0".into(),
+        Range::NonNeg => "at least 0".into(),
+        Range::Unit => "in [0, 1]".into(),
+        Range::UnitOpen => "in [0, 1)".into(),
+        Range::Open01 => "in (0, 1)".into(),
+        Range::Unit01 => "in (0, 1]".into(),
+        Range::AtLeast(n) => format!("at least {n}"),
+    }
+}
+
+/// Parse `val.loss` / `val.accuracy` / `train.loss`.
+pub fn monitor(path: &[String]) -> Result<Monitor, (String, String)> {
+    let help = "write `val.loss` or `val.<metric>` (a metric listed in `metrics`), or `train.loss`"
+        .to_string();
+    let [split, fig] = path else {
+        return Err((format!("`{}` is not a figure", path.join(".")), help));
+    };
+    if split != "val" && split != "train" {
+        let s = did_you_mean(split, ["val", "train"])
+            .map_or(help.clone(), |s| format!("did you mean `{s}.{fig}`?"));
+        return Err((
+            format!("`{split}` is not a split that is monitored during training"),
+            s,
+        ));
+    }
+    if fig == "loss" {
+        return Ok(Monitor {
+            split: split.clone(),
+            metric: None,
+        });
+    }
+    match Metric::ALL.iter().find(|m| m.name() == fig) {
+        Some(m) if *m != Metric::Confusion => Ok(Monitor {
+            split: split.clone(),
+            metric: Some(*m),
+        }),
+        Some(_) => Err(("a confusion matrix cannot be monitored".into(), help)),
+        None => {
+            let mut names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+            names.push("loss");
+            let s =
+                did_you_mean(fig, names).map_or(help, |s| format!("did you mean `{split}.{s}`?"));
+            Err((format!("unknown figure `{fig}`"), s))
+        }
+    }
+}

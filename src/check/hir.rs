@@ -1,0 +1,583 @@
+//! The checked program: every model instantiated with concrete hyperparameters as a graph of
+//! typed, shaped nodes (the batch dimension may stay symbolic), and every dataset, train and
+//! sweep resolved into plain plans. This is what `ir::lower` and the runtime consume.
+
+use super::dim::Dim;
+use crate::source::Span;
+use serde::Serialize;
+
+pub type NodeId = usize;
+pub type InstanceId = usize;
+
+/// The name of the batch dimension symbol in shapes bound by a `train`.
+pub const BATCH: &str = "B";
+
+#[derive(Clone, Debug, Default)]
+pub struct Program {
+    pub instances: Vec<Instance>,
+    pub datasets: Vec<DatasetPlan>,
+    pub trains: Vec<TrainPlan>,
+    pub sweeps: Vec<SweepPlan>,
+    /// Names of the `train` and `sweep` items declared in the root file (what `mlx run` runs).
+    pub root_trains: Vec<String>,
+    pub root_sweeps: Vec<String>,
+}
+
+/// One model applied to inputs of known shapes with known hyperparameters.
+#[derive(Clone, Debug)]
+pub struct Instance {
+    /// The model's name (`dense`), or `lambda` for a scan step.
+    pub model: String,
+    pub span: Span,
+    pub inputs: Vec<Vec<Dim>>,
+    pub params: Vec<ParamDecl>,
+    pub nodes: Vec<Node>,
+    pub results: Vec<NodeId>,
+    /// A short description of the hyperparameters, for dumps: `units=64`.
+    pub signature: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct ParamDecl {
+    pub name: String,
+    pub shape: Vec<Dim>,
+    pub init: Init,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum Init {
+    Zeros,
+    Ones,
+    Constant(f64),
+    Uniform {
+        lo: f64,
+        hi: f64,
+    },
+    Normal {
+        mean: f64,
+        std: f64,
+    },
+    GlorotUniform {
+        fan: Fan,
+    },
+    GlorotNormal {
+        fan: Fan,
+    },
+    HeUniform {
+        fan: Fan,
+    },
+    HeNormal {
+        fan: Fan,
+    },
+    /// PyTorch's default for linear and convolution layers: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    LecunUniform {
+        fan: Fan,
+    },
+    Orthogonal {
+        gain: f64,
+    },
+}
+
+/// Explicit fan-in/fan-out overrides; `None` means "derive from the shape".
+#[derive(Clone, Copy, Debug, PartialEq, Default, Serialize)]
+pub struct Fan {
+    pub fan_in: Option<i64>,
+    pub fan_out: Option<i64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub op: Op,
+    pub shape: Vec<Dim>,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Unary {
+    Neg,
+    Exp,
+    Log,
+    Sqrt,
+    Abs,
+    Tanh,
+    Sigmoid,
+    Relu,
+    Sign,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Binary {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Max,
+    Min,
+    Pow,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Reduce {
+    Sum,
+    Mean,
+    Max,
+    Min,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum PoolKind {
+    Max,
+    Avg,
+}
+
+#[derive(Clone, Debug)]
+pub enum Op {
+    Input(usize),
+    Param(usize),
+    /// A rank-0 constant.
+    Scalar(f64),
+    /// A tensor of the node's shape, every element `value`.
+    Fill(f64),
+    Unary(Unary, NodeId),
+    /// Elementwise with NumPy broadcasting to the node's shape.
+    Binary(Binary, NodeId, NodeId),
+    /// `where(cond, a, b)`, broadcasting.
+    Where(NodeId, NodeId, NodeId),
+    /// `a @ b`: matrix product over the last two axes, batch axes broadcast.
+    MatMul(NodeId, NodeId),
+    Reduce {
+        f: Reduce,
+        x: NodeId,
+        axes: Vec<usize>,
+        keepdims: bool,
+    },
+    /// Same elements, the node's shape.
+    Reshape(NodeId),
+    Permute(NodeId, Vec<usize>),
+    Slice {
+        x: NodeId,
+        axis: usize,
+        start: Dim,
+    },
+    Concat {
+        xs: Vec<NodeId>,
+        axis: usize,
+    },
+    /// 2-D convolution, NCHW input, weight `[Cout, Cin, kh, kw]`.
+    Conv {
+        x: NodeId,
+        w: NodeId,
+        stride: i64,
+        padding: i64,
+    },
+    Pool {
+        kind: PoolKind,
+        x: NodeId,
+        kernel: i64,
+        stride: i64,
+        padding: i64,
+    },
+    /// Rows of `table` picked by the integer values of `indices`.
+    Gather {
+        table: NodeId,
+        indices: NodeId,
+    },
+    /// Random 0/1 mask of the node's shape with P(1) = p, from the layer's dropout stream.
+    Bernoulli(f64),
+    /// `train` while training, `eval` otherwise (dropout, batch statistics).
+    WhenTraining {
+        train: NodeId,
+        eval: NodeId,
+    },
+    StopGradient(NodeId),
+    /// Batch normalisation over every axis but 1, with running statistics kept as state.
+    BatchNorm {
+        x: NodeId,
+        gamma: NodeId,
+        beta: NodeId,
+        momentum: f64,
+        eps: f64,
+    },
+    /// Apply another instance; its parameters live under `layer`.
+    Call {
+        instance: InstanceId,
+        args: Vec<NodeId>,
+        layer: String,
+    },
+    /// Run `body` along `axis` of `xs`: inputs `(x_t, states..., captures...)`, results the new
+    /// states; the node's value is the first state stacked along `axis`.
+    Scan {
+        body: InstanceId,
+        xs: NodeId,
+        axis: usize,
+        init: Vec<NodeId>,
+        captures: Vec<NodeId>,
+    },
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data, training and sweep plans.
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DatasetPlan {
+    pub name: String,
+    #[serde(skip)]
+    pub span: Span,
+    pub sources: Vec<SourcePlan>,
+    pub dedup: bool,
+    pub split: Split,
+    pub features: Vec<FeaturePlan>,
+    pub target: TargetPlan,
+    /// Shape of one example's feature tensor (without the batch axis).
+    pub feature_shape: Vec<usize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceRole {
+    All,
+    Train,
+    Val,
+    Test,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "format", rename_all = "lowercase")]
+pub enum Loader {
+    Csv {
+        path: std::path::PathBuf,
+        missing: Vec<String>,
+        sep: char,
+    },
+    Idx {
+        images: std::path::PathBuf,
+        labels: std::path::PathBuf,
+    },
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SourcePlan {
+    pub role: SourceRole,
+    pub loader: Loader,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Split {
+    /// Separate sources only (no validation split).
+    None,
+    Random {
+        train: f64,
+        val: f64,
+        test: f64,
+        stratify: bool,
+    },
+    Holdout {
+        val: f64,
+        stratify: bool,
+    },
+    KFold {
+        k: usize,
+        stratify: bool,
+    },
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FeaturePlan {
+    pub column: String,
+    pub kind: ColumnKind,
+    pub steps: Vec<Step>,
+    /// Number of model-input values this feature contributes (one-hot width, 1, or the
+    /// element count of a tensor feature).
+    pub width: usize,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ColumnKind {
+    Numeric,
+    /// Text categories; `levels` is the column's domain as read at check time (sorted).
+    Category {
+        levels: Vec<String>,
+    },
+    /// A tensor per example (IDX images), stored as bytes.
+    Tensor {
+        shape: Vec<usize>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    ImputeMean,
+    ImputeMedian,
+    ImputeMode,
+    ImputeConstant { value: ConstValue },
+    DropMissing,
+    Standardize,
+    MinMax,
+    RobustScale,
+    Normalize { mean: f64, std: f64 },
+    Scale { factor: f64 },
+    Log1p,
+    Clip { lo: f64, hi: f64 },
+    Winsorize { lo: f64, hi: f64 },
+    OneHot,
+    Ordinal,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ConstValue {
+    Number(f64),
+    Text(String),
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TargetPlan {
+    pub column: String,
+    pub kind: TargetKind,
+    pub drop_missing: bool,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum TargetKind {
+    /// `classes` labels; `levels` names them (text labels sorted, or the integers `0..K`).
+    Class {
+        classes: usize,
+        levels: Vec<String>,
+        numeric: bool,
+    },
+    Regression,
+}
+
+impl TargetKind {
+    pub fn classes(&self) -> Option<usize> {
+        match self {
+            TargetKind::Class { classes, .. } => Some(*classes),
+            TargetKind::Regression => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainPlan {
+    pub name: String,
+    #[serde(skip)]
+    pub span: Span,
+    /// The model as written, with every hyperparameter: `classifier(hidden: 32)`.
+    pub model_call: String,
+    #[serde(skip)]
+    pub instance: InstanceId,
+    pub dataset: String,
+    pub loss: Loss,
+    pub optimizer: Optimizer,
+    pub schedule: Schedule,
+    pub epochs: usize,
+    pub batch: usize,
+    pub seed: u64,
+    pub metrics: Vec<Metric>,
+    pub early_stop: Option<EarlyStop>,
+    pub clip_grad: Option<f64>,
+    pub checkpoint_every: usize,
+    /// Every resolved setting as `key -> value text`, defaults filled in (for the lock file
+    /// and `mlx compare`).
+    pub resolved: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum Loss {
+    CrossEntropy { label_smoothing: f64 },
+    BinaryCrossEntropy,
+    Mse,
+    Mae,
+    Huber { delta: f64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum Optimizer {
+    Sgd {
+        lr: f64,
+        momentum: f64,
+        nesterov: bool,
+        weight_decay: f64,
+    },
+    Adam {
+        lr: f64,
+        beta1: f64,
+        beta2: f64,
+        eps: f64,
+        weight_decay: f64,
+    },
+    AdamW {
+        lr: f64,
+        beta1: f64,
+        beta2: f64,
+        eps: f64,
+        weight_decay: f64,
+    },
+    RmsProp {
+        lr: f64,
+        alpha: f64,
+        eps: f64,
+        momentum: f64,
+        weight_decay: f64,
+    },
+}
+
+impl Optimizer {
+    pub fn lr(&self) -> f64 {
+        match self {
+            Optimizer::Sgd { lr, .. }
+            | Optimizer::Adam { lr, .. }
+            | Optimizer::AdamW { lr, .. }
+            | Optimizer::RmsProp { lr, .. } => *lr,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum Schedule {
+    Constant,
+    Step {
+        every: usize,
+        gamma: f64,
+    },
+    Exponential {
+        gamma: f64,
+    },
+    Cosine {
+        warmup: usize,
+        min_lr: f64,
+    },
+    ReduceOnPlateau {
+        monitor: Monitor,
+        factor: f64,
+        patience: usize,
+        min_lr: f64,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    Accuracy,
+    Precision,
+    Recall,
+    F1,
+    MacroF1,
+    Confusion,
+    RocAuc,
+    Mse,
+    Rmse,
+    Mae,
+    R2,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 11] = [
+        Metric::Accuracy,
+        Metric::Precision,
+        Metric::Recall,
+        Metric::F1,
+        Metric::MacroF1,
+        Metric::Confusion,
+        Metric::RocAuc,
+        Metric::Mse,
+        Metric::Rmse,
+        Metric::Mae,
+        Metric::R2,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Accuracy => "accuracy",
+            Metric::Precision => "precision",
+            Metric::Recall => "recall",
+            Metric::F1 => "f1",
+            Metric::MacroF1 => "macro_f1",
+            Metric::Confusion => "confusion",
+            Metric::RocAuc => "roc_auc",
+            Metric::Mse => "mse",
+            Metric::Rmse => "rmse",
+            Metric::Mae => "mae",
+            Metric::R2 => "r2",
+        }
+    }
+
+    pub fn for_classification(self) -> bool {
+        matches!(
+            self,
+            Metric::Accuracy
+                | Metric::Precision
+                | Metric::Recall
+                | Metric::F1
+                | Metric::MacroF1
+                | Metric::Confusion
+                | Metric::RocAuc
+        )
+    }
+
+    /// Whether a larger value is better (for monitors and sweep objectives).
+    pub fn higher_is_better(self) -> bool {
+        !matches!(self, Metric::Mse | Metric::Rmse | Metric::Mae)
+    }
+}
+
+/// `val.loss` or `val.<metric>` (or `train.` for training figures).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Monitor {
+    pub split: String,
+    pub metric: Option<Metric>,
+}
+
+impl Monitor {
+    pub fn name(&self) -> String {
+        format!(
+            "{}.{}",
+            self.split,
+            self.metric.map_or("loss", Metric::name)
+        )
+    }
+
+    pub fn higher_is_better(&self) -> bool {
+        self.metric.is_some_and(Metric::higher_is_better)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EarlyStop {
+    pub monitor: Monitor,
+    pub patience: usize,
+    pub min_delta: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SweepPlan {
+    pub name: String,
+    pub base: String,
+    pub objective: Monitor,
+    pub maximize: bool,
+    /// Every point, each a list of `(path, value text)` overrides, checked.
+    pub points: Vec<Vec<(String, String)>>,
+    /// The base train re-checked at each point.
+    #[serde(skip)]
+    pub trains: Vec<TrainPlan>,
+}

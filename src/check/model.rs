@@ -1,0 +1,603 @@
+//! Models: binding hyperparameters, unifying input and return types with shapes, and
+//! checking bodies expression by expression into an instance graph.
+
+use super::dim::{Dim, show_shape};
+use super::hir::{self, Init, Node, NodeId, Op};
+use super::value::{CallArg, Val};
+use super::{Checker, Frame};
+use crate::diagnostics::{Diagnostic, did_you_mean};
+use crate::source::Span;
+use crate::syntax::ast::{self};
+use std::collections::HashMap;
+
+/// The instance graph being built for one model application.
+pub(crate) struct Body {
+    pub nodes: Vec<Node>,
+    pub params: Vec<hir::ParamDecl>,
+    pub scopes: Vec<HashMap<String, (Val, Span)>>,
+    /// Dimension variables bound so far (`B`, `In`, ...).
+    pub dims: HashMap<String, Dim>,
+    /// What `...` stands for in this model's signature, once bound.
+    pub rest: Option<Vec<Dim>>,
+    pub layer_counts: HashMap<String, usize>,
+    /// Checking a model on its own, with symbolic hyperparameters: only certain errors count.
+    pub generic: bool,
+    pub model: String,
+}
+
+impl Body {
+    pub fn new(model: &str, generic: bool) -> Body {
+        Body {
+            nodes: Vec::new(),
+            params: Vec::new(),
+            scopes: vec![HashMap::new()],
+            dims: HashMap::new(),
+            rest: None,
+            layer_counts: HashMap::new(),
+            generic,
+            model: model.to_string(),
+        }
+    }
+
+    pub fn add(&mut self, op: Op, shape: Vec<Dim>, span: Span) -> NodeId {
+        self.nodes.push(Node { op, shape, span });
+        self.nodes.len() - 1
+    }
+
+    pub fn shape(&self, n: NodeId) -> &[Dim] {
+        &self.nodes[n].shape
+    }
+
+    pub fn origin(&self, n: NodeId) -> Span {
+        self.nodes[n].span
+    }
+
+    pub(super) fn lookup(&self, name: &str) -> Option<(Val, Span)> {
+        self.scopes.iter().rev().find_map(|s| s.get(name).cloned())
+    }
+
+    pub(super) fn bind(&mut self, name: &str, v: Val, span: Span) {
+        if let Some(s) = self.scopes.last_mut() {
+            s.insert(name.to_string(), (v, span));
+        }
+    }
+
+    pub(super) fn local_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.scopes.iter().flat_map(|s| s.keys().cloned()).collect();
+        v.extend(self.dims.keys().cloned());
+        v
+    }
+}
+
+/// What a caller asks of an instantiation.
+pub(crate) struct Request<'x> {
+    pub model: &'x ast::Model,
+    /// Hyperparameter arguments; `None` means "use the defaults" (or symbols, when generic).
+    pub hyper: Option<Vec<CallArg>>,
+    pub inputs: Vec<(Vec<Dim>, Span)>,
+    /// The output shape the caller needs (a train's target), which binds return-type dims.
+    pub expected: Option<Vec<Dim>>,
+    pub call_span: Span,
+    pub generic: bool,
+    /// Shown beside errors in user code found during this instantiation.
+    pub context: Option<String>,
+    pub note: Option<String>,
+}
+
+/// Why a tensor type pattern did not match a shape.
+pub(crate) enum PatternError {
+    Rank {
+        expected: String,
+        found: usize,
+    },
+    Dim {
+        index: usize,
+        expected: Dim,
+        found: Dim,
+    },
+    Reported,
+}
+
+impl<'a> Checker<'a> {
+    /// Check a model on its own: every hyperparameter and free dimension symbolic.
+    pub(crate) fn check_model_generic(&mut self, m: &ast::Model) {
+        let req = Request {
+            model: m,
+            hyper: None,
+            inputs: Vec::new(),
+            expected: None,
+            call_span: m.name.span,
+            generic: true,
+            context: None,
+            note: None,
+        };
+        self.instantiate(req);
+    }
+
+    /// Apply `model` to inputs: returns the instance and its output shape.
+    pub(crate) fn instantiate(&mut self, req: Request<'_>) -> Option<(hir::InstanceId, Vec<Dim>)> {
+        let m = req.model;
+        let key = (!req.generic).then(|| {
+            format!(
+                "{}|{}|{:?}|{:?}",
+                m.name.name,
+                req.hyper
+                    .as_ref()
+                    .map_or(String::new(), |h| super::value::args_text(h)),
+                req.inputs.iter().map(|(s, _)| s).collect::<Vec<_>>(),
+                req.expected
+            )
+        });
+        if let Some(k) = &key
+            && let Some(id) = self.memo.get(k)
+        {
+            let id = *id;
+            let out = self.program.instances[id]
+                .results
+                .first()
+                .map(|r| self.program.instances[id].nodes[*r].shape.clone())
+                .unwrap_or_default();
+            return Some((id, out));
+        }
+        if self.frames.len() > 64 {
+            self.error(
+                Diagnostic::error(
+                    "mlx::model::recursion",
+                    format!(
+                        "model `{}` calls itself (directly or through other models)",
+                        m.name.name
+                    ),
+                )
+                .with_label(req.call_span, "this call recurses without end")
+                .with_help("models are expanded when checked, so they cannot be recursive"),
+            );
+            return None;
+        }
+        self.frames.push(Frame {
+            call_span: req.call_span,
+            model: m.name.name.clone(),
+            context: req.context.clone(),
+            note: req.note.clone(),
+        });
+        let errors_before = self.error_count;
+        let result = self.instantiate_inner(&req);
+        self.frames.pop();
+        let (inst, out) = result?;
+        let ok = self.error_count == errors_before;
+        self.program.instances.push(inst);
+        let id = self.program.instances.len() - 1;
+        if ok && let Some(k) = key {
+            self.memo.insert(k, id);
+        }
+        ok.then_some((id, out))
+    }
+
+    pub(super) fn instantiate_inner(
+        &mut self,
+        req: &Request<'_>,
+    ) -> Option<(hir::Instance, Vec<Dim>)> {
+        let m = req.model;
+        let mut b = Body::new(&m.name.name, req.generic);
+        let signature = self.bind_hyperparameters(&mut b, m, req)?;
+
+        // Inputs.
+        if !req.generic && req.inputs.len() != m.inputs.len() {
+            let d = Diagnostic::error(
+                "mlx::type::arity",
+                format!(
+                    "model `{}` takes {} input{}, but {} {} given",
+                    m.name.name,
+                    m.inputs.len(),
+                    plural(m.inputs.len()),
+                    req.inputs.len(),
+                    if req.inputs.len() == 1 { "was" } else { "were" }
+                ),
+            )
+            .with_label(req.call_span, "called here")
+            .with_secondary(m.header_span, "declared here");
+            self.error(d);
+            return None;
+        }
+        let mut input_shapes = Vec::new();
+        for (i, decl) in m.inputs.iter().enumerate() {
+            let (shape, origin) = if req.generic {
+                let shape = self.generic_shape(&mut b, &decl.ty)?;
+                (shape, decl.name.span)
+            } else {
+                req.inputs[i].clone()
+            };
+            if !self.is_tensor_type(&decl.ty) {
+                let d = Diagnostic::error(
+                    "mlx::type::mismatch",
+                    format!(
+                        "the input `{}` of a model must be a tensor type such as `Float[B, F]`",
+                        decl.name.name
+                    ),
+                )
+                .with_label(decl.ty.span, "not a tensor type");
+                self.error(d);
+                return None;
+            }
+            match self.bind_pattern(&mut b, &decl.ty, &shape, true) {
+                Ok(()) => {}
+                Err(e) => {
+                    self.report_pattern_error(
+                        e,
+                        &shape,
+                        origin,
+                        &decl.ty,
+                        &format!("input `{}` of `{}`", decl.name.name, m.name.name),
+                        req.call_span,
+                    );
+                    return None;
+                }
+            }
+            let n = b.add(Op::Input(i), shape.clone(), origin);
+            b.bind(&decl.name.name, Val::Tensor(n), decl.name.span);
+            input_shapes.push(shape);
+        }
+
+        // The return type binds dims the body may use (`dense(C)`), from what the caller
+        // expects, or as symbols when checking generically.
+        if let Some(ret) = &m.ret {
+            if let Some(exp) = &req.expected {
+                if let Err(e) = self.bind_pattern(&mut b, ret, exp, true) {
+                    let what = match &e {
+                        PatternError::Reported => return None,
+                        _ => format!(
+                            "model `{}` is declared to return `{}`, but {} is needed here",
+                            m.name.name,
+                            crate::syntax::print::type_expr(ret),
+                            show_shape(exp)
+                        ),
+                    };
+                    let d = Diagnostic::error("mlx::train::output", what)
+                        .with_label(
+                            req.call_span,
+                            format!("needs an output of shape {}", show_shape(exp)),
+                        )
+                        .with_secondary(
+                            ret.span,
+                            format!("declared here as `{}`", self.show_type(&b, ret)),
+                        );
+                    self.error(d);
+                    return None;
+                }
+            } else if req.generic {
+                self.bind_free_dims(&mut b, ret);
+            }
+        }
+
+        // Body.
+        let result = self.block(&mut b, &m.body);
+        let Val::Tensor(out) = result else {
+            if !result.is_poison() {
+                let d = Diagnostic::error(
+                    "mlx::type::mismatch",
+                    format!(
+                        "a model must return a tensor, but `{}` returns {}",
+                        m.name.name,
+                        result.describe()
+                    ),
+                )
+                .with_label(m.body.result.span, "not a tensor");
+                self.error(d);
+            }
+            return None;
+        };
+        let out_shape = b.shape(out).to_vec();
+        if let Some(ret) = &m.ret {
+            if let Err(e) = self.bind_pattern(&mut b, ret, &out_shape, false) {
+                if !matches!(e, PatternError::Reported) {
+                    let d = Diagnostic::error(
+                        "mlx::shape::return_type",
+                        format!(
+                            "model `{}` returns a tensor of shape {}, but its signature says `{}`",
+                            m.name.name,
+                            show_shape(&out_shape),
+                            self.show_type(&b, ret)
+                        ),
+                    )
+                    .with_label(
+                        m.body.result.span,
+                        format!("this has shape {}", show_shape(&out_shape)),
+                    )
+                    .with_secondary(
+                        ret.span,
+                        format!("declared as `{}`", self.show_type(&b, ret)),
+                    );
+                    let declared_rank = ret.dims.as_ref().map_or(0, Vec::len);
+                    let d = if out_shape.len() > declared_rank && declared_rank == 2 {
+                        d.with_help("the result still has spatial axes: add `flatten` before the dense layers (`x |> flatten |> dense(...)`)")
+                    } else {
+                        d
+                    };
+                    self.error(d);
+                }
+                return None;
+            }
+        } else if let Some(exp) = &req.expected
+            && !self.same_shape(&b, &out_shape, exp)
+        {
+            let d = Diagnostic::error(
+                "mlx::train::output",
+                format!(
+                    "model `{}` returns shape {}, but {} is needed here",
+                    m.name.name,
+                    show_shape(&out_shape),
+                    show_shape(exp)
+                ),
+            )
+            .with_label(req.call_span, format!("needs {}", show_shape(exp)))
+            .with_secondary(
+                m.body.result.span,
+                format!("this has shape {}", show_shape(&out_shape)),
+            );
+            self.error(d);
+            return None;
+        }
+        let inst = hir::Instance {
+            model: m.name.name.clone(),
+            span: m.span,
+            inputs: input_shapes,
+            params: b.params,
+            nodes: b.nodes,
+            results: vec![out],
+            signature,
+        };
+        Some((inst, out_shape))
+    }
+
+    /// Bind hyperparameters from the call's arguments (or defaults / symbols). Returns a text
+    /// of the bound values.
+    pub(super) fn bind_hyperparameters(
+        &mut self,
+        b: &mut Body,
+        m: &ast::Model,
+        req: &Request<'_>,
+    ) -> Option<String> {
+        let decls: &[ast::ParamDecl] = m.hyper.as_deref().unwrap_or(&[]);
+        let args = req.hyper.clone().unwrap_or_default();
+        if m.hyper.is_none() && req.hyper.as_ref().is_some_and(|a| !a.is_empty()) {
+            let d = Diagnostic::error(
+                "mlx::type::arity",
+                format!("model `{}` has no hyperparameters", m.name.name),
+            )
+            .with_label(req.call_span, "hyperparameters given here")
+            .with_secondary(m.header_span, "declared here");
+            self.error(d);
+            return None;
+        }
+        let mut bound: Vec<Option<(Val, Span)>> = vec![None; decls.len()];
+        let mut positional = 0;
+        let mut ok = true;
+        for a in &args {
+            let idx = match &a.name {
+                Some((n, nspan)) => match decls.iter().position(|d| &d.name.name == n) {
+                    Some(i) => i,
+                    None => {
+                        let names: Vec<&str> = decls.iter().map(|d| d.name.name.as_str()).collect();
+                        let mut d = Diagnostic::error(
+                            "mlx::arg::unknown",
+                            format!("model `{}` has no hyperparameter `{n}`", m.name.name),
+                        )
+                        .with_label(*nspan, "unknown hyperparameter");
+                        d = match did_you_mean(n, names.iter().copied()) {
+                            Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                            None => d.with_help(format!(
+                                "its hyperparameters are: {}",
+                                names.join(", ")
+                            )),
+                        };
+                        self.error(d);
+                        ok = false;
+                        continue;
+                    }
+                },
+                None => {
+                    let i = positional;
+                    positional += 1;
+                    if i >= decls.len() {
+                        let d = Diagnostic::error(
+                            "mlx::type::arity",
+                            format!(
+                                "model `{}` takes {} hyperparameter{}, but more were given",
+                                m.name.name,
+                                decls.len(),
+                                plural(decls.len())
+                            ),
+                        )
+                        .with_label(a.span, "one too many")
+                        .with_secondary(m.header_span, "declared here");
+                        self.error(d);
+                        ok = false;
+                        continue;
+                    }
+                    i
+                }
+            };
+            if bound[idx].is_some() {
+                let d = Diagnostic::error(
+                    "mlx::arg::duplicate",
+                    format!("hyperparameter `{}` is given twice", decls[idx].name.name),
+                )
+                .with_label(a.span, "given again here");
+                self.error(d);
+                ok = false;
+                continue;
+            }
+            bound[idx] = Some((a.value.clone(), a.span));
+        }
+        let mut text = Vec::new();
+        for (i, decl) in decls.iter().enumerate() {
+            let (v, span) = match bound[i].take() {
+                Some(x) => x,
+                None if req.generic => (self.symbolic_hyper(decl), decl.name.span),
+                None => match &decl.default {
+                    Some(def) => {
+                        // Defaults may name earlier hyperparameters (`stride: Int = kernel`).
+                        let v = self.expr(b, def);
+                        (v, def.span)
+                    }
+                    None if !ok => {
+                        // A misnamed argument was already reported: it is probably this one.
+                        continue;
+                    }
+                    None => {
+                        let d = Diagnostic::error(
+                            "mlx::arg::missing",
+                            format!(
+                                "model `{}` needs its hyperparameter `{}`",
+                                m.name.name, decl.name.name
+                            ),
+                        )
+                        .with_label(
+                            req.call_span,
+                            format!("`{}` is not given here", decl.name.name),
+                        )
+                        .with_secondary(decl.span, "declared without a default")
+                        .with_help(format!(
+                            "pass it as `{}({}: ...)`",
+                            m.name.name, decl.name.name
+                        ));
+                        self.error(d);
+                        ok = false;
+                        continue;
+                    }
+                },
+            };
+            // Defaults are checked even when generic.
+            if req.generic
+                && let Some(def) = &decl.default
+            {
+                let dv = self.expr(b, def);
+                let dv = self.coerce_scalar(dv, &decl.ty, def.span);
+                self.check_range(decl, &dv, def.span);
+            }
+            let v = self.coerce_scalar_decl(v, &decl.ty, span, decl.name.span.to(decl.ty.span));
+            if v.is_poison() || !self.check_range(decl, &v, span) {
+                ok = false;
+            }
+            text.push(format!("{}={}", decl.name.name, v.text()));
+            b.bind(&decl.name.name, v, span);
+        }
+        ok.then(|| text.join(", "))
+    }
+
+    pub(super) fn symbolic_hyper(&mut self, decl: &ast::ParamDecl) -> Val {
+        match decl.ty.name.name.as_str() {
+            "Int" => Val::Int(Dim::sym(&decl.name.name)),
+            "Float" => Val::Float(None),
+            "Bool" => Val::Bool(None),
+            "String" => Val::Str(String::new()),
+            "Init" => Val::Init(Init::Zeros),
+            _ => Val::Poison,
+        }
+    }
+
+    /// Check a scalar against a declared scalar type; Int converts to Float.
+    pub(crate) fn coerce_scalar(&mut self, v: Val, ty: &ast::TypeExpr, span: Span) -> Val {
+        self.coerce_scalar_decl(v, ty, span, ty.span)
+    }
+
+    /// `coerce_scalar`, labelling `decl_span` as the declaration.
+    pub(super) fn coerce_scalar_decl(
+        &mut self,
+        v: Val,
+        ty: &ast::TypeExpr,
+        span: Span,
+        decl_span: Span,
+    ) -> Val {
+        if v.is_poison() {
+            return v;
+        }
+        let want = ty.name.name.as_str();
+        let ok = match (want, &v) {
+            ("Int", Val::Int(_)) => return v,
+            ("Float", Val::Float(_)) => return v,
+            ("Float", Val::Int(d)) => return Val::Float(d.as_const().map(|n| n as f64)),
+            ("Bool", Val::Bool(_)) => return v,
+            ("String", Val::Str(_)) => return v,
+            ("Init", Val::Init(_)) => return v,
+            ("Int" | "Float" | "Bool" | "String" | "Init", _) => false,
+            _ => {
+                let d = Diagnostic::error(
+                    "mlx::type::unknown",
+                    format!(
+                        "`{}` is not a type a hyperparameter or constant can have",
+                        ty.name.name
+                    ),
+                )
+                .with_label(ty.span, "unknown type here")
+                .with_help("hyperparameters are `Int`, `Float`, `Bool`, `String` or `Init`");
+                self.error(d);
+                return Val::Poison;
+            }
+        };
+        if !ok {
+            let mut d = Diagnostic::error(
+                "mlx::type::mismatch",
+                format!("expected {want}, found {}", v.describe()),
+            )
+            .with_label(span, format!("this is {}", v.describe()))
+            .with_secondary(decl_span, "declared here");
+            if want == "Int" && matches!(v, Val::Float(_)) {
+                d = d.with_help("write a whole number, without a decimal point");
+            }
+            if matches!(v, Val::Tensor(_)) {
+                d = d.with_help("apply a model to a tensor with `x |> model(hyperparameters)` or `model(hyperparameters)(x)`");
+            }
+            self.error(d);
+            return Val::Poison;
+        }
+        v
+    }
+
+    /// Report a value outside the hyperparameter's declared interval; true when it is inside.
+    pub(super) fn check_range(&mut self, decl: &ast::ParamDecl, v: &Val, span: Span) -> bool {
+        let Some(r) = &decl.range else { return true };
+        let Some(x) = v.as_f64() else { return true };
+        let lo = self.scalar_expr(&r.lo).as_f64();
+        let hi = self.scalar_expr(&r.hi).as_f64();
+        let (Some(lo), Some(hi)) = (lo, hi) else {
+            return true;
+        };
+        let inside = (if r.lo_inclusive { x >= lo } else { x > lo })
+            && (if r.hi_inclusive { x <= hi } else { x < hi });
+        if !inside {
+            let interval = format!(
+                "{}{}, {}{}",
+                if r.lo_inclusive { "[" } else { "(" },
+                crate::syntax::print::expr(&r.lo),
+                crate::syntax::print::expr(&r.hi),
+                if r.hi_inclusive { "]" } else { ")" }
+            );
+            let d = Diagnostic::error(
+                "mlx::value::range",
+                format!(
+                    "`{}` must be in {interval}, but is {}",
+                    decl.name.name,
+                    v.text()
+                ),
+            )
+            .with_label(span, format!("{} is out of range", v.text()))
+            .with_secondary(r.span, format!("`{}` declares this range", decl.name.name));
+            self.error(d);
+            return false;
+        }
+        true
+    }
+
+    // ---- types and patterns ----
+}
+
+pub(crate) enum DimEval {
+    Known(Dim),
+    /// A free variable `var` with the pattern `coef*var + offset`.
+    Open(String, (i64, Dim)),
+    Error,
+}
+
+pub(crate) fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

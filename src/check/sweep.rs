@@ -1,0 +1,544 @@
+//! Sweeps: the grid (or the seeded random sample) of points is expanded at check time and the
+//! base train is checked at every point, so a bad point fails `mlx check` before any trial.
+
+use super::config::monitor;
+use super::hir::SweepPlan;
+use super::tables::ENTRY_KEYS;
+use super::train::EntryOverride;
+use super::value::Val;
+use super::{Checker, Frame, ItemRef};
+use crate::diagnostics::{Diagnostic, did_you_mean};
+use crate::source::Span;
+use crate::syntax::ast::{self, ExprKind, SweepEntry};
+
+/// Sweep points: each a list of (path, value) overrides.
+type Points = Vec<Vec<(Vec<String>, ast::Expr)>>;
+
+/// One axis of a sweep: a path and the values it takes (as expressions).
+struct Axis<'a> {
+    path: Vec<String>,
+    span: Span,
+    values: Vec<&'a ast::Expr>,
+}
+
+const SETTINGS: &[&str] = &["base", "objective"];
+
+impl<'a> Checker<'a> {
+    pub(crate) fn sweep_plan(&mut self, s: &'a ast::Sweep) -> Option<SweepPlan> {
+        let mut base: Option<(&ast::Train, String)> = None;
+        let mut objective = None;
+        let mut axes: Vec<Axis<'a>> = Vec::new();
+        let mut block_span: Option<Span> = None;
+        let mut random_points: Option<Points> = None;
+        let mut ok = true;
+        for e in &s.entries {
+            match e {
+                SweepEntry::Setting(en) => match en.key.name.as_str() {
+                    "base" => match en
+                        .value
+                        .as_name()
+                        .map(|id| (id, self.items.get(&id.name).copied()))
+                    {
+                        Some((id, Some((ItemRef::Train(t), _)))) => {
+                            base = Some((t, id.name.clone()))
+                        }
+                        Some((id, Some((other, _)))) => {
+                            self.error(
+                                Diagnostic::error(
+                                    "mlx::name::kind",
+                                    format!(
+                                        "`{}` is a {}, but a sweep's base is a train",
+                                        id.name,
+                                        other.kind()
+                                    ),
+                                )
+                                .with_label(id.span, "not a train"),
+                            );
+                            ok = false;
+                        }
+                        Some((id, None)) => {
+                            let c = self.item_names("train");
+                            self.unknown_name("train", id, &c, None);
+                            ok = false;
+                        }
+                        None => {
+                            self.error(
+                                Diagnostic::error("mlx::type::mismatch", "`base` names a train")
+                                    .with_label(en.value.span, "not a name"),
+                            );
+                            ok = false;
+                        }
+                    },
+                    "objective" => objective = self.objective(&en.value),
+                    other => {
+                        let mut d = Diagnostic::error(
+                            "mlx::name::unknown",
+                            format!("unknown sweep setting `{other}`"),
+                        )
+                        .with_label(en.key.span, "not a sweep setting");
+                        d = match did_you_mean(other, SETTINGS.iter().copied()) {
+                            Some(x) => d.with_help(format!("did you mean `{x}`?")),
+                            None => d.with_help("a sweep has `base`, `objective`, and a `grid { ... }` or `random(trials: N) { ... }` block"),
+                        };
+                        self.error(d);
+                        ok = false;
+                    }
+                },
+                SweepEntry::Grid { assignments, span }
+                | SweepEntry::Random {
+                    assignments, span, ..
+                } => {
+                    if let Some(prev) = block_span {
+                        self.error(
+                            Diagnostic::error(
+                                "mlx::sweep::block",
+                                "a sweep has one `grid` or `random` block",
+                            )
+                            .with_label(*span, "second block")
+                            .with_secondary(prev, "first block"),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                    block_span = Some(*span);
+                    if let SweepEntry::Random { args, .. } = e {
+                        random_points = self.random_points(args, assignments, *span);
+                        ok &= random_points.is_some();
+                        continue;
+                    }
+                    for a in assignments {
+                        let ExprKind::List(vs) = &a.value.kind else {
+                            self.error(
+                                Diagnostic::error("mlx::type::mismatch", "a grid axis is a list of values: `optimizer.lr = [1e-3, 1e-2]`")
+                                    .with_label(a.value.span, "not a list"),
+                            );
+                            ok = false;
+                            continue;
+                        };
+                        if vs.is_empty() {
+                            self.error(
+                                Diagnostic::error(
+                                    "mlx::sweep::point",
+                                    "a grid axis needs at least one value",
+                                )
+                                .with_label(a.value.span, "empty"),
+                            );
+                            ok = false;
+                            continue;
+                        }
+                        let span = match (a.path.first(), a.path.last()) {
+                            (Some(f), Some(l)) => f.span.to(l.span),
+                            _ => a.span,
+                        };
+                        axes.push(Axis {
+                            span,
+                            path: a.path.iter().map(|i| i.name.clone()).collect(),
+                            values: vs.iter().collect(),
+                        });
+                    }
+                }
+            }
+        }
+        for a in &axes {
+            ok &= self.sweep_path_ok(&a.path, a.span);
+        }
+        let Some((base_t, base_name)) = base else {
+            if ok {
+                self.error(
+                    Diagnostic::error(
+                        "mlx::sweep::base",
+                        format!("sweep `{}` has no `base` train", s.name.name),
+                    )
+                    .with_label(s.name.span, "what should it vary?")
+                    .with_help("add `base = my_train`"),
+                );
+            }
+            return None;
+        };
+        let Some((objective, maximize)) = objective else {
+            if ok
+                && !s
+                    .entries
+                    .iter()
+                    .any(|e| matches!(e, SweepEntry::Setting(en) if en.key.name == "objective"))
+            {
+                self.error(
+                    Diagnostic::error(
+                        "mlx::sweep::objective",
+                        format!("sweep `{}` has no `objective`", s.name.name),
+                    )
+                    .with_label(s.name.span, "how are trials compared?")
+                    .with_help("add `objective = maximize(val.accuracy)` or `minimize(val.loss)`"),
+                );
+            }
+            return None;
+        };
+        if !ok {
+            return None;
+        }
+        // Expand the points: the grid's cartesian product (first axis slowest), or the sample.
+        let owned: Points = match random_points {
+            Some(p) => p,
+            None => {
+                let mut pts: Points = vec![Vec::new()];
+                for a in &axes {
+                    let mut next = Vec::new();
+                    for p in &pts {
+                        for v in &a.values {
+                            let mut q = p.clone();
+                            q.push((a.path.clone(), (*v).clone()));
+                            next.push(q);
+                        }
+                    }
+                    pts = next;
+                }
+                pts
+            }
+        };
+        let total = owned.len();
+        let mut trains = Vec::new();
+        let mut points = Vec::new();
+        for (i, p) in owned.iter().enumerate() {
+            let desc: Vec<String> = p
+                .iter()
+                .map(|(k, v)| format!("{} = {}", k.join("."), crate::syntax::print::expr(v)))
+                .collect();
+            let overrides: Vec<EntryOverride<'_>> = p
+                .iter()
+                .map(|(k, v)| EntryOverride {
+                    path: k.clone(),
+                    value: v,
+                    span: v.span,
+                })
+                .collect();
+            let span = p.first().map_or(s.name.span, |(_, v)| v.span);
+            self.frames.push(Frame {
+                call_span: span,
+                model: base_name.clone(),
+                context: Some(format!(
+                    "sweep point {} of {total}: {}",
+                    i + 1,
+                    desc.join(", ")
+                )),
+                note: None,
+            });
+            let before = self.error_count;
+            let plan = self.train_plan(base_t, &overrides);
+            self.frames.pop();
+            if self.error_count > before || plan.is_none() {
+                ok = false;
+                continue;
+            }
+            if let Some(plan) = plan {
+                trains.push(plan);
+                points.push(
+                    p.iter()
+                        .map(|(k, v)| (k.join("."), crate::syntax::print::expr(v)))
+                        .collect(),
+                );
+            }
+        }
+        if !ok {
+            return None;
+        }
+        if let Some(t) = trains.first() {
+            let has_metric = objective.metric.is_none_or(|m| t.metrics.contains(&m));
+            if !has_metric {
+                let span = s.entries.iter().find_map(|e| match e {
+                    SweepEntry::Setting(en) if en.key.name == "objective" => Some(en.value.span),
+                    _ => None,
+                });
+                self.error(
+                    Diagnostic::error(
+                        "mlx::sweep::objective",
+                        format!(
+                            "the objective `{}` is not among the base train's metrics",
+                            objective.name()
+                        ),
+                    )
+                    .with_label(span.unwrap_or(s.name.span), "not computed by the trials")
+                    .with_help(format!("add it to `metrics` of train `{base_name}`")),
+                );
+                return None;
+            }
+        }
+        Some(SweepPlan {
+            name: s.name.name.clone(),
+            base: base_name,
+            objective,
+            maximize,
+            points,
+            trains,
+        })
+    }
+
+    fn sweep_path_ok(&mut self, path: &[String], span: Span) -> bool {
+        let Some(head) = path.first() else {
+            return false;
+        };
+        if ENTRY_KEYS.contains(&head.as_str()) && path.len() <= 2 {
+            return true;
+        }
+        let mut d = Diagnostic::error(
+            "mlx::sweep::path",
+            format!(
+                "`{}` is not a train setting a sweep can vary",
+                path.join(".")
+            ),
+        )
+        .with_label(span, "unknown path");
+        if let Some(s) = did_you_mean(head, ENTRY_KEYS.iter().copied()) {
+            d = d.with_help(format!("did you mean `{s}`?"));
+        } else {
+            d = d.with_help("vary a train entry (`epochs`) or one argument of it (`optimizer.lr`, `model.hidden`)");
+        }
+        self.error(d);
+        false
+    }
+
+    fn objective(&mut self, e: &ast::Expr) -> Option<(super::hir::Monitor, bool)> {
+        let bad = |this: &mut Self| {
+            this.error(
+                Diagnostic::error(
+                    "mlx::sweep::objective",
+                    "the objective is `maximize(FIGURE)` or `minimize(FIGURE)`",
+                )
+                .with_label(e.span, "not an objective")
+                .with_help("e.g. `objective = maximize(val.accuracy)`"),
+            );
+            None
+        };
+        let ExprKind::Call { callee, args } = &e.kind else {
+            return bad(self);
+        };
+        let Some(dir) = callee.as_name() else {
+            return bad(self);
+        };
+        let maximize = match dir.name.as_str() {
+            "maximize" => true,
+            "minimize" => false,
+            other => {
+                let mut d = Diagnostic::error(
+                    "mlx::sweep::objective",
+                    format!("unknown direction `{other}`"),
+                )
+                .with_label(dir.span, "maximize or minimize");
+                if let Some(s) = did_you_mean(other, ["maximize", "minimize"]) {
+                    d = d.with_help(format!("did you mean `{s}`?"));
+                }
+                self.error(d);
+                return None;
+            }
+        };
+        let [arg] = args.as_slice() else {
+            return bad(self);
+        };
+        let Some(path) = arg.value.as_path() else {
+            return bad(self);
+        };
+        let path: Vec<String> = path.iter().map(|i| i.name.clone()).collect();
+        match monitor(&path) {
+            Ok(m) => Some((m, maximize)),
+            Err((msg, help)) => {
+                self.error(
+                    Diagnostic::error("mlx::name::unknown", msg)
+                        .with_label(arg.value.span, "unknown figure")
+                        .with_help(help),
+                );
+                None
+            }
+        }
+    }
+
+    /// Sample `trials` points from the distributions, seeded.
+    fn random_points(
+        &mut self,
+        args: &'a [ast::Arg],
+        assignments: &'a [ast::Assignment],
+        span: Span,
+    ) -> Option<Points> {
+        let mut trials = None;
+        let mut seed = 0u64;
+        for a in args {
+            let key = a
+                .name
+                .as_ref()
+                .map(|n| n.name.as_str())
+                .unwrap_or(if trials.is_none() { "trials" } else { "seed" });
+            let v = self.scalar_expr(&a.value);
+            let n = match &v {
+                Val::Int(d) => d.as_const(),
+                _ => None,
+            };
+            match (key, n) {
+                ("trials", Some(n)) if n >= 1 => trials = Some(n as usize),
+                ("seed", Some(n)) if n >= 0 => seed = n as u64,
+                ("trials" | "seed", _) => {
+                    self.error(
+                        Diagnostic::error(
+                            "mlx::value::range",
+                            format!(
+                                "`{key}` must be a whole number{}",
+                                if key == "trials" {
+                                    " of at least 1"
+                                } else {
+                                    " of at least 0"
+                                }
+                            ),
+                        )
+                        .with_label(a.value.span, "out of range"),
+                    );
+                    return None;
+                }
+                (other, _) => {
+                    let mut d = Diagnostic::error(
+                        "mlx::arg::unknown",
+                        format!("`random` has no argument `{other}`"),
+                    )
+                    .with_label(a.span, "unknown argument");
+                    if let Some(s) = did_you_mean(other, ["trials", "seed"]) {
+                        d = d.with_help(format!("did you mean `{s}`?"));
+                    }
+                    self.error(d);
+                    return None;
+                }
+            }
+        }
+        let Some(trials) = trials else {
+            self.error(
+                Diagnostic::error("mlx::arg::missing", "`random` needs `trials`")
+                    .with_label(span, "how many points?")
+                    .with_help("write `random(trials: 20, seed: 1) { ... }`"),
+            );
+            return None;
+        };
+        let mut dists = Vec::new();
+        for a in assignments {
+            let path: Vec<String> = a.path.iter().map(|i| i.name.clone()).collect();
+            let pspan = match (a.path.first(), a.path.last()) {
+                (Some(f), Some(l)) => f.span.to(l.span),
+                _ => a.span,
+            };
+            if !self.sweep_path_ok(&path, pspan) {
+                return None;
+            }
+            dists.push((path, self.distribution(&a.value)?, a.value.span));
+        }
+        let mut rng = crate::rng::Rng::new(seed, "sweep");
+        let mut out = Vec::new();
+        for _ in 0..trials {
+            let mut p = Vec::new();
+            for (path, d, s) in &dists {
+                p.push((path.clone(), d.sample(&mut rng, *s)));
+            }
+            out.push(p);
+        }
+        Some(out)
+    }
+
+    fn distribution(&mut self, e: &'a ast::Expr) -> Option<Dist<'a>> {
+        let bad = |this: &mut Self| {
+            this.error(
+                Diagnostic::error("mlx::sweep::distribution", "a random axis is `choice([...])`, `uniform(lo, hi)`, `log_uniform(lo, hi)` or `int_range(lo, hi)`")
+                    .with_label(e.span, "not a distribution"),
+            );
+            None
+        };
+        let ExprKind::Call { callee, args } = &e.kind else {
+            return bad(self);
+        };
+        let Some(name) = callee.as_name() else {
+            return bad(self);
+        };
+        let nums = |this: &mut Self| -> Option<(f64, f64)> {
+            if args.len() != 2 {
+                return None;
+            }
+            let lo = this.scalar_expr(&args[0].value).as_f64()?;
+            let hi = this.scalar_expr(&args[1].value).as_f64()?;
+            Some((lo, hi))
+        };
+        let d = match name.name.as_str() {
+            "choice" => match args.first().map(|a| &a.value.kind) {
+                Some(ExprKind::List(v)) if args.len() == 1 && !v.is_empty() => {
+                    Dist::Choice(v.iter().collect())
+                }
+                _ => return bad(self),
+            },
+            "uniform" | "log_uniform" | "int_range" => {
+                let Some((lo, hi)) = nums(self) else {
+                    return bad(self);
+                };
+                if lo > hi || (name.name == "log_uniform" && lo <= 0.0) {
+                    self.error(
+                        Diagnostic::error(
+                            "mlx::value::range",
+                            format!(
+                                "`{}` needs {}lo <= hi",
+                                name.name,
+                                if name.name == "log_uniform" {
+                                    "0 < "
+                                } else {
+                                    ""
+                                }
+                            ),
+                        )
+                        .with_label(e.span, "empty or invalid range"),
+                    );
+                    return None;
+                }
+                match name.name.as_str() {
+                    "uniform" => Dist::Uniform(lo, hi),
+                    "log_uniform" => Dist::LogUniform(lo, hi),
+                    _ => Dist::IntRange(lo as i64, hi as i64),
+                }
+            }
+            other => {
+                let mut d = Diagnostic::error(
+                    "mlx::sweep::distribution",
+                    format!("unknown distribution `{other}`"),
+                )
+                .with_label(name.span, "not a distribution");
+                if let Some(s) =
+                    did_you_mean(other, ["choice", "uniform", "log_uniform", "int_range"])
+                {
+                    d = d.with_help(format!("did you mean `{s}`?"));
+                }
+                self.error(d);
+                return None;
+            }
+        };
+        Some(d)
+    }
+}
+
+enum Dist<'a> {
+    Choice(Vec<&'a ast::Expr>),
+    Uniform(f64, f64),
+    LogUniform(f64, f64),
+    IntRange(i64, i64),
+}
+
+impl Dist<'_> {
+    fn sample(&self, rng: &mut crate::rng::Rng, span: Span) -> ast::Expr {
+        let kind = match self {
+            Dist::Choice(v) => return v[rng.below(v.len() as u64) as usize].clone(),
+            Dist::Uniform(lo, hi) => ExprKind::Float(round_sig(lo + (hi - lo) * rng.next_f64())),
+            Dist::LogUniform(lo, hi) => ExprKind::Float(round_sig(
+                (lo.ln() + (hi.ln() - lo.ln()) * rng.next_f64()).exp(),
+            )),
+            Dist::IntRange(lo, hi) => ExprKind::Int(lo + rng.below((hi - lo + 1) as u64) as i64),
+        };
+        ast::Expr { kind, span }
+    }
+}
+
+/// Six significant digits: sampled values print and re-read exactly.
+fn round_sig(x: f64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let digits = 6 - x.abs().log10().ceil() as i32;
+    let f = 10f64.powi(digits);
+    (x * f).round() / f
+}

@@ -1,0 +1,10 @@
+//! mlx: a declarative language for machine-learning experiments. See `ARCHITECTURE.md`.
+
+pub mod check;
+pub mod data;
+pub mod diagnostics;
+pub mod driver;
+pub mod rng;
+pub mod source;
+pub mod stdlib;
+pub mod syntax;

@@ -1,0 +1,95 @@
+//! The `mlx` command line: parses arguments, runs the driver, renders diagnostics, and maps
+//! outcomes to exit statuses (0 success, 1 user error, 2 internal error).
+
+use clap::{Parser, Subcommand};
+use mlx::diagnostics::{self, Diagnostic, RenderOptions};
+use mlx::source::SourceMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "mlx",
+    version,
+    about = "Declarative machine-learning experiments: check, run, evaluate, predict."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check files: names, types, shapes, data schema, every sweep point. Nothing is trained.
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Override a const or a train entry: `--set epochs=1`, `--set optimizer.lr=0.003`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // A panic is a bug in mlx: report it as an internal error with exit status 2.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("error[mlx::internal]: mlx crashed: {info}");
+        eprintln!(
+            "  help: this is a bug in mlx, not in your program; please report it with the input that caused it"
+        );
+    }));
+    match std::panic::catch_unwind(|| run(cli)) {
+        Ok(code) => code,
+        Err(_) => ExitCode::from(2),
+    }
+}
+
+fn render_options() -> RenderOptions {
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let width = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(100);
+    RenderOptions { color, width }
+}
+
+/// Print diagnostics; returns the exit status they call for.
+fn report(diags: &[Diagnostic], sources: &SourceMap) -> u8 {
+    let opts = render_options();
+    for d in diags {
+        eprint!("{}", diagnostics::render(d, sources, opts));
+    }
+    if diags.iter().any(Diagnostic::is_internal) {
+        2
+    } else if diagnostics::has_errors(diags) {
+        1
+    } else {
+        0
+    }
+}
+
+fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Check { files, sets } => {
+            let mut status = 0;
+            for f in &files {
+                let checked = mlx::driver::check_file(f, &sets);
+                let s = report(&checked.diags, &checked.sources);
+                let errors = checked.diags.iter().filter(|d| d.is_error()).count();
+                if s == 0 {
+                    eprintln!("{}: ok", f.display());
+                } else {
+                    eprintln!(
+                        "{}: {errors} error{}",
+                        f.display(),
+                        if errors == 1 { "" } else { "s" }
+                    );
+                }
+                status = status.max(s);
+            }
+            ExitCode::from(status)
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! The real binary: exit statuses and where output goes.
+
+use std::process::Command;
+
+fn mlx() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mlx"))
+}
+
+#[test]
+fn check_exits_zero_on_valid_files_and_one_on_errors() {
+    let ok = mlx()
+        .args(["check", "examples/penguins.mlx", "examples/diabetes.mlx"])
+        .current_dir(crate::root())
+        .output()
+        .expect("run mlx");
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let bad = mlx()
+        .args(["check", "tests/ui/shape/conv_window_too_large.mlx"])
+        .current_dir(crate::root())
+        .output()
+        .expect("run mlx");
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("mlx::shape::window"), "{err}");
+    let missing = mlx()
+        .args(["check", "no/such/file.mlx"])
+        .output()
+        .expect("run mlx");
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
+}
+
+#[test]
+fn set_overrides_are_checked_like_source() {
+    let out = mlx()
+        .args([
+            "check",
+            "examples/penguins.mlx",
+            "--set",
+            "optimizer.lr=-1",
+            "--set",
+            "epochs=2",
+        ])
+        .current_dir(crate::root())
+        .output()
+        .expect("run mlx");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`lr` of `adam` must be greater than 0"),
+        "{err}"
+    );
+    let out = mlx()
+        .args(["check", "examples/penguins.mlx", "--set", "hiden=3"])
+        .current_dir(crate::root())
+        .output()
+        .expect("run mlx");
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -1,0 +1,31 @@
+//! The one integration-test binary: UI diagnostics, examples, fuzzing, CLI and tidy rules.
+
+mod cli;
+mod examples;
+mod fuzz;
+mod tidy;
+mod ui;
+
+/// Where the Debian package `dataset-fashion-mnist` puts its files.
+pub const FASHION: &str = "/usr/share/datasets/fashion-mnist";
+
+/// Whether Fashion-MNIST is installed. Without it, tests that need it print a notice and
+/// skip, unless `MLX_REQUIRE_DATA` is set (CI sets it), where its absence fails them.
+pub fn have_fashion(what: &str) -> bool {
+    if std::path::Path::new(FASHION).exists() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("MLX_REQUIRE_DATA").is_none(),
+        "{what} needs {FASHION} (apt-get install -y dataset-fashion-mnist)"
+    );
+    eprintln!(
+        "note: skipping {what}: {FASHION} is not installed (apt-get install -y dataset-fashion-mnist)"
+    );
+    false
+}
+
+/// The repository root (tests run with it as the working directory).
+pub fn root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
