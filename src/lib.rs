@@ -8,3 +8,4 @@ pub mod rng;
 pub mod source;
 pub mod stdlib;
 pub mod syntax;
+pub mod train;

@@ -1,0 +1,4 @@
+//! Training: the loop, optimizers, schedules, metrics, early stopping, checkpoints and run
+//! directories.
+
+pub mod metrics;
