@@ -1,9 +1,11 @@
 //! mlx: a declarative language for machine-learning experiments. See `ARCHITECTURE.md`.
 
+pub mod backend;
 pub mod check;
 pub mod data;
 pub mod diagnostics;
 pub mod driver;
+pub mod ir;
 pub mod rng;
 pub mod source;
 pub mod stdlib;

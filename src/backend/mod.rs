@@ -1,0 +1,172 @@
+//! Back ends: the `Backend` trait takes a whole `ir::Program`, so each back end fuses, allocates
+//! and launches its own way; an `Executable` keeps the program's state (parameters, optimizer
+//! moments) resident between calls. `interp` is the reference every other back end is tested
+//! against.
+
+pub mod interp;
+
+use crate::diagnostics::Diagnostic;
+use crate::ir::{self, StateId};
+use crate::source::Span;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TensorData {
+    F32(Vec<f32>),
+    I32(Vec<i32>),
+}
+
+/// A tensor in host memory, row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostTensor {
+    pub shape: Vec<usize>,
+    pub data: TensorData,
+}
+
+impl HostTensor {
+    pub fn f32(shape: Vec<usize>, data: Vec<f32>) -> HostTensor {
+        HostTensor {
+            shape,
+            data: TensorData::F32(data),
+        }
+    }
+
+    pub fn i32(shape: Vec<usize>, data: Vec<i32>) -> HostTensor {
+        HostTensor {
+            shape,
+            data: TensorData::I32(data),
+        }
+    }
+
+    pub fn scalar(v: f32) -> HostTensor {
+        HostTensor::f32(Vec::new(), vec![v])
+    }
+
+    pub fn scalar_i32(v: i32) -> HostTensor {
+        HostTensor::i32(Vec::new(), vec![v])
+    }
+
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn dtype(&self) -> ir::DType {
+        match self.data {
+            TensorData::F32(_) => ir::DType::F32,
+            TensorData::I32(_) => ir::DType::I32,
+        }
+    }
+
+    /// The f32 elements (empty for an I32 tensor).
+    pub fn as_f32(&self) -> &[f32] {
+        match &self.data {
+            TensorData::F32(v) => v,
+            TensorData::I32(_) => &[],
+        }
+    }
+
+    pub fn into_f32(self) -> Vec<f32> {
+        match self.data {
+            TensorData::F32(v) => v,
+            TensorData::I32(v) => v.into_iter().map(|x| x as f32).collect(),
+        }
+    }
+
+    /// The single value of a scalar (NaN if it is not one).
+    pub fn item(&self) -> f32 {
+        match &self.data {
+            TensorData::F32(v) if v.len() == 1 => v[0],
+            TensorData::I32(v) if v.len() == 1 => v[0] as f32,
+            _ => f32::NAN,
+        }
+    }
+}
+
+/// A failure while running a program, with the source expression that caused it if known.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuntimeError {
+    pub message: String,
+    pub origin: Option<Span>,
+}
+
+impl RuntimeError {
+    pub fn new(message: impl Into<String>) -> RuntimeError {
+        RuntimeError {
+            message: message.into(),
+            origin: None,
+        }
+    }
+
+    pub fn diagnostic(&self) -> Diagnostic {
+        let d = Diagnostic::error("mlx::runtime::error", self.message.clone());
+        match self.origin {
+            Some(s) => d.with_label(s, "while computing this"),
+            None => d,
+        }
+    }
+}
+
+pub trait Backend {
+    fn name(&self) -> &'static str;
+    fn compile(&self, program: &ir::Program) -> Result<Box<dyn Executable>, Diagnostic>;
+}
+
+/// A compiled program with its state.
+pub trait Executable {
+    /// Run function `function` on `inputs`: returns its outputs, then applies its state updates.
+    fn run(
+        &mut self,
+        function: usize,
+        inputs: &[HostTensor],
+    ) -> Result<Vec<HostTensor>, RuntimeError>;
+    fn read_state(&self, id: StateId) -> HostTensor;
+    fn write_state(&mut self, id: StateId, value: &HostTensor) -> Result<(), RuntimeError>;
+}
+
+/// What `--backend` names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    Auto,
+    Interp,
+    Cpu,
+    Cuda,
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(BackendKind::Auto),
+            "interp" => Ok(BackendKind::Interp),
+            "cpu" => Ok(BackendKind::Cpu),
+            "cuda" => Ok(BackendKind::Cuda),
+            _ => Err(format!(
+                "unknown back end `{s}`: choose auto, cpu, cuda or interp"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BackendKind::Auto => "auto",
+            BackendKind::Interp => "interp",
+            BackendKind::Cpu => "cpu",
+            BackendKind::Cuda => "cuda",
+        })
+    }
+}
+
+/// The back end for `kind`, with a note when `auto` picked one.
+pub fn select(kind: BackendKind) -> Result<(Box<dyn Backend>, Option<String>), Diagnostic> {
+    match kind {
+        BackendKind::Interp | BackendKind::Auto | BackendKind::Cpu => {
+            Ok((Box::new(interp::Interp), None))
+        }
+        BackendKind::Cuda => Err(Diagnostic::error(
+            "mlx::backend::unavailable",
+            "the CUDA back end is not available in this build",
+        )
+        .with_help("use `--backend cpu` or `--backend interp`")),
+    }
+}

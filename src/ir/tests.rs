@@ -1,0 +1,343 @@
+//! Gradient tests: every primitive's autodiff gradient against central finite differences,
+//! computed with the reference interpreter, at several shapes including broadcasting.
+
+use super::build::FnBuilder;
+use super::*;
+use crate::backend::interp::Interp;
+use crate::backend::{Backend, HostTensor};
+use crate::rng::Rng;
+
+/// Distinct values in [lo, hi), at least (hi - lo) / n apart, in random order: a finite
+/// difference step never crosses a kink (max, abs, comparisons) unless the range says so.
+fn values(n: usize, seed: u64, lo: f32, hi: f32) -> Vec<f32> {
+    let mut r = Rng::new(seed, "test-values");
+    // Inputs get different offsets within the grid step, so two inputs never tie either.
+    let offset = 0.1 + 0.8 * (seed % 7) as f32 / 7.0;
+    let mut v: Vec<f32> = (0..n)
+        .map(|i| lo + (hi - lo) * (i as f32 + offset) / n as f32)
+        .collect();
+    r.shuffle(&mut v);
+    v
+}
+
+/// Builds the op under test from its inputs.
+type BuildFn = Box<dyn Fn(&mut FnBuilder<'_>, &[ValueId]) -> ValueId>;
+
+struct Case {
+    name: String,
+    /// Shapes (and value ranges) of the differentiable inputs.
+    inputs: Vec<(Shape, f32, f32)>,
+    /// Build the op from the inputs; returns the output.
+    f: BuildFn,
+}
+
+fn case(
+    name: &str,
+    inputs: Vec<(Shape, f32, f32)>,
+    f: impl Fn(&mut FnBuilder<'_>, &[ValueId]) -> ValueId + 'static,
+) -> Case {
+    Case {
+        name: name.to_string(),
+        inputs,
+        f: Box::new(f),
+    }
+}
+
+/// loss = sum(out * w) for a fixed random w, so every output element matters.
+fn program(c: &Case) -> (Program, Vec<usize>) {
+    let mut states = Vec::new();
+    let mut b = FnBuilder::new("f", &mut states);
+    let xs: Vec<ValueId> = c
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, (s, _, _))| b.input(&format!("x{i}"), s.clone(), DType::F32))
+        .collect();
+    let out = (c.f)(&mut b, &xs);
+    let os = b.shape(out).to_vec();
+    let w = b.input("w", os, DType::F32);
+    let prod = b.mul(out, w);
+    let loss = b.sum_all(prod);
+    b.output("loss", loss);
+    let grads = autodiff::gradients(&mut b, loss, &xs);
+    for (i, g) in grads.iter().enumerate() {
+        b.output(&format!("g{i}"), *g);
+    }
+    let f = b.finish();
+    let out_numel: usize = f.inputs.last().map_or(0, |d| d.shape.iter().product());
+    (
+        Program {
+            states,
+            functions: vec![f],
+        },
+        vec![out_numel],
+    )
+}
+
+fn check_case(c: &Case) {
+    let (p, out_numel) = program(c);
+    verify::program(&p).unwrap_or_else(|e| panic!("{}: {e}\n{}", c.name, print::program(&p)));
+    let mut exe = Interp.compile(&p).expect("compile");
+    let mut inputs: Vec<HostTensor> = c
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, (s, lo, hi))| {
+            HostTensor::f32(
+                s.clone(),
+                values(s.iter().product(), i as u64 + 1, *lo, *hi),
+            )
+        })
+        .collect();
+    let wshape = p.functions[0]
+        .inputs
+        .last()
+        .map(|d| d.shape.clone())
+        .unwrap_or_default();
+    inputs.push(HostTensor::f32(wshape, values(out_numel[0], 99, -1.0, 1.0)));
+    let outs = exe.run(0, &inputs).expect("run");
+    let eps = 2e-3f32;
+    for (i, (shape, _, _)) in c.inputs.iter().enumerate() {
+        let analytic = outs[1 + i].as_f32().to_vec();
+        let n: usize = shape.iter().product();
+        for j in 0..n {
+            let mut plus = inputs.clone();
+            let mut minus = inputs.clone();
+            if let crate::backend::TensorData::F32(v) = &mut plus[i].data {
+                v[j] += eps;
+            }
+            if let crate::backend::TensorData::F32(v) = &mut minus[i].data {
+                v[j] -= eps;
+            }
+            let lp = exe.run(0, &plus).expect("run")[0].item() as f64;
+            let lm = exe.run(0, &minus).expect("run")[0].item() as f64;
+            let numeric = (lp - lm) / (2.0 * eps as f64);
+            let a = analytic[j] as f64;
+            let tol = 2e-2 * (1.0 + numeric.abs().max(a.abs()));
+            assert!(
+                (numeric - a).abs() <= tol,
+                "{}: d/dx{i}[{j}] autodiff {a} vs finite difference {numeric}",
+                c.name
+            );
+        }
+    }
+}
+
+fn cases() -> Vec<Case> {
+    let mut v = Vec::new();
+    for (name, op, lo, hi) in [
+        ("neg", UnaryOp::Neg, -1.0, 1.0),
+        ("exp", UnaryOp::Exp, -1.0, 1.0),
+        ("log", UnaryOp::Log, 0.5, 2.0),
+        ("sqrt", UnaryOp::Sqrt, 0.5, 2.0),
+        ("abs", UnaryOp::Abs, 0.2, 1.0),
+        ("tanh", UnaryOp::Tanh, -2.0, 2.0),
+        ("sigmoid", UnaryOp::Sigmoid, -3.0, 3.0),
+        ("recip", UnaryOp::Recip, 0.5, 2.0),
+    ] {
+        for shape in [vec![1], vec![3], vec![2, 5]] {
+            v.push(case(
+                &format!("{name}{shape:?}"),
+                vec![(shape, lo, hi)],
+                move |b, x| b.unary(op, x[0]),
+            ));
+        }
+    }
+    for (name, op, lo, hi) in [
+        ("add", BinaryOp::Add, -1.0, 1.0),
+        ("sub", BinaryOp::Sub, -1.0, 1.0),
+        ("mul", BinaryOp::Mul, -1.0, 1.0),
+        ("div", BinaryOp::Div, 0.5, 2.0),
+        ("max", BinaryOp::Max, -1.0, 1.0),
+        ("min", BinaryOp::Min, -1.0, 1.0),
+        ("pow", BinaryOp::Pow, 0.5, 2.0),
+    ] {
+        // Equal shapes, and NumPy broadcasting both ways.
+        for (sa, sb) in [
+            (vec![3], vec![3]),
+            (vec![2, 3], vec![3]),
+            (vec![1, 4], vec![3, 1]),
+            (vec![2, 1, 3], vec![2, 3]),
+        ] {
+            v.push(case(
+                &format!("{name}{sa:?}{sb:?}"),
+                vec![(sa, lo, hi), (sb, lo, hi)],
+                move |b, x| b.binary(op, x[0], x[1]),
+            ));
+        }
+    }
+    v.push(case(
+        "select",
+        vec![(vec![2, 3], -1.0, 1.0), (vec![2, 3], -1.0, 1.0)],
+        |b, x| {
+            let z = b.scalar(0.0);
+            let c = b.binary(BinaryOp::Gt, x[0], z);
+            b.select(c, x[0], x[1])
+        },
+    ));
+    for axes in [vec![0], vec![1], vec![0, 2], vec![0, 1, 2]] {
+        let a2 = axes.clone();
+        v.push(case(
+            &format!("sum{axes:?}"),
+            vec![(vec![2, 3, 4], -1.0, 1.0)],
+            move |b, x| b.sum(x[0], &a2),
+        ));
+        let a3 = axes.clone();
+        v.push(case(
+            &format!("max{axes:?}"),
+            vec![(vec![2, 3, 4], -1.0, 1.0)],
+            move |b, x| b.reduce(ReduceOp::Max, x[0], &a3),
+        ));
+    }
+    for (sa, sb) in [
+        (vec![1, 1], vec![1, 1]),
+        (vec![3, 4], vec![4, 5]),
+        (vec![2, 3, 4], vec![2, 4, 1]),
+    ] {
+        v.push(case(
+            &format!("matmul{sa:?}{sb:?}"),
+            vec![(sa, -1.0, 1.0), (sb, -1.0, 1.0)],
+            |b, x| b.matmul(x[0], x[1]),
+        ));
+    }
+    v.push(case("broadcast", vec![(vec![3, 1], -1.0, 1.0)], |b, x| {
+        b.broadcast(x[0], &[2, 3, 4])
+    }));
+    v.push(case("reshape", vec![(vec![2, 6], -1.0, 1.0)], |b, x| {
+        b.reshape(x[0], &[3, 4])
+    }));
+    v.push(case(
+        "transpose",
+        vec![(vec![2, 3, 4], -1.0, 1.0)],
+        |b, x| b.transpose(x[0], &[2, 0, 1]),
+    ));
+    v.push(case("slice", vec![(vec![3, 5], -1.0, 1.0)], |b, x| {
+        b.slice(x[0], 1, 1, 3)
+    }));
+    v.push(case("pad", vec![(vec![3, 2], -1.0, 1.0)], |b, x| {
+        b.pad(x[0], 1, 2, 5)
+    }));
+    v.push(case(
+        "concat",
+        vec![(vec![2, 3], -1.0, 1.0), (vec![2, 1], -1.0, 1.0)],
+        |b, x| b.concat(vec![x[0], x[1]], 1),
+    ));
+    v.push(case("gather", vec![(vec![4, 3], -1.0, 1.0)], |b, x| {
+        let idx = b.constant(2.0, vec![5]);
+        let i = b.cast(idx, DType::I32);
+        b.push(
+            Op::Gather {
+                table: x[0],
+                indices: i,
+            },
+            vec![5, 3],
+            DType::F32,
+        )
+    }));
+    for (shape, k, s, p) in [
+        (vec![1, 1, 4, 4], 3, 1, 0),
+        (vec![2, 2, 5, 5], 3, 2, 1),
+        (vec![1, 3, 3, 3], 1, 1, 0),
+    ] {
+        v.push(case(
+            &format!("im2col{shape:?}k{k}s{s}p{p}"),
+            vec![(shape, -1.0, 1.0)],
+            move |b, x| b.im2col(x[0], [k, k], s, p, 0.0),
+        ));
+    }
+    v.push(case(
+        "col2im",
+        vec![(vec![1, 2, 2, 8], -1.0, 1.0)],
+        |b, x| {
+            b.push(
+                Op::Col2Im {
+                    cols: x[0],
+                    kernel: [2, 2],
+                    stride: 1,
+                    padding: 0,
+                },
+                vec![1, 2, 3, 3],
+                DType::F32,
+            )
+        },
+    ));
+    v.push(case("logsumexp", vec![(vec![3, 4], -2.0, 2.0)], |b, x| {
+        b.logsumexp(x[0], 1)
+    }));
+    v
+}
+
+#[test]
+fn every_primitive_gradient_matches_finite_differences() {
+    let cs = cases();
+    assert!(cs.len() > 60);
+    for c in &cs {
+        check_case(c);
+    }
+}
+
+#[test]
+fn stop_grad_blocks_the_gradient() {
+    let c = case("stop_grad", vec![(vec![3], -1.0, 1.0)], |b, x| {
+        let s = b.stop_grad(x[0]);
+        let y = b.mul(s, x[0]);
+        b.add(y, s)
+    });
+    let (p, n) = program(&c);
+    let mut exe = Interp.compile(&p).expect("compile");
+    let x = values(3, 1, -1.0, 1.0);
+    let outs = exe
+        .run(
+            0,
+            &[
+                HostTensor::f32(vec![3], x.clone()),
+                HostTensor::f32(vec![n[0]], vec![1.0; n[0]]),
+            ],
+        )
+        .expect("run");
+    // d/dx (stop(x) * x + stop(x)) = stop(x) = x.
+    let g = outs[1].as_f32();
+    for i in 0..3 {
+        assert!((g[i] - x[i]).abs() < 1e-6);
+    }
+}
+
+#[test]
+fn random_is_counter_based_and_uniform() {
+    let mut states = Vec::new();
+    let mut b = FnBuilder::new("r", &mut states);
+    let c = b.input("c", vec![], DType::I32);
+    let r = b.push(
+        Op::Random {
+            key: 42,
+            counter: c,
+        },
+        vec![1000],
+        DType::F32,
+    );
+    b.output("r", r);
+    let f = b.finish();
+    let p = Program {
+        states,
+        functions: vec![f],
+    };
+    let mut exe = Interp.compile(&p).expect("compile");
+    let a = exe.run(0, &[HostTensor::scalar_i32(3)]).expect("run")[0]
+        .as_f32()
+        .to_vec();
+    let a2 = exe.run(0, &[HostTensor::scalar_i32(3)]).expect("run")[0]
+        .as_f32()
+        .to_vec();
+    let b2 = exe.run(0, &[HostTensor::scalar_i32(4)]).expect("run")[0]
+        .as_f32()
+        .to_vec();
+    assert_eq!(a, a2);
+    assert_ne!(a, b2);
+    let mean = a.iter().sum::<f32>() / 1000.0;
+    assert!(a.iter().all(|v| (0.0..1.0).contains(v)) && (mean - 0.5).abs() < 0.05);
+    // Element i is a pure function of (key, counter, i).
+    assert_eq!(
+        a[7],
+        crate::rng::unit_f32(crate::rng::at(crate::rng::at(42, 3), 7))
+    );
+}
