@@ -2,6 +2,7 @@
 
 pub mod backend;
 pub mod check;
+pub mod commands;
 pub mod data;
 pub mod diagnostics;
 pub mod driver;

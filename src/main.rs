@@ -2,6 +2,7 @@
 //! outcomes to exit statuses (0 success, 1 user error, 2 internal error).
 
 use clap::{Parser, Subcommand};
+use mlx::backend::BackendKind;
 use mlx::diagnostics::{self, Diagnostic, RenderOptions};
 use mlx::source::SourceMap;
 use std::io::IsTerminal;
@@ -26,6 +27,47 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// Override a const or a train entry: `--set epochs=1`, `--set optimizer.lr=0.003`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
+    /// Train every `train` (and run every `sweep`) declared in FILE; prints the run directory last.
+    Run {
+        file: PathBuf,
+        /// Train only this one.
+        #[arg(long)]
+        train: Option<String>,
+        #[arg(long, default_value = "auto")]
+        backend: BackendKind,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Where run directories go.
+        #[arg(long, default_value = "runs")]
+        out: PathBuf,
+        /// No per-epoch lines or progress bars.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Evaluate a run's saved model on its test split again.
+    Eval {
+        run_dir: PathBuf,
+        #[arg(long, default_value = "auto")]
+        backend: BackendKind,
+    },
+    /// Apply a run's preprocessing and model to new rows; writes CSV to standard output.
+    Predict {
+        run_dir: PathBuf,
+        input: PathBuf,
+        #[arg(long, default_value = "auto")]
+        backend: BackendKind,
+    },
+    /// Print the IR of a train's training step.
+    Ir {
+        file: PathBuf,
+        #[arg(long)]
+        train: Option<String>,
+        /// The batch size to lower for (default: the train's).
+        #[arg(long)]
+        batch: Option<usize>,
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
     },
@@ -71,7 +113,7 @@ fn report(diags: &[Diagnostic], sources: &SourceMap) -> u8 {
 }
 
 fn run(cli: Cli) -> ExitCode {
-    match cli.command {
+    let status = match cli.command {
         Command::Check { files, sets } => {
             let mut status = 0;
             for f in &files {
@@ -89,7 +131,63 @@ fn run(cli: Cli) -> ExitCode {
                 }
                 status = status.max(s);
             }
-            ExitCode::from(status)
+            status
         }
-    }
+        Command::Run {
+            file,
+            train,
+            backend,
+            sets,
+            out,
+            quiet,
+        } => {
+            let opts = mlx::commands::RunOptions {
+                train,
+                backend,
+                out,
+                progress: !quiet && std::io::stderr().is_terminal(),
+                verbose: !quiet,
+            };
+            let (sources, diags, dirs) = mlx::commands::run(&file, &sets, &opts);
+            let s = report(&diags, &sources);
+            for d in &dirs {
+                println!("{}", d.display());
+            }
+            s
+        }
+        Command::Eval { run_dir, backend } => match mlx::commands::eval(&run_dir, backend) {
+            Ok(text) => {
+                println!("{text}");
+                0
+            }
+            Err((sources, diags)) => report(&diags, &sources).max(1),
+        },
+        Command::Predict {
+            run_dir,
+            input,
+            backend,
+        } => match mlx::commands::predict(&run_dir, &input, backend) {
+            Ok((csv, warnings)) => {
+                for w in warnings {
+                    eprintln!("warning: {w}");
+                }
+                print!("{csv}");
+                0
+            }
+            Err((sources, diags)) => report(&diags, &sources).max(1),
+        },
+        Command::Ir {
+            file,
+            train,
+            batch,
+            sets,
+        } => match mlx::commands::ir(&file, train.as_deref(), batch, &sets) {
+            Ok(text) => {
+                print!("{text}");
+                0
+            }
+            Err((sources, diags)) => report(&diags, &sources).max(1),
+        },
+    };
+    ExitCode::from(status)
 }

@@ -16,6 +16,7 @@ mod scan;
 pub mod sweep;
 pub mod tables;
 pub mod train;
+mod train_model;
 pub mod value;
 
 use crate::data::schema::{Schema, SchemaError};

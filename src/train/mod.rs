@@ -1,4 +1,12 @@
 //! Training: the loop, optimizers, schedules, metrics, early stopping, checkpoints and run
 //! directories.
 
+pub mod graph;
+pub mod init;
 pub mod metrics;
+pub mod progress;
+pub mod resolve;
+pub mod run;
+pub mod rundir;
+pub mod schedule;
+pub mod sweep;

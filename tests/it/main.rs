@@ -3,6 +3,7 @@
 mod cli;
 mod examples;
 mod fuzz;
+mod run;
 mod tidy;
 mod ui;
 

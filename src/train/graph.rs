@@ -1,0 +1,406 @@
+//! The IR program of a training run: the model lowered for each batch size, with its loss,
+//! gradients (autodiff), gradient clipping and optimizer updates as IR in the training
+//! functions; evaluation and prediction functions run the model in evaluation mode.
+//!
+//! Functions, per batch size `B`:
+//! - `train_B(x, y, lr, step, bc1, bc2) -> loss` updates parameters, optimizer state and
+//!   buffers (`bc1`, `bc2` are Adam's bias corrections `1/(1-β^t)`; other optimizers ignore them);
+//! - `eval_B(x, y) -> loss_sum, out` (per-example losses summed; `out` holds class
+//!   probabilities `[B, K]` or predictions `[B, 1]`);
+//! - `predict_B(x) -> out`.
+
+use crate::check::hir::{self, Loss, Optimizer, TargetKind};
+use crate::diagnostics::Diagnostic;
+use crate::ir::build::FnBuilder;
+use crate::ir::lower::Lowering;
+use crate::ir::{self, BinaryOp, DType, StateDecl, StateId, StateKind, UnaryOp, ValueId};
+use std::collections::BTreeMap;
+
+pub struct Spec<'a> {
+    pub hir: &'a hir::Program,
+    pub plan: &'a hir::TrainPlan,
+    pub dataset: &'a hir::DatasetPlan,
+    pub train_batches: Vec<usize>,
+    pub eval_batches: Vec<usize>,
+    pub predict_batches: Vec<usize>,
+}
+
+pub struct Built {
+    pub program: ir::Program,
+    pub train: BTreeMap<usize, usize>,
+    pub eval: BTreeMap<usize, usize>,
+    pub predict: BTreeMap<usize, usize>,
+    /// The trainable parameters, in declaration order.
+    pub params: Vec<StateId>,
+}
+
+/// The classes of the target, or `None` for regression.
+pub fn classes(d: &hir::DatasetPlan) -> Option<usize> {
+    d.target.kind.classes()
+}
+
+pub fn build(spec: &Spec<'_>) -> Result<Built, Diagnostic> {
+    let mut program = ir::Program::default();
+    let mut built = Built {
+        program: ir::Program::default(),
+        train: BTreeMap::new(),
+        eval: BTreeMap::new(),
+        predict: BTreeMap::new(),
+        params: Vec::new(),
+    };
+    for &bs in &spec.train_batches {
+        let f = train_fn(spec, &mut program.states, bs)?;
+        program.functions.push(f);
+        built.train.insert(bs, program.functions.len() - 1);
+    }
+    for &bs in &spec.eval_batches {
+        let f = eval_fn(spec, &mut program.states, bs, true)?;
+        program.functions.push(f);
+        built.eval.insert(bs, program.functions.len() - 1);
+    }
+    for &bs in &spec.predict_batches {
+        let f = eval_fn(spec, &mut program.states, bs, false)?;
+        program.functions.push(f);
+        built.predict.insert(bs, program.functions.len() - 1);
+    }
+    built.params = program
+        .states
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.kind == StateKind::Param)
+        .map(|(i, _)| i)
+        .collect();
+    ir::verify::program(&program)?;
+    built.program = program;
+    Ok(built)
+}
+
+fn input_shape(spec: &Spec<'_>, batch: usize) -> Vec<usize> {
+    let mut s = vec![batch];
+    s.extend(spec.dataset.feature_shape.iter().copied());
+    s
+}
+
+fn target_dtype(spec: &Spec<'_>) -> DType {
+    match spec.dataset.target.kind {
+        TargetKind::Class { .. } => DType::I32,
+        TargetKind::Regression => DType::F32,
+    }
+}
+
+/// Lower the model in the given mode; returns its output `[B, width]`.
+fn forward(
+    spec: &Spec<'_>,
+    b: &mut FnBuilder<'_>,
+    x: ValueId,
+    batch: usize,
+    training: bool,
+    counter: Option<ValueId>,
+) -> Result<ValueId, Diagnostic> {
+    let l = Lowering {
+        hir: spec.hir,
+        batch,
+        training,
+        seed: spec.plan.seed,
+        counter,
+    };
+    let outs = l.instance(b, spec.plan.instance, &[x], "", "")?;
+    outs.into_iter()
+        .next()
+        .ok_or_else(|| Diagnostic::internal("model without output"))
+}
+
+/// Per-example losses `[B]` of the model output against the targets.
+fn per_example_loss(spec: &Spec<'_>, b: &mut FnBuilder<'_>, out: ValueId, y: ValueId) -> ValueId {
+    let batch = b.shape(out)[0];
+    match &spec.plan.loss {
+        Loss::CrossEntropy { label_smoothing } => {
+            let k = b.shape(out)[1];
+            let lse = b.logsumexp(out, 1);
+            let lse_k = b.reshape(lse, &[batch, 1]);
+            let logp = b.sub(out, lse_k);
+            let onehot = b.one_hot(y, k);
+            let eps = *label_smoothing as f32;
+            let target = if eps > 0.0 {
+                let keep = b.scale(onehot, 1.0 - eps);
+                let spread = b.scalar(eps / k as f32);
+                b.add(keep, spread)
+            } else {
+                onehot
+            };
+            let prod = b.mul(target, logp);
+            let s = b.sum(prod, &[1]);
+            b.unary(UnaryOp::Neg, s)
+        }
+        Loss::BinaryCrossEntropy => {
+            // max(z, 0) - z*y + log(1 + exp(-|z|)): never exp of a large positive number.
+            let z = b.reshape(out, &[batch]);
+            let yf = b.cast(y, DType::F32);
+            let zero = b.scalar(0.0);
+            let relu = b.binary(BinaryOp::Max, z, zero);
+            let zy = b.mul(z, yf);
+            let a = b.unary(UnaryOp::Abs, z);
+            let na = b.unary(UnaryOp::Neg, a);
+            let e = b.unary(UnaryOp::Exp, na);
+            let one = b.scalar(1.0);
+            let ope = b.add(one, e);
+            let l = b.unary(UnaryOp::Log, ope);
+            let t = b.sub(relu, zy);
+            b.add(t, l)
+        }
+        Loss::Mse | Loss::Mae | Loss::Huber { .. } => {
+            let p = b.reshape(out, &[batch]);
+            let d = b.sub(p, y);
+            match &spec.plan.loss {
+                Loss::Mse => b.mul(d, d),
+                Loss::Mae => b.unary(UnaryOp::Abs, d),
+                Loss::Huber { delta } => {
+                    let delta = *delta as f32;
+                    let a = b.unary(UnaryOp::Abs, d);
+                    let dl = b.scalar(delta);
+                    let small = b.binary(BinaryOp::Le, a, dl);
+                    let sq = b.mul(d, d);
+                    let quad = b.scale(sq, 0.5);
+                    let half = b.scalar(0.5 * delta);
+                    let am = b.sub(a, half);
+                    let lin = b.scale(am, delta);
+                    b.select(small, quad, lin)
+                }
+                _ => d,
+            }
+        }
+    }
+}
+
+fn train_fn(
+    spec: &Spec<'_>,
+    states: &mut Vec<StateDecl>,
+    batch: usize,
+) -> Result<ir::Function, Diagnostic> {
+    let mut b = FnBuilder::new(&format!("train_{batch}"), states);
+    let x = b.input("x", input_shape(spec, batch), DType::F32);
+    let y = b.input("y", vec![batch], target_dtype(spec));
+    let lr = b.input("lr", vec![], DType::F32);
+    let step = b.input("step", vec![], DType::I32);
+    let bc1 = b.input("bc1", vec![], DType::F32);
+    let bc2 = b.input("bc2", vec![], DType::F32);
+    let out = forward(spec, &mut b, x, batch, true, Some(step))?;
+    b.origin = None;
+    let per = per_example_loss(spec, &mut b, out, y);
+    let loss = b.mean(per, &[0]);
+    b.output("loss", loss);
+    let params: Vec<StateId> = b
+        .states
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.kind == StateKind::Param)
+        .map(|(i, _)| i)
+        .collect();
+    let reads: Vec<ValueId> = params.iter().map(|p| b.state(*p)).collect();
+    let mut grads = ir::autodiff::gradients(&mut b, loss, &reads);
+    if let Some(c) = spec.plan.clip_grad {
+        grads = clip(&mut b, &grads, c as f32);
+    }
+    for ((p, read), g) in params.iter().zip(&reads).zip(&grads) {
+        optimizer_update(&mut b, &spec.plan.optimizer, *p, *read, *g, lr, bc1, bc2);
+    }
+    Ok(b.finish())
+}
+
+/// Scale every gradient by `min(1, c / (‖g‖ + 1e-6))`, the global norm over all of them.
+fn clip(b: &mut FnBuilder<'_>, grads: &[ValueId], c: f32) -> Vec<ValueId> {
+    let mut total: Option<ValueId> = None;
+    for g in grads {
+        let sq = b.mul(*g, *g);
+        let s = b.sum_all(sq);
+        total = Some(match total {
+            Some(t) => b.add(t, s),
+            None => s,
+        });
+    }
+    let Some(total) = total else {
+        return grads.to_vec();
+    };
+    let norm = b.unary(UnaryOp::Sqrt, total);
+    let eps = b.scalar(1e-6);
+    let denom = b.add(norm, eps);
+    let cc = b.scalar(c);
+    let ratio = b.div(cc, denom);
+    let one = b.scalar(1.0);
+    let scale = b.binary(BinaryOp::Min, ratio, one);
+    grads.iter().map(|g| b.mul(*g, scale)).collect()
+}
+
+fn opt_state(b: &mut FnBuilder<'_>, kind: &str, p: StateId) -> (StateId, ValueId) {
+    let decl = StateDecl {
+        name: format!("{kind}.{}", b.states[p].name),
+        shape: b.states[p].shape.clone(),
+        kind: StateKind::Optimizer,
+        init: hir::Init::Zeros,
+        origin: None,
+    };
+    let id = b.declare_state(decl);
+    (id, b.state(id))
+}
+
+/// One optimizer step for parameter `p` with gradient `g`, as in PyTorch.
+#[allow(clippy::too_many_arguments)]
+fn optimizer_update(
+    b: &mut FnBuilder<'_>,
+    opt: &Optimizer,
+    p: StateId,
+    w: ValueId,
+    g: ValueId,
+    lr: ValueId,
+    bc1: ValueId,
+    bc2: ValueId,
+) {
+    let l2 = |b: &mut FnBuilder<'_>, g: ValueId, wd: f64| {
+        if wd > 0.0 {
+            let d = b.scale(w, wd as f32);
+            b.add(g, d)
+        } else {
+            g
+        }
+    };
+    let new_w = match opt {
+        Optimizer::Sgd {
+            momentum,
+            nesterov,
+            weight_decay,
+            ..
+        } => {
+            let g = l2(b, g, *weight_decay);
+            let dir = if *momentum > 0.0 {
+                let (buf_id, buf) = opt_state(b, "sgd.momentum", p);
+                let mb = b.scale(buf, *momentum as f32);
+                let nb = b.add(mb, g);
+                b.update(buf_id, nb);
+                if *nesterov {
+                    let m2 = b.scale(nb, *momentum as f32);
+                    b.add(g, m2)
+                } else {
+                    nb
+                }
+            } else {
+                g
+            };
+            let stepv = b.mul(dir, lr);
+            b.sub(w, stepv)
+        }
+        Optimizer::Adam {
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+            ..
+        }
+        | Optimizer::AdamW {
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+            ..
+        } => {
+            let decoupled = matches!(opt, Optimizer::AdamW { .. });
+            let g = if decoupled {
+                g
+            } else {
+                l2(b, g, *weight_decay)
+            };
+            let (m_id, m) = opt_state(b, "adam.m", p);
+            let (v_id, v) = opt_state(b, "adam.v", p);
+            let m1 = b.scale(m, *beta1 as f32);
+            let g1 = b.scale(g, (1.0 - beta1) as f32);
+            let nm = b.add(m1, g1);
+            let v1 = b.scale(v, *beta2 as f32);
+            let gg = b.mul(g, g);
+            let g2 = b.scale(gg, (1.0 - beta2) as f32);
+            let nv = b.add(v1, g2);
+            b.update(m_id, nm);
+            b.update(v_id, nv);
+            let mhat = b.mul(nm, bc1);
+            let vhat = b.mul(nv, bc2);
+            let sv = b.unary(UnaryOp::Sqrt, vhat);
+            let e = b.scalar(*eps as f32);
+            let den = b.add(sv, e);
+            let upd = b.div(mhat, den);
+            let w0 = if decoupled && *weight_decay > 0.0 {
+                let wl = b.mul(w, lr);
+                let decay = b.scale(wl, *weight_decay as f32);
+                b.sub(w, decay)
+            } else {
+                w
+            };
+            let stepv = b.mul(upd, lr);
+            b.sub(w0, stepv)
+        }
+        Optimizer::RmsProp {
+            alpha,
+            eps,
+            momentum,
+            weight_decay,
+            ..
+        } => {
+            let g = l2(b, g, *weight_decay);
+            let (sq_id, sq) = opt_state(b, "rmsprop.square_avg", p);
+            let s1 = b.scale(sq, *alpha as f32);
+            let gg = b.mul(g, g);
+            let s2 = b.scale(gg, (1.0 - alpha) as f32);
+            let ns = b.add(s1, s2);
+            b.update(sq_id, ns);
+            let root = b.unary(UnaryOp::Sqrt, ns);
+            let e = b.scalar(*eps as f32);
+            let avg = b.add(root, e);
+            let ratio = b.div(g, avg);
+            let dir = if *momentum > 0.0 {
+                let (buf_id, buf) = opt_state(b, "rmsprop.momentum", p);
+                let mb = b.scale(buf, *momentum as f32);
+                let nb = b.add(mb, ratio);
+                b.update(buf_id, nb);
+                nb
+            } else {
+                ratio
+            };
+            let stepv = b.mul(dir, lr);
+            b.sub(w, stepv)
+        }
+    };
+    b.update(p, new_w);
+}
+
+fn eval_fn(
+    spec: &Spec<'_>,
+    states: &mut Vec<StateDecl>,
+    batch: usize,
+    with_targets: bool,
+) -> Result<ir::Function, Diagnostic> {
+    let name = if with_targets { "eval" } else { "predict" };
+    let mut b = FnBuilder::new(&format!("{name}_{batch}"), states);
+    let x = b.input("x", input_shape(spec, batch), DType::F32);
+    let y = with_targets.then(|| b.input("y", vec![batch], target_dtype(spec)));
+    let out = forward(spec, &mut b, x, batch, false, None)?;
+    b.origin = None;
+    if let Some(y) = y {
+        let per = per_example_loss(spec, &mut b, out, y);
+        let total = b.sum(per, &[0]);
+        b.output("loss_sum", total);
+    }
+    let shown = match (&spec.plan.loss, &spec.dataset.target.kind) {
+        (Loss::BinaryCrossEntropy, TargetKind::Class { .. }) => {
+            let p1 = b.unary(UnaryOp::Sigmoid, out);
+            let one = b.scalar(1.0);
+            let p0 = b.sub(one, p1);
+            b.concat(vec![p0, p1], 1)
+        }
+        (_, TargetKind::Class { .. }) => {
+            let lse = b.logsumexp(out, 1);
+            let lk = b.reshape(lse, &[batch, 1]);
+            let lp = b.sub(out, lk);
+            b.unary(UnaryOp::Exp, lp)
+        }
+        (_, TargetKind::Regression) => out,
+    };
+    b.output("out", shown);
+    Ok(b.finish())
+}
