@@ -10,3 +10,6 @@ pub mod run;
 pub mod rundir;
 pub mod schedule;
 pub mod sweep;
+
+#[cfg(test)]
+mod tests;
