@@ -341,3 +341,38 @@ pub fn check_file_with(path: &Path, sets: &[String], schemas: &mut dyn SchemaSou
         overrides,
     }
 }
+
+/// Load and check `path`, then apply its model `name` to an input of `shape` (see
+/// `check::instantiate`).
+pub fn instantiate_file(
+    path: &Path,
+    name: &str,
+    shape: &[usize],
+) -> (
+    SourceMap,
+    Option<(hir::Program, hir::InstanceId)>,
+    Vec<Diagnostic>,
+) {
+    let Loaded {
+        sources,
+        modules,
+        root,
+        mut diags,
+    } = load(path);
+    if has_errors(&diags) {
+        return (sources, None, diags);
+    }
+    let mut schemas = DiskSchemas::default();
+    let (program, inst, more) = {
+        let input = check::Input {
+            sources: &sources,
+            modules: &modules,
+            root,
+            overrides: &[],
+        };
+        check::instantiate(&input, &mut schemas, name, shape)
+    };
+    diags.extend(more);
+    let ok = !has_errors(&diags);
+    (sources, inst.filter(|_| ok).map(|i| (program, i)), diags)
+}

@@ -57,6 +57,47 @@ pub fn check(input: &Input<'_>, schemas: &mut dyn SchemaSource) -> (hir::Program
     (c.program, diags)
 }
 
+/// Check a program, then apply model `name` (hyperparameters at their defaults) to an input
+/// of the concrete `shape`. Returns the program and the instance, for tests and tools that
+/// work on one model outside any train.
+pub fn instantiate(
+    input: &Input<'_>,
+    schemas: &mut dyn SchemaSource,
+    name: &str,
+    shape: &[usize],
+) -> (hir::Program, Option<hir::InstanceId>, Vec<Diagnostic>) {
+    let mut c = Checker::new(input, schemas);
+    c.run();
+    let inst = match c.items.get(name).copied() {
+        Some((ItemRef::Model(m), _)) => {
+            let dims = shape
+                .iter()
+                .map(|d| dim::Dim::constant(*d as i64))
+                .collect();
+            let req = model::Request {
+                model: m,
+                hyper: None,
+                inputs: vec![(dims, m.name.span)],
+                expected: None,
+                call_span: m.name.span,
+                generic: false,
+                context: None,
+                note: None,
+            };
+            c.instantiate(req).map(|(id, _)| id)
+        }
+        _ => {
+            c.error(Diagnostic::error(
+                "mlx::name::unknown",
+                format!("no model `{name}`"),
+            ));
+            None
+        }
+    };
+    let diags = c.finish_diagnostics();
+    (c.program, inst, diags)
+}
+
 #[derive(Clone, Copy)]
 pub(crate) enum ItemRef<'a> {
     Model(&'a ast::Model),

@@ -1,8 +1,11 @@
 //! The one integration-test binary: UI diagnostics, examples, fuzzing, CLI and tidy rules.
+// Test helpers may unwrap: a panic in a test is a failing test, which is the point.
+#![allow(clippy::unwrap_used)]
 
 mod cli;
 mod examples;
 mod fuzz;
+mod layers;
 mod run;
 mod tidy;
 mod ui;
