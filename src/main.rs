@@ -60,6 +60,15 @@ enum Command {
         #[arg(long, default_value = "auto")]
         backend: BackendKind,
     },
+    /// List the runs under DIR (default `runs`): name, when, lock hash, key figures.
+    Runs {
+        #[arg(default_value = "runs")]
+        dir: PathBuf,
+    },
+    /// Show what differs between two runs: the program's meaning, the data, the results.
+    Compare { a: PathBuf, b: PathBuf },
+    /// Draw a run's learning curves (and confusion matrix), or a sweep's objective, as SVG.
+    Plot { dir: PathBuf },
     /// Print the IR of a train's training step.
     Ir {
         file: PathBuf,
@@ -175,6 +184,29 @@ fn run(cli: Cli) -> ExitCode {
                 0
             }
             Err((sources, diags)) => report(&diags, &sources).max(1),
+        },
+        Command::Runs { dir } => match mlx::history::list(&dir) {
+            Ok(text) => {
+                print!("{text}");
+                0
+            }
+            Err(d) => report(&[d], &SourceMap::new()).max(1),
+        },
+        Command::Compare { a, b } => match mlx::history::compare(&a, &b) {
+            Ok(text) => {
+                print!("{text}");
+                0
+            }
+            Err(d) => report(&[d], &SourceMap::new()).max(1),
+        },
+        Command::Plot { dir } => match mlx::plot::plot(&dir) {
+            Ok(files) => {
+                for f in files {
+                    println!("{}", f.display());
+                }
+                0
+            }
+            Err(d) => report(&[d], &SourceMap::new()).max(1),
         },
         Command::Ir {
             file,
