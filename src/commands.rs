@@ -434,6 +434,7 @@ fn csv_field(s: &str) -> String {
 /// `mlx ir`: the IR of a train's training and evaluation functions.
 pub fn ir(
     file: &Path,
+    stage: &str,
     train: Option<&str>,
     batch: Option<usize>,
     sets: &[String],
@@ -472,5 +473,8 @@ pub fn ir(
         predict_batches: Vec::new(),
     };
     let built = graph::build(&spec).map_err(fail)?;
-    Ok(crate::ir::print::program(&built.program))
+    Ok(match stage {
+        "kernels" => crate::ir::print::schedules(&built.program),
+        _ => crate::ir::print::program(&built.program),
+    })
 }

@@ -69,9 +69,13 @@ enum Command {
     Compare { a: PathBuf, b: PathBuf },
     /// Draw a run's learning curves (and confusion matrix), or a sweep's objective, as SVG.
     Plot { dir: PathBuf },
-    /// Print the IR of a train's training step.
+    /// Print the IR of a train's training step, or (`--stage kernels`) what the compiled
+    /// back ends run: fused kernels and library steps.
     Ir {
         file: PathBuf,
+        /// `ir`: the primitive-op graph; `kernels`: the schedule of fused kernels.
+        #[arg(long, default_value = "ir", value_parser = ["ir", "kernels"])]
+        stage: String,
         #[arg(long)]
         train: Option<String>,
         /// The batch size to lower for (default: the train's).
@@ -210,10 +214,11 @@ fn run(cli: Cli) -> ExitCode {
         },
         Command::Ir {
             file,
+            stage,
             train,
             batch,
             sets,
-        } => match mlx::commands::ir(&file, train.as_deref(), batch, &sets) {
+        } => match mlx::commands::ir(&file, &stage, train.as_deref(), batch, &sets) {
             Ok(text) => {
                 print!("{text}");
                 0

@@ -3,6 +3,7 @@
 //! moments) resident between calls. `interp` is the reference every other back end is tested
 //! against.
 
+pub mod cpu;
 pub mod interp;
 
 use crate::diagnostics::Diagnostic;
@@ -160,9 +161,8 @@ impl std::fmt::Display for BackendKind {
 /// The back end for `kind`, with a note when `auto` picked one.
 pub fn select(kind: BackendKind) -> Result<(Box<dyn Backend>, Option<String>), Diagnostic> {
     match kind {
-        BackendKind::Interp | BackendKind::Auto | BackendKind::Cpu => {
-            Ok((Box::new(interp::Interp), None))
-        }
+        BackendKind::Interp => Ok((Box::new(interp::Interp), None)),
+        BackendKind::Auto | BackendKind::Cpu => Ok((Box::new(cpu::Cpu::new()), None)),
         BackendKind::Cuda => Err(Diagnostic::error(
             "mlx::backend::unavailable",
             "the CUDA back end is not available in this build",

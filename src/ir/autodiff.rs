@@ -39,9 +39,29 @@ pub fn gradients(b: &mut FnBuilder<'_>, loss: ValueId, wrt: &[ValueId]) -> Vec<V
     let live: Vec<bool> = (0..n).map(|i| from_wrt[i] && to_loss[i]).collect();
 
     let mut adj: HashMap<ValueId, ValueId> = HashMap::new();
+    // Gradients of slices of one value, assembled once (see `assemble_slices`).
+    let mut slices: HashMap<ValueId, Vec<(usize, usize, ValueId)>> = HashMap::new();
+    // Products with a shared right operand (a recurrent weight): one product at the end.
+    let mut products: HashMap<ValueId, Vec<(ValueId, ValueId)>> = HashMap::new();
     let one = b.constant(1.0, b.f.nodes[loss].shape.clone());
     adj.insert(loss, one);
     for i in (0..n).rev() {
+        if let Some(pairs) = products.remove(&i) {
+            let g = assemble_products(b, pairs);
+            let acc = match adj.get(&i) {
+                Some(prev) => b.add(*prev, g),
+                None => g,
+            };
+            adj.insert(i, acc);
+        }
+        if let Some(parts) = slices.remove(&i) {
+            let g = assemble_slices(b, i, parts);
+            let acc = match adj.get(&i) {
+                Some(prev) => b.add(*prev, g),
+                None => g,
+            };
+            adj.insert(i, acc);
+        }
         if !live[i] {
             continue;
         }
@@ -49,6 +69,30 @@ pub fn gradients(b: &mut FnBuilder<'_>, loss: ValueId, wrt: &[ValueId]) -> Vec<V
             continue;
         };
         let need = |v: ValueId| v < n && live[v];
+        // A slice's gradient waits until every slice of the same value is known.
+        if let Op::Slice { x, axis, start } = b.f.nodes[i].op
+            && need(x)
+        {
+            slices.entry(x).or_default().push((axis, start, g));
+            continue;
+        }
+        // d(x @ z)/dz = x^T g, deferred so several products sharing z become one.
+        if let Op::MatMul(x, z) = b.f.nodes[i].op
+            && b.shape(x).len() == 2
+            && need(z)
+        {
+            products.entry(z).or_default().push((x, g));
+            if need(x) {
+                let zt = b.transpose(z, &[1, 0]);
+                let gx = b.matmul(g, zt);
+                let acc = match adj.get(&x) {
+                    Some(prev) => b.add(*prev, gx),
+                    None => gx,
+                };
+                adj.insert(x, acc);
+            }
+            continue;
+        }
         let contributions = rule(b, i, g, &need);
         for (x, gx) in contributions {
             if x < n && live[x] {
@@ -321,6 +365,86 @@ fn binary_rule(
         }
     };
     all.into_iter().filter(|(v, _)| need(*v)).collect()
+}
+
+/// `sum_i x_i^T g_i` as one product: `[x_1; ...; x_n]^T [g_1; ...; g_n]`. An unrolled
+/// recurrence uses its weight once per step; one large matrix product is much faster than T
+/// small ones and T - 1 additions. The parts are stacked along a new second axis (row
+/// `r * n + i` is row `r` of part `i`), the layout of a sequence `[B, T, ...]`: the stacked
+/// step gradients are then the same node as the gradient of the sequence the steps were
+/// sliced from (`assemble_slices`), built once.
+fn assemble_products(b: &mut FnBuilder<'_>, mut pairs: Vec<(ValueId, ValueId)>) -> ValueId {
+    // Steps in forward order, so the sum's association is fixed.
+    pairs.sort_unstable();
+    let (xs, gs): (Vec<ValueId>, Vec<ValueId>) = pairs.into_iter().unzip();
+    let x = stack_rows(b, xs);
+    let g = stack_rows(b, gs);
+    let xt = b.transpose(x, &[1, 0]);
+    b.matmul(xt, g)
+}
+
+/// Matrices `[m, k]` stacked along a new second axis and flattened to `[m * n, k]`.
+fn stack_rows(b: &mut FnBuilder<'_>, parts: Vec<ValueId>) -> ValueId {
+    let n = parts.len();
+    let (m, k) = {
+        let s = b.shape(parts[0]);
+        (s[0], s[1])
+    };
+    let parts: Vec<ValueId> = parts
+        .into_iter()
+        .map(|p| b.reshape(p, &[m, 1, k]))
+        .collect();
+    let stacked = b.concat(parts, 1);
+    b.reshape(stacked, &[m * n, k])
+}
+
+/// The gradient of `x` from the gradients of several slices of it: one concatenation of the
+/// parts (zeros in the gaps) when they are disjoint slices along one axis, instead of a sum of
+/// full-size pads (which costs O(T^2) for the T steps of an unrolled recurrence).
+fn assemble_slices(
+    b: &mut FnBuilder<'_>,
+    x: ValueId,
+    mut parts: Vec<(usize, usize, ValueId)>,
+) -> ValueId {
+    let shape = b.shape(x).to_vec();
+    let axis = parts[0].0;
+    parts.sort_by_key(|(_, start, _)| *start);
+    let mut disjoint = parts.iter().all(|(a, _, _)| *a == axis);
+    let mut pos = 0;
+    for (_, start, g) in &parts {
+        if *start < pos {
+            disjoint = false;
+        }
+        pos = start + b.shape(*g)[axis];
+    }
+    if !disjoint {
+        let mut acc: Option<ValueId> = None;
+        for (a, start, g) in parts {
+            let p = b.pad(g, a, start, shape[a]);
+            acc = Some(match acc {
+                Some(prev) => b.add(prev, p),
+                None => p,
+            });
+        }
+        return acc.unwrap_or_else(|| b.constant(0.0, shape.clone()));
+    }
+    let mut pieces = Vec::new();
+    let mut at = 0;
+    for (_, start, g) in parts {
+        if start > at {
+            let mut z = shape.clone();
+            z[axis] = start - at;
+            pieces.push(b.constant(0.0, z));
+        }
+        at = start + b.shape(g)[axis];
+        pieces.push(g);
+    }
+    if at < shape[axis] {
+        let mut z = shape.clone();
+        z[axis] = shape[axis] - at;
+        pieces.push(b.constant(0.0, z));
+    }
+    b.concat(pieces, axis)
 }
 
 /// Sum `g` over the axes a broadcast to its shape repeated, giving shape `to`.

@@ -12,6 +12,10 @@ pub struct FnBuilder<'a> {
     state_reads: HashMap<StateId, ValueId>,
     /// Attached to every node pushed until changed.
     pub origin: Option<Span>,
+    /// Every node by its content: pushing an op that exists returns the existing value
+    /// (common subexpressions are computed once, and equal gradients assembled twice, as
+    /// an unrolled recurrence's are, become one node).
+    known: HashMap<String, ValueId>,
 }
 
 /// The NumPy broadcast of two shapes, if they broadcast.
@@ -42,6 +46,7 @@ impl<'a> FnBuilder<'a> {
             },
             state_reads: HashMap::new(),
             origin: None,
+            known: HashMap::new(),
         }
     }
 
@@ -50,6 +55,11 @@ impl<'a> FnBuilder<'a> {
     }
 
     pub fn push(&mut self, op: Op, shape: Shape, dtype: DType) -> ValueId {
+        let key = format!("{op:?} {shape:?} {dtype:?}");
+        if let Some(v) = self.known.get(&key) {
+            return *v;
+        }
+        self.known.insert(key, self.f.nodes.len());
         self.f.nodes.push(Node {
             op,
             shape,

@@ -11,11 +11,14 @@
 pub mod autodiff;
 pub mod build;
 pub mod lower;
+pub mod memory;
+pub mod passes;
 pub mod print;
+pub mod schedule;
 pub mod verify;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use crate::source::Span;
 use serde::Serialize;

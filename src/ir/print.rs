@@ -124,3 +124,59 @@ pub fn function(p: &Program, f: &Function) -> String {
     out.push_str("}\n");
     out
 }
+
+/// The compiled form of every function (`mlx ir --stage kernels`): its steps in order, with
+/// each fused kernel's operations, and the size of its memory plan.
+pub fn schedules(p: &Program) -> String {
+    use super::schedule::{self, KOp, Step};
+    let mut out = String::new();
+    for f in &p.functions {
+        let s = schedule::schedule(p, f);
+        let plan = super::memory::plan(&s);
+        let kernels = s
+            .steps
+            .iter()
+            .filter(|st| matches!(st, Step::Kernel(_)))
+            .count();
+        let _ = writeln!(
+            out,
+            "fn {}: {} steps ({kernels} fused kernels, {} elementwise ops fused away), {} temporaries in {:.2} MB",
+            f.name,
+            s.steps.len(),
+            s.fused,
+            s.temps.len(),
+            plan.size as f64 * 4.0 / 1e6
+        );
+        for (i, st) in s.steps.iter().enumerate() {
+            let _ = writeln!(out, "  #{i} {}", schedule::describe(st));
+            if let Step::Kernel(k) = st {
+                let ops: Vec<String> = k
+                    .ops
+                    .iter()
+                    .enumerate()
+                    .map(|(j, op)| {
+                        let body = match op {
+                            KOp::Load(l) => format!("load {l}"),
+                            KOp::Const(bits) => format!("{:?}", f32::from_bits(*bits)),
+                            KOp::Unary(u, a) => format!("{} v{a}", format!("{u:?}").to_lowercase()),
+                            KOp::Binary(b, x, y) => {
+                                format!("{} v{x} v{y}", format!("{b:?}").to_lowercase())
+                            }
+                            KOp::Select(c, x, y) => format!("select v{c} v{x} v{y}"),
+                        };
+                        format!("v{j} = {body}")
+                    })
+                    .collect();
+                let stores: Vec<String> = k
+                    .stores
+                    .iter()
+                    .enumerate()
+                    .map(|(j, (_, v))| format!("store {j} <- v{v}"))
+                    .collect();
+                let _ = writeln!(out, "      {}; {}", ops.join("; "), stores.join("; "));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}

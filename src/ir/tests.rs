@@ -9,7 +9,7 @@ use crate::rng::Rng;
 
 /// Distinct values in [lo, hi), at least (hi - lo) / n apart, in random order: a finite
 /// difference step never crosses a kink (max, abs, comparisons) unless the range says so.
-fn values(n: usize, seed: u64, lo: f32, hi: f32) -> Vec<f32> {
+pub(crate) fn values(n: usize, seed: u64, lo: f32, hi: f32) -> Vec<f32> {
     let mut r = Rng::new(seed, "test-values");
     // Inputs get different offsets within the grid step, so two inputs never tie either.
     let offset = 0.1 + 0.8 * (seed % 7) as f32 / 7.0;
@@ -23,10 +23,10 @@ fn values(n: usize, seed: u64, lo: f32, hi: f32) -> Vec<f32> {
 /// Builds the op under test from its inputs.
 type BuildFn = Box<dyn Fn(&mut FnBuilder<'_>, &[ValueId]) -> ValueId>;
 
-struct Case {
-    name: String,
+pub(crate) struct Case {
+    pub(crate) name: String,
     /// Shapes (and value ranges) of the differentiable inputs.
-    inputs: Vec<(Shape, f32, f32)>,
+    pub(crate) inputs: Vec<(Shape, f32, f32)>,
     /// Build the op from the inputs; returns the output.
     f: BuildFn,
 }
@@ -44,7 +44,7 @@ fn case(
 }
 
 /// loss = sum(out * w) for a fixed random w, so every output element matters.
-fn program(c: &Case) -> (Program, Vec<usize>) {
+pub(crate) fn program(c: &Case) -> (Program, Vec<usize>) {
     let mut states = Vec::new();
     let mut b = FnBuilder::new("f", &mut states);
     let xs: Vec<ValueId> = c
@@ -123,7 +123,7 @@ fn check_case(c: &Case) {
     }
 }
 
-fn cases() -> Vec<Case> {
+pub(crate) fn cases() -> Vec<Case> {
     let mut v = Vec::new();
     for (name, op, lo, hi) in [
         ("neg", UnaryOp::Neg, -1.0, 1.0),

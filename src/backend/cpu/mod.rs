@@ -1,0 +1,508 @@
+//! The CPU back end: each function is scheduled (`ir::schedule`: fused kernels and library
+//! steps), given a static memory plan (`ir::memory`), and its fused kernels are compiled to
+//! machine code with Cranelift (`codegen`). State stays in host memory between calls; one
+//! arena holds every temporary; a persistent thread pool runs the steps' parts.
+
+mod codegen;
+mod eval;
+mod library;
+mod math;
+mod pool;
+
+#[cfg(test)]
+mod tests;
+
+use super::{Backend, Executable, HostTensor, RuntimeError, TensorData};
+use crate::diagnostics::Diagnostic;
+use crate::ir::memory::{self, Plan};
+use crate::ir::schedule::{self, Buf, Schedule, Step, View};
+use crate::ir::{self, DType, Program, StateId};
+use library::Raw;
+use pool::Pool;
+
+pub use pool::default_threads;
+
+pub struct Cpu {
+    pub threads: usize,
+    /// Use generated code for fused kernels (off: the scalar evaluator, for tests).
+    pub jit: bool,
+}
+
+impl Cpu {
+    pub fn new() -> Cpu {
+        Cpu {
+            threads: default_threads(),
+            jit: true,
+        }
+    }
+}
+
+impl Default for Cpu {
+    fn default() -> Self {
+        Cpu::new()
+    }
+}
+
+#[derive(Default)]
+struct CompiledFn {
+    schedule: Schedule,
+    plan: Plan,
+    /// Generated code for each step that is a fused kernel.
+    kernels: Vec<Option<codegen::KernelFn>>,
+}
+
+pub struct CpuExecutable {
+    program: Program,
+    fns: Vec<CompiledFn>,
+    states: Vec<Vec<f32>>,
+    arena: Vec<f32>,
+    pool: Pool,
+    /// Owns the generated code.
+    _jit: Option<codegen::Jit>,
+    /// `MLX_PROFILE` set: time spent and calls of every step of every function.
+    profile: Option<Vec<Vec<(std::time::Duration, u64)>>>,
+}
+
+impl Backend for Cpu {
+    fn name(&self) -> &'static str {
+        "cpu"
+    }
+
+    fn compile(&self, program: &Program) -> Result<Box<dyn Executable>, Diagnostic> {
+        ir::verify::program(program)?;
+        let mut jit = if self.jit {
+            Some(codegen::Jit::new()?)
+        } else {
+            None
+        };
+        let mut fns = Vec::new();
+        let mut arena = 0;
+        for f in &program.functions {
+            let schedule = schedule::schedule(program, f);
+            let plan = memory::plan(&schedule);
+            check_bounds(program, f, &schedule, &plan)?;
+            let mut kernel_ids = Vec::new();
+            for step in &schedule.steps {
+                kernel_ids.push(match (step, jit.as_mut()) {
+                    (Step::Kernel(k), Some(j)) => j.compile(k)?,
+                    _ => None,
+                });
+            }
+            arena = arena.max(plan.size);
+            fns.push((schedule, plan, kernel_ids));
+        }
+        if let Some(j) = jit.as_mut() {
+            j.finalize()?;
+        }
+        let fns: Vec<CompiledFn> = fns
+            .into_iter()
+            .map(|(schedule, plan, ids)| CompiledFn {
+                schedule,
+                plan,
+                kernels: ids
+                    .into_iter()
+                    .map(|id| id.and_then(|i| jit.as_ref().and_then(|j| j.kernel(i))))
+                    .collect(),
+            })
+            .collect();
+        let profile = std::env::var_os("MLX_PROFILE").map(|_| {
+            fns.iter()
+                .map(|f: &CompiledFn| vec![Default::default(); f.schedule.steps.len()])
+                .collect()
+        });
+        let states = program
+            .states
+            .iter()
+            .map(|s| vec![0.0; s.shape.iter().product()])
+            .collect();
+        Ok(Box::new(CpuExecutable {
+            program: program.clone(),
+            fns,
+            states,
+            arena: vec![0.0; arena + memory::ALIGN],
+            pool: Pool::new(self.threads),
+            _jit: jit,
+            profile,
+        }))
+    }
+}
+
+/// Every view of every step lies inside its buffer: checked once, so the steps' pointer
+/// arithmetic needs no checks when it runs.
+fn check_bounds(
+    p: &Program,
+    f: &ir::Function,
+    s: &Schedule,
+    plan: &Plan,
+) -> Result<(), Diagnostic> {
+    let size = |b: Buf| -> usize {
+        match b {
+            Buf::Input(i) => f.inputs.get(i).map_or(0, |d| d.shape.iter().product()),
+            Buf::State(i) => p.states.get(i).map_or(0, |d| d.shape.iter().product()),
+            Buf::Temp(t) => s.temps.get(t).map_or(0, |d| d.numel),
+        }
+    };
+    let check = |v: &View| -> Result<(), Diagnostic> {
+        if v.shape.contains(&0) {
+            return Ok(());
+        }
+        let max = v.offset as isize
+            + v.shape
+                .iter()
+                .zip(&v.strides)
+                .map(|(d, st)| (*d as isize - 1) * st)
+                .sum::<isize>();
+        let ok = v.strides.iter().all(|st| *st >= 0)
+            && (max as usize) < size(v.buf)
+            && v.shape.len() == v.strides.len();
+        if ok {
+            Ok(())
+        } else {
+            Err(Diagnostic::internal(format!(
+                "a view of {:?} reaches outside its buffer in `{}`",
+                v.buf, f.name
+            )))
+        }
+    };
+    let _ = plan;
+    for step in &s.steps {
+        for v in schedule::step_reads(step)
+            .into_iter()
+            .chain(schedule::step_writes(step))
+        {
+            check(v)?;
+        }
+    }
+    for (_, v) in &s.outputs {
+        check(v)?;
+    }
+    Ok(())
+}
+
+impl CpuExecutable {
+    /// The base pointer of a view's buffer, offset applied.
+    fn base(&mut self, plan: &Plan, inputs: &[HostTensor], v: &View) -> *mut f32 {
+        let p = match v.buf {
+            Buf::Input(i) => match &inputs[i].data {
+                TensorData::F32(d) => d.as_ptr() as *mut f32,
+                TensorData::I32(d) => d.as_ptr() as *mut f32,
+            },
+            Buf::State(s) => self.states[s].as_mut_ptr(),
+            // SAFETY: the plan's offsets lie inside the arena (sized from the plan).
+            Buf::Temp(t) => unsafe { self.arena.as_mut_ptr().add(plan.offsets[t]) },
+        };
+        // SAFETY: offsets were checked against the buffer (`check_bounds`).
+        unsafe { p.add(v.offset) }
+    }
+}
+
+impl Executable for CpuExecutable {
+    fn run(
+        &mut self,
+        function: usize,
+        inputs: &[HostTensor],
+    ) -> Result<Vec<HostTensor>, RuntimeError> {
+        let f = self
+            .program
+            .functions
+            .get(function)
+            .ok_or_else(|| RuntimeError::new(format!("no function {function}")))?;
+        if inputs.len() != f.inputs.len() {
+            return Err(RuntimeError::new(format!(
+                "`{}` takes {} inputs, got {}",
+                f.name,
+                f.inputs.len(),
+                inputs.len()
+            )));
+        }
+        for (d, t) in f.inputs.iter().zip(inputs) {
+            let len = match &t.data {
+                TensorData::F32(v) => v.len(),
+                TensorData::I32(v) => v.len(),
+            };
+            if d.shape != t.shape || d.dtype != t.dtype() || len != t.numel() {
+                return Err(RuntimeError::new(format!(
+                    "input `{}` should be {:?}{:?}, got {:?}{:?}",
+                    d.name,
+                    d.dtype,
+                    d.shape,
+                    t.dtype(),
+                    t.shape
+                )));
+            }
+        }
+        // The compiled function is taken out while it runs, so its steps are borrowed, not
+        // cloned, alongside the mutable buffers.
+        let compiled = std::mem::take(&mut self.fns[function]);
+        let mut result = Ok(());
+        for (si, step) in compiled.schedule.steps.iter().enumerate() {
+            let start = self.profile.as_ref().map(|_| std::time::Instant::now());
+            result = self.step(&compiled, function, si, step, inputs);
+            if let (Some(start), Some(p)) = (start, self.profile.as_mut())
+                && let Some(slot) = p.get_mut(function).and_then(|f| f.get_mut(si))
+            {
+                slot.0 += start.elapsed();
+                slot.1 += 1;
+            }
+            if result.is_err() {
+                break;
+            }
+        }
+        self.fns[function] = compiled;
+        result?;
+        let outs: Vec<View> = self.fns[function]
+            .schedule
+            .outputs
+            .iter()
+            .map(|(_, v)| v.clone())
+            .collect();
+        let plan = self.fns[function].plan.clone();
+        let mut result = Vec::new();
+        for v in outs {
+            let base = self.base(&plan, inputs, &v);
+            let raw = Raw {
+                ptr: base,
+                shape: &v.shape,
+                strides: &v.strides,
+            };
+            let mut data: Vec<f32> = vec![0.0; v.numel()];
+            let strides = ir::schedule::contiguous_strides(&v.shape);
+            let dst = Raw {
+                ptr: data.as_mut_ptr(),
+                shape: &v.shape,
+                strides: &strides,
+            };
+            library::copy(raw, dst);
+            result.push(match v.dtype {
+                DType::F32 => HostTensor::f32(v.shape.clone(), data),
+                DType::I32 => HostTensor::i32(
+                    v.shape.clone(),
+                    data.into_iter()
+                        .map(f32::to_bits)
+                        .map(|b| b as i32)
+                        .collect(),
+                ),
+            });
+        }
+        Ok(result)
+    }
+
+    fn read_state(&self, id: StateId) -> HostTensor {
+        HostTensor::f32(
+            self.program.states[id].shape.clone(),
+            self.states[id].clone(),
+        )
+    }
+
+    fn write_state(&mut self, id: StateId, value: &HostTensor) -> Result<(), RuntimeError> {
+        let decl = self
+            .program
+            .states
+            .get(id)
+            .ok_or_else(|| RuntimeError::new("no such state"))?;
+        if decl.shape != value.shape {
+            return Err(RuntimeError::new(format!(
+                "state `{}` is {:?}, not {:?}",
+                decl.name, decl.shape, value.shape
+            )));
+        }
+        match &value.data {
+            TensorData::F32(v) if v.len() == self.states[id].len() => {
+                self.states[id].copy_from_slice(v)
+            }
+            _ => return Err(RuntimeError::new("state must be f32 data of its shape")),
+        }
+        Ok(())
+    }
+}
+
+impl CpuExecutable {
+    fn raw<'v>(&mut self, plan: &Plan, inputs: &[HostTensor], v: &'v View) -> Raw<'v> {
+        Raw {
+            ptr: self.base(plan, inputs, v),
+            shape: &v.shape,
+            strides: &v.strides,
+        }
+    }
+
+    fn step(
+        &mut self,
+        cf: &CompiledFn,
+        fi: usize,
+        si: usize,
+        step: &Step,
+        inputs: &[HostTensor],
+    ) -> Result<(), RuntimeError> {
+        let origin = |t: &View| -> Option<crate::source::Span> {
+            match t.buf {
+                Buf::Temp(i) => cf
+                    .schedule
+                    .temps
+                    .get(i)
+                    .and_then(|d| self.program.functions[fi].nodes[d.node].origin),
+                _ => None,
+            }
+        };
+        let plan = &cf.plan;
+        match step {
+            Step::Kernel(k) => {
+                let loads: Vec<Raw<'_>> =
+                    k.loads.iter().map(|v| self.raw(plan, inputs, v)).collect();
+                let stores: Vec<Raw<'_>> = k
+                    .stores
+                    .iter()
+                    .map(|(v, _)| self.raw(plan, inputs, v))
+                    .collect();
+                match cf.kernels[si] {
+                    Some(code) => codegen::run(&self.pool, code, &loads, &stores),
+                    None => eval::run(k, &loads, &stores),
+                }
+            }
+            Step::MatMul { a, b, out } => {
+                let (a, b, out) = (
+                    self.raw(plan, inputs, a),
+                    self.raw(plan, inputs, b),
+                    self.raw(plan, inputs, out),
+                );
+                library::matmul(&self.pool, a, b, out);
+            }
+            Step::Im2Col {
+                x,
+                out,
+                kernel,
+                stride,
+                padding,
+                pad_value,
+            } => {
+                let (x, out) = (self.raw(plan, inputs, x), self.raw(plan, inputs, out));
+                library::im2col(&self.pool, x, out, *kernel, *stride, *padding, *pad_value);
+            }
+            Step::Col2Im {
+                cols,
+                out,
+                kernel,
+                stride,
+                padding,
+            } => {
+                let (c, out) = (self.raw(plan, inputs, cols), self.raw(plan, inputs, out));
+                library::col2im(&self.pool, c, out, *kernel, *stride, *padding);
+            }
+            Step::Gather {
+                table,
+                indices,
+                out,
+            } => {
+                let o = origin(out);
+                let (t, i, out) = (
+                    self.raw(plan, inputs, table),
+                    self.raw(plan, inputs, indices),
+                    self.raw(plan, inputs, out),
+                );
+                library::gather(t, i, out).map_err(|v| RuntimeError {
+                    message: format!("index {v} is outside a table of {} rows", table.shape[0]),
+                    origin: o,
+                })?;
+            }
+            Step::ScatterAdd {
+                indices,
+                updates,
+                out,
+            } => {
+                let (i, u, o) = (
+                    self.raw(plan, inputs, indices),
+                    self.raw(plan, inputs, updates),
+                    self.raw(plan, inputs, out),
+                );
+                library::scatter_add(i, u, o).map_err(|v| {
+                    RuntimeError::new(format!(
+                        "index {v} is outside a table of {} rows",
+                        out.shape[0]
+                    ))
+                })?;
+            }
+            Step::Pad {
+                x,
+                out,
+                axis,
+                start,
+            } => {
+                let (x, out) = (self.raw(plan, inputs, x), self.raw(plan, inputs, out));
+                library::pad(x, out, *axis, *start);
+            }
+            Step::Concat { xs, out, axis } => {
+                let parts: Vec<Raw<'_>> = xs.iter().map(|x| self.raw(plan, inputs, x)).collect();
+                let out = self.raw(plan, inputs, out);
+                library::concat(&parts, out, *axis);
+            }
+            Step::Random { key, counter, out } => {
+                let c = self.raw(plan, inputs, counter);
+                // SAFETY: a checked scalar view of I32 data.
+                let cv = unsafe { *(c.ptr as *const i32) };
+                let out = self.raw(plan, inputs, out);
+                library::random(&self.pool, *key, cv, out);
+            }
+            Step::OneHot { x, out, classes } => {
+                let (x, out) = (self.raw(plan, inputs, x), self.raw(plan, inputs, out));
+                library::one_hot(x, out, *classes);
+            }
+            Step::Cast { x, out } => {
+                let to_i32 = out.dtype == DType::I32;
+                let (x, out) = (self.raw(plan, inputs, x), self.raw(plan, inputs, out));
+                library::cast(x, out, to_i32);
+            }
+            Step::Copy { src, dst } => {
+                let (s, d) = (self.raw(plan, inputs, src), self.raw(plan, inputs, dst));
+                library::copy(s, d);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for CpuExecutable {
+    /// With `MLX_PROFILE` set: where the time went, by kind of step and by step.
+    fn drop(&mut self) {
+        let Some(profile) = &self.profile else { return };
+        let mut rows = Vec::new();
+        let mut by_kind: std::collections::BTreeMap<&str, (f64, u64)> = Default::default();
+        let mut total = 0.0;
+        for (fi, steps) in profile.iter().enumerate() {
+            let Some(cf) = self.fns.get(fi) else { continue };
+            for (si, step) in cf.schedule.steps.iter().enumerate() {
+                let (t, n) = steps.get(si).copied().unwrap_or_default();
+                if n == 0 {
+                    continue;
+                }
+                let secs = t.as_secs_f64();
+                total += secs;
+                let e = by_kind.entry(schedule::step_name(step)).or_default();
+                e.0 += secs;
+                e.1 += n;
+                rows.push((secs, n, fi, si, schedule::describe(step)));
+            }
+        }
+        rows.sort_by(|a, b| b.0.total_cmp(&a.0));
+        eprintln!("profile: {total:.3} s in steps");
+        let mut kinds: Vec<_> = by_kind.into_iter().collect();
+        kinds.sort_by(|a, b| b.1.0.total_cmp(&a.1.0));
+        for (k, (t, n)) in kinds {
+            eprintln!(
+                "  {:>6.1}%  {t:>8.3} s  {k} ({n} runs, {:.1} us each)",
+                100.0 * t / total.max(1e-12),
+                1e6 * t / n.max(1) as f64
+            );
+        }
+        for (secs, n, fi, si, text) in rows.iter().take(40) {
+            let name = self
+                .program
+                .functions
+                .get(*fi)
+                .map_or("?", |f| f.name.as_str());
+            eprintln!(
+                "  {:>6.1}%  {:>9.1} us x{n:<6} {name}#{si} {text}",
+                100.0 * secs / total.max(1e-12),
+                1e6 * secs / *n as f64
+            );
+        }
+    }
+}
