@@ -20,6 +20,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+#[cfg(test)]
+mod differential;
+
 /// What a run needs from the checked program.
 pub struct Context<'a> {
     pub sources: &'a SourceMap,
