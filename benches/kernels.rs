@@ -7,7 +7,7 @@ use mlx::backend::cpu::Cpu;
 use mlx::backend::interp::Interp;
 use mlx::backend::{Backend, HostTensor};
 use mlx::ir::build::FnBuilder;
-use mlx::ir::{DType, Program, UnaryOp};
+use mlx::ir::{DType, Op, Program, UnaryOp};
 use std::time::Instant;
 
 fn program(shapes: &[Vec<usize>], f: impl Fn(&mut FnBuilder<'_>, &[usize]) -> usize) -> Program {
@@ -161,6 +161,64 @@ fn main() {
         3584.0 * 512.0,
         |b, x| b.sum(x[0], &[0]),
     );
+    // Convolution lowering of LeNet-5 (batch 128): conv1 (1 channel, 5x5, padding 2), conv2
+    // (6 channels, 5x5) read channels-last as the matmul before it leaves them, max pooling
+    // windows, and the adjoints.
+    bench(
+        "im2col conv1 [128,1,28,28] k5 p2",
+        f,
+        vec![vec![128, 1, 28, 28]],
+        128.0 * 784.0 * 25.0,
+        |b, x| b.im2col(x[0], [5, 5], 1, 2, 0.0),
+    );
+    bench(
+        "im2col conv2 [128,6,14,14] channels-last k5",
+        f,
+        vec![vec![128, 14, 14, 6]],
+        128.0 * 100.0 * 150.0,
+        |b, x| {
+            let t = b.transpose(x[0], &[0, 3, 1, 2]);
+            b.im2col(t, [5, 5], 1, 0, 0.0)
+        },
+    );
+    bench(
+        "im2col pool [128,6,28,28] k2 s2",
+        f,
+        vec![vec![128, 6, 28, 28]],
+        128.0 * 6.0 * 784.0,
+        |b, x| b.im2col(x[0], [2, 2], 2, 0, f32::NEG_INFINITY),
+    );
+    for (name, cols, out, k, stride, padding) in [
+        (
+            "col2im conv2",
+            [128, 10, 10, 150],
+            [128, 6, 14, 14],
+            5,
+            1,
+            0,
+        ),
+        ("col2im conv1", [128, 28, 28, 25], [128, 1, 28, 28], 5, 1, 2),
+        ("col2im pool", [128, 14, 14, 24], [128, 6, 28, 28], 2, 2, 0),
+    ] {
+        bench(
+            &format!("{name} {cols:?} -> {out:?}"),
+            f,
+            vec![cols.to_vec()],
+            cols.iter().product::<usize>() as f64,
+            move |b, x| {
+                b.push(
+                    Op::Col2Im {
+                        cols: x[0],
+                        kernel: [k, k],
+                        stride,
+                        padding,
+                    },
+                    out.to_vec(),
+                    DType::F32,
+                )
+            },
+        );
+    }
     for (m, k, nn) in [
         (128usize, 128usize, 512usize),
         (128, 512, 128),

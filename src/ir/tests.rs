@@ -238,6 +238,8 @@ pub(crate) fn cases() -> Vec<Case> {
         (vec![1, 1, 4, 4], 3, 1, 0),
         (vec![2, 2, 5, 5], 3, 2, 1),
         (vec![1, 3, 3, 3], 1, 1, 0),
+        (vec![2, 3, 7, 6], 5, 1, 2),
+        (vec![1, 2, 6, 5], 2, 2, 0),
     ] {
         v.push(case(
             &format!("im2col{shape:?}k{k}s{s}p{p}"),
@@ -245,6 +247,15 @@ pub(crate) fn cases() -> Vec<Case> {
             move |b, x| b.im2col(x[0], [k, k], s, p, 0.0),
         ));
     }
+    // Windows of a channels-last view (as a matmul before a convolution leaves them).
+    v.push(case(
+        "im2col of a transposed input",
+        vec![(vec![2, 5, 6, 3], -1.0, 1.0)],
+        |b, x| {
+            let t = b.transpose(x[0], &[0, 3, 1, 2]);
+            b.im2col(t, [3, 3], 1, 1, 0.0)
+        },
+    ));
     v.push(case(
         "col2im",
         vec![(vec![1, 2, 2, 8], -1.0, 1.0)],

@@ -275,6 +275,10 @@ fn pooling_matches_direct_loops_at_awkward_sizes() {
         ("avg", 1, 2, 5, 5, 3, 2, 1),
         ("avg", 3, 1, 4, 6, 2, 2, 0),
         ("max", 1, 1, 1, 1, 1, 1, 0),
+        // Non-overlapping windows (stride = kernel, no padding) whose last row/column does
+        // not fill a window.
+        ("max", 2, 3, 5, 7, 2, 2, 0),
+        ("avg", 1, 2, 7, 5, 3, 3, 0),
     ] {
         let src = model(
             &format!("x |> {kind}_pool2d({k}, stride: {s}, padding: {p})"),

@@ -314,9 +314,10 @@ struct SendPtr(*mut f32);
 // SAFETY: tasks write disjoint parts of the buffer behind the pointer.
 unsafe impl Sync for SendPtr {}
 
-/// NCHW windows -> `[N, OH, OW, C*kh*kw]`, one batch element per task. Each window row
-/// (`kw` input elements) is copied in one go where it lies inside the input, so the bounds
-/// are checked per row, not per element.
+/// Windows of `x` ([N, C, H, W]) as rows: `out[b, oy, ox, (c, i, j)] = x[b, c, oy*s+i-p,
+/// ox*s+j-p]`, `pad` outside. One batch element per task: its planes are first copied into a
+/// padded, contiguous scratch (so every later read is in bounds and unit-stride, whatever the
+/// input's layout), then each window row is a short branch-free copy.
 pub fn im2col(
     pool: &Pool,
     x: Raw<'_>,
@@ -329,48 +330,43 @@ pub fn im2col(
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
     let (oh, ow) = (out.shape[1], out.shape[2]);
     let (kh, kw) = (kernel[0], kernel[1]);
+    let (hp, wp) = (h + 2 * padding, w + 2 * padding);
     let xs = x.strides;
     let os = out.strides;
+    let unit = os[3] == 1;
     pool.run(n, &|b| {
+        let mut planes = vec![pad; c * hp * wp];
+        for ch in 0..c {
+            for y in 0..h {
+                let row = b as isize * xs[0] + ch as isize * xs[1] + y as isize * xs[2];
+                let dst = &mut planes[(ch * hp + y + padding) * wp + padding..][..w];
+                for (xx, d) in dst.iter_mut().enumerate() {
+                    // SAFETY: an element of the checked input view.
+                    *d = unsafe { *x.at(row + xx as isize * xs[3]) };
+                }
+            }
+        }
         for oy in 0..oh {
             for ox in 0..ow {
                 let base = b as isize * os[0] + oy as isize * os[1] + ox as isize * os[2];
-                let x0 = (ox * stride) as isize - padding as isize;
-                let inside_x = x0 >= 0 && x0 as usize + kw <= w;
-                let mut j = 0isize;
+                let mut j = 0usize;
                 for ch in 0..c {
                     for i in 0..kh {
-                        let yy = (oy * stride + i) as isize - padding as isize;
-                        let dst = base + j * os[3];
-                        if yy < 0 || yy as usize >= h {
-                            for jj in 0..kw as isize {
-                                // SAFETY: an element of this task's part of the output.
-                                unsafe { *out.at(dst + jj * os[3]) = pad };
-                            }
+                        let src = &planes[(ch * hp + oy * stride + i) * wp + ox * stride..][..kw];
+                        if unit {
+                            // SAFETY: `kw` consecutive elements of this task's part of the
+                            // checked output (its last axis has unit stride).
+                            let dst = unsafe {
+                                std::slice::from_raw_parts_mut(out.at(base + j as isize), kw)
+                            };
+                            copy_row(dst, src);
                         } else {
-                            let row = b as isize * xs[0] + ch as isize * xs[1] + yy * xs[2];
-                            if inside_x {
-                                for jj in 0..kw as isize {
-                                    // SAFETY: inside the checked input row and this task's output.
-                                    unsafe {
-                                        *out.at(dst + jj * os[3]) = *x.at(row + (x0 + jj) * xs[3])
-                                    };
-                                }
-                            } else {
-                                for jj in 0..kw as isize {
-                                    let xx = x0 + jj;
-                                    let v = if xx < 0 || xx as usize >= w {
-                                        pad
-                                    } else {
-                                        // SAFETY: an element of the checked input view.
-                                        unsafe { *x.at(row + xx * xs[3]) }
-                                    };
-                                    // SAFETY: an element of this task's part of the output.
-                                    unsafe { *out.at(dst + jj * os[3]) = v };
-                                }
+                            for (jj, v) in src.iter().enumerate() {
+                                // SAFETY: an element of this task's part of the output.
+                                unsafe { *out.at(base + (j + jj) as isize * os[3]) = *v };
                             }
                         }
-                        j += kw as isize;
+                        j += kw;
                     }
                 }
             }
@@ -378,9 +374,44 @@ pub fn im2col(
     });
 }
 
+/// `dst = src` for a window row: constant lengths for the usual kernel widths, so the copy is
+/// a few moves instead of a `memcpy` call.
+fn copy_row(dst: &mut [f32], src: &[f32]) {
+    fn fixed<const K: usize>(dst: &mut [f32], src: &[f32]) {
+        dst[..K].copy_from_slice(&src[..K]);
+    }
+    match src.len() {
+        2 => fixed::<2>(dst, src),
+        3 => fixed::<3>(dst, src),
+        5 => fixed::<5>(dst, src),
+        7 => fixed::<7>(dst, src),
+        _ => dst.copy_from_slice(src),
+    }
+}
+
+/// `dst += src` for a window row (lengths as in `copy_row`).
+fn add_row(dst: &mut [f32], src: &[f32]) {
+    fn fixed<const K: usize>(dst: &mut [f32], src: &[f32]) {
+        for (d, v) in dst[..K].iter_mut().zip(&src[..K]) {
+            *d += *v;
+        }
+    }
+    match src.len() {
+        2 => fixed::<2>(dst, src),
+        3 => fixed::<3>(dst, src),
+        5 => fixed::<5>(dst, src),
+        7 => fixed::<7>(dst, src),
+        _ => {
+            for (d, v) in dst.iter_mut().zip(src) {
+                *d += *v;
+            }
+        }
+    }
+}
+
 /// The adjoint of `im2col`: window entries summed back into NCHW, one batch element per task,
-/// in a fixed order (windows in row-major order, then their entries), with bounds checked per
-/// window row.
+/// in a fixed order (windows in row-major order, then their entries), accumulated in a padded
+/// contiguous scratch whose interior is then written out.
 pub fn col2im(
     pool: &Pool,
     cols: Raw<'_>,
@@ -392,40 +423,45 @@ pub fn col2im(
     let (n, c, h, w) = (out.shape[0], out.shape[1], out.shape[2], out.shape[3]);
     let (oh, ow) = (cols.shape[1], cols.shape[2]);
     let (kh, kw) = (kernel[0], kernel[1]);
+    let (hp, wp) = (h + 2 * padding, w + 2 * padding);
     let cs = cols.strides;
     let os = out.strides;
+    let unit = cs[3] == 1;
     pool.run(n, &|b| {
-        let plane = Raw {
-            // SAFETY: batch element `b` of the checked output.
-            ptr: unsafe { out.at(b as isize * os[0]) },
-            shape: &out.shape[1..],
-            strides: &out.strides[1..],
-        };
-        zero(plane);
+        let mut planes = vec![0.0f32; c * hp * wp];
         for oy in 0..oh {
             for ox in 0..ow {
                 let base = b as isize * cs[0] + oy as isize * cs[1] + ox as isize * cs[2];
-                let x0 = (ox * stride) as isize - padding as isize;
-                let mut j = 0isize;
+                let mut j = 0usize;
                 for ch in 0..c {
                     for i in 0..kh {
-                        let yy = (oy * stride + i) as isize - padding as isize;
-                        if yy >= 0 && (yy as usize) < h {
-                            let row = b as isize * os[0] + ch as isize * os[1] + yy * os[2];
-                            for jj in 0..kw as isize {
-                                let xx = x0 + jj;
-                                if xx >= 0 && (xx as usize) < w {
-                                    // SAFETY: elements of checked views; batch `b` belongs to
-                                    // this task.
-                                    unsafe {
-                                        *out.at(row + xx * os[3]) +=
-                                            *cols.at(base + (j + jj) * cs[3])
-                                    };
-                                }
+                        let dst =
+                            &mut planes[(ch * hp + oy * stride + i) * wp + ox * stride..][..kw];
+                        if unit {
+                            // SAFETY: `kw` consecutive elements of the checked input (its last
+                            // axis has unit stride).
+                            let src = unsafe {
+                                std::slice::from_raw_parts(cols.at(base + j as isize), kw)
+                            };
+                            add_row(dst, src);
+                        } else {
+                            for (jj, d) in dst.iter_mut().enumerate() {
+                                // SAFETY: an element of the checked input view.
+                                *d += unsafe { *cols.at(base + (j + jj) as isize * cs[3]) };
                             }
                         }
-                        j += kw as isize;
+                        j += kw;
                     }
+                }
+            }
+        }
+        for ch in 0..c {
+            for y in 0..h {
+                let row = b as isize * os[0] + ch as isize * os[1] + y as isize * os[2];
+                let src = &planes[(ch * hp + y + padding) * wp + padding..][..w];
+                for (xx, v) in src.iter().enumerate() {
+                    // SAFETY: an element of batch `b`, which belongs to this task.
+                    unsafe { *out.at(row + xx as isize * os[3]) = *v };
                 }
             }
         }
