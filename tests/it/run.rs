@@ -232,3 +232,32 @@ fn predict_reports_unseen_categories_and_missing_columns() {
         stderr(&p)
     );
 }
+
+/// One epoch of each Fashion-MNIST example (the full five are in the issue notes): the test
+/// accuracy reaches a floor a little under what one epoch gives, the back end is the JIT, and
+/// the throughput is recorded (not asserted: speed is measured by the benchmarks).
+#[test]
+fn fashion_examples_learn_in_one_epoch() {
+    if !crate::have_fashion("fashion_examples_learn_in_one_epoch") {
+        return;
+    }
+    let out = out_dir("fashion");
+    for (example, floor) in [
+        ("fashion_mlp", 0.83),
+        ("fashion_lenet", 0.80),
+        ("fashion_lstm", 0.79),
+        ("fashion_gru", 0.80),
+    ] {
+        let file = format!("examples/{example}.mlx");
+        let (o, dir) = run(&[&file, "--set", "epochs=1"], &out);
+        assert!(o.status.success(), "{example}: {}", stderr(&o));
+        let s = json(&dir.expect("run dir").join("summary.json"));
+        assert_eq!(s["backend"], "cpu", "{example}: auto picks the JIT");
+        let acc = s["test"]["accuracy"].as_f64().expect("test accuracy");
+        assert!(acc >= floor, "{example}: test accuracy {acc} < {floor}");
+        eprintln!(
+            "{example}: one epoch, test accuracy {acc:.4}, {:.0} samples/s",
+            s["samples_per_second"].as_f64().unwrap_or(0.0)
+        );
+    }
+}
