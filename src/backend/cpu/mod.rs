@@ -70,6 +70,9 @@ impl Backend for Cpu {
 
     fn compile(&self, program: &Program) -> Result<Box<dyn Executable>, Diagnostic> {
         ir::verify::program(program)?;
+        let started = std::time::Instant::now();
+        let mut scheduling = std::time::Duration::ZERO;
+        let mut kernels = 0;
         let mut jit = if self.jit {
             Some(codegen::Jit::new()?)
         } else {
@@ -78,13 +81,18 @@ impl Backend for Cpu {
         let mut fns = Vec::new();
         let mut arena = 0;
         for f in &program.functions {
+            let t = std::time::Instant::now();
             let schedule = schedule::schedule(program, f);
             let plan = memory::plan(&schedule);
             check_bounds(program, f, &schedule, &plan)?;
+            scheduling += t.elapsed();
             let mut kernel_ids = Vec::new();
             for step in &schedule.steps {
                 kernel_ids.push(match (step, jit.as_mut()) {
-                    (Step::Kernel(k), Some(j)) => j.compile(k)?,
+                    (Step::Kernel(k), Some(j)) => {
+                        kernels += 1;
+                        j.compile(k)?
+                    }
                     _ => None,
                 });
             }
@@ -105,6 +113,16 @@ impl Backend for Cpu {
                     .collect(),
             })
             .collect();
+        if std::env::var_os("MLX_PROFILE").is_some() {
+            let total = started.elapsed();
+            eprintln!(
+                "profile: compiled {} functions ({kernels} kernels) in {:.1} ms: scheduling and memory plans {:.1} ms, code generation {:.1} ms",
+                program.functions.len(),
+                total.as_secs_f64() * 1e3,
+                scheduling.as_secs_f64() * 1e3,
+                (total - scheduling).as_secs_f64() * 1e3
+            );
+        }
         let profile = std::env::var_os("MLX_PROFILE").map(|_| {
             fns.iter()
                 .map(|f: &CompiledFn| vec![Default::default(); f.schedule.steps.len()])
