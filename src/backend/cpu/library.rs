@@ -346,66 +346,119 @@ pub fn im2col(
                 }
             }
         }
+        let pp = planes.as_ptr();
         for oy in 0..oh {
-            for ox in 0..ow {
-                let base = b as isize * os[0] + oy as isize * os[1] + ox as isize * os[2];
-                let mut j = 0usize;
-                for ch in 0..c {
-                    for i in 0..kh {
-                        let src = &planes[(ch * hp + oy * stride + i) * wp + ox * stride..][..kw];
+            // For each (channel, kernel row) the source row is fixed and the window moves
+            // along it: one tight loop over the output pixels of row `oy`.
+            let mut j = 0usize;
+            for ch in 0..c {
+                for i in 0..kh {
+                    let src = (ch * hp + oy * stride + i) * wp;
+                    let base = b as isize * os[0] + oy as isize * os[1] + j as isize * os[3];
+                    // SAFETY: `src + ox*stride + jj` stays inside `planes` (oy*stride + i < hp,
+                    // (ow-1)*stride + kw <= wp), and the output offsets are elements of batch
+                    // `b` of the checked output, which belongs to this task.
+                    unsafe {
+                        let s = pp.add(src);
+                        let d = out.at(base);
                         if unit {
-                            // SAFETY: `kw` consecutive elements of this task's part of the
-                            // checked output (its last axis has unit stride).
-                            let dst = unsafe {
-                                std::slice::from_raw_parts_mut(out.at(base + j as isize), kw)
-                            };
-                            copy_row(dst, src);
-                        } else {
-                            for (jj, v) in src.iter().enumerate() {
-                                // SAFETY: an element of this task's part of the output.
-                                unsafe { *out.at(base + (j + jj) as isize * os[3]) = *v };
+                            match kw {
+                                2 => window_rows::<2, false>(s, stride, d, os[2], ow),
+                                3 => window_rows::<3, false>(s, stride, d, os[2], ow),
+                                5 => window_rows::<5, false>(s, stride, d, os[2], ow),
+                                _ => window_rows_any::<false>(s, stride, d, os[2], 1, ow, kw),
                             }
+                        } else {
+                            window_rows_any::<false>(s, stride, d, os[2], os[3], ow, kw);
                         }
-                        j += kw;
                     }
+                    j += kw;
                 }
             }
         }
     });
 }
 
-/// `dst = src` for a window row: constant lengths for the usual kernel widths, so the copy is
-/// a few moves instead of a `memcpy` call.
-fn copy_row(dst: &mut [f32], src: &[f32]) {
-    fn fixed<const K: usize>(dst: &mut [f32], src: &[f32]) {
-        dst[..K].copy_from_slice(&src[..K]);
-    }
-    match src.len() {
-        2 => fixed::<2>(dst, src),
-        3 => fixed::<3>(dst, src),
-        5 => fixed::<5>(dst, src),
-        7 => fixed::<7>(dst, src),
-        _ => dst.copy_from_slice(src),
+/// `n` window rows of `K` elements: row `t` reads `K` consecutive elements at
+/// `src + t*src_step` and writes (or, with `ADD`, adds) them to `K` consecutive elements at
+/// `dst + t*dst_step`. `K` is a constant for the usual kernel widths, so each row is a few
+/// moves.
+///
+/// # Safety
+/// Every address touched must lie in a live buffer; destinations must not be read or written
+/// by another thread meanwhile.
+#[inline(always)]
+unsafe fn window_rows<const K: usize, const ADD: bool>(
+    src: *const f32,
+    src_step: impl StepLike,
+    dst: *mut f32,
+    dst_step: impl StepLike,
+    n: usize,
+) {
+    let (ss, ds) = (src_step.step(), dst_step.step());
+    for t in 0..n as isize {
+        // SAFETY: the caller's contract.
+        unsafe {
+            let s = src.offset(t * ss);
+            let d = dst.offset(t * ds);
+            for jj in 0..K {
+                if ADD {
+                    *d.add(jj) += *s.add(jj);
+                } else {
+                    *d.add(jj) = *s.add(jj);
+                }
+            }
+        }
     }
 }
 
-/// `dst += src` for a window row (lengths as in `copy_row`).
-fn add_row(dst: &mut [f32], src: &[f32]) {
-    fn fixed<const K: usize>(dst: &mut [f32], src: &[f32]) {
-        for (d, v) in dst[..K].iter_mut().zip(&src[..K]) {
-            *d += *v;
-        }
-    }
-    match src.len() {
-        2 => fixed::<2>(dst, src),
-        3 => fixed::<3>(dst, src),
-        5 => fixed::<5>(dst, src),
-        7 => fixed::<7>(dst, src),
-        _ => {
-            for (d, v) in dst.iter_mut().zip(src) {
-                *d += *v;
+/// `window_rows` for any width and element strides (`elem` on the strided side).
+///
+/// # Safety
+/// As for `window_rows`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn window_rows_any<const ADD: bool>(
+    src: *const f32,
+    src_step: impl StepLike,
+    dst: *mut f32,
+    dst_step: impl StepLike,
+    elem: isize,
+    n: usize,
+    k: usize,
+) {
+    let (ss, ds) = (src_step.step(), dst_step.step());
+    // The strided side is the run tensor: the output of im2col, the input of col2im.
+    let (se, de) = if ADD { (elem, 1) } else { (1, elem) };
+    for t in 0..n as isize {
+        for jj in 0..k as isize {
+            // SAFETY: the caller's contract.
+            unsafe {
+                let s = src.offset(t * ss + jj * se);
+                let d = dst.offset(t * ds + jj * de);
+                if ADD {
+                    *d += *s;
+                } else {
+                    *d = *s;
+                }
             }
         }
+    }
+}
+
+/// A step between window rows, as `usize` (a stride) or `isize` (a view's stride).
+trait StepLike {
+    fn step(self) -> isize;
+}
+
+impl StepLike for usize {
+    fn step(self) -> isize {
+        self as isize
+    }
+}
+
+impl StepLike for isize {
+    fn step(self) -> isize {
+        self
     }
 }
 
@@ -429,29 +482,34 @@ pub fn col2im(
     let unit = cs[3] == 1;
     pool.run(n, &|b| {
         let mut planes = vec![0.0f32; c * hp * wp];
+        let pp = planes.as_mut_ptr();
         for oy in 0..oh {
-            for ox in 0..ow {
-                let base = b as isize * cs[0] + oy as isize * cs[1] + ox as isize * cs[2];
-                let mut j = 0usize;
-                for ch in 0..c {
-                    for i in 0..kh {
-                        let dst =
-                            &mut planes[(ch * hp + oy * stride + i) * wp + ox * stride..][..kw];
+            // Same walk as `im2col`, adding instead of copying. For any output element the
+            // contributions still arrive in window order (oy, then ox): `oy` fixes the kernel
+            // row, and `ox` runs ascending inside.
+            let mut j = 0usize;
+            for ch in 0..c {
+                for i in 0..kh {
+                    let dst = (ch * hp + oy * stride + i) * wp;
+                    let base = b as isize * cs[0] + oy as isize * cs[1] + j as isize * cs[3];
+                    // SAFETY: as in `im2col`, with the roles of source and destination swapped.
+                    unsafe {
+                        let d = pp.add(dst);
+                        let s = cols.at(base);
                         if unit {
-                            // SAFETY: `kw` consecutive elements of the checked input (its last
-                            // axis has unit stride).
-                            let src = unsafe {
-                                std::slice::from_raw_parts(cols.at(base + j as isize), kw)
-                            };
-                            add_row(dst, src);
-                        } else {
-                            for (jj, d) in dst.iter_mut().enumerate() {
-                                // SAFETY: an element of the checked input view.
-                                *d += unsafe { *cols.at(base + (j + jj) as isize * cs[3]) };
+                            match kw {
+                                2 => window_rows::<2, true>(s, cs[2], d, stride as isize, ow),
+                                3 => window_rows::<3, true>(s, cs[2], d, stride as isize, ow),
+                                5 => window_rows::<5, true>(s, cs[2], d, stride as isize, ow),
+                                _ => {
+                                    window_rows_any::<true>(s, cs[2], d, stride as isize, 1, ow, kw)
+                                }
                             }
+                        } else {
+                            window_rows_any::<true>(s, cs[2], d, stride as isize, cs[3], ow, kw);
                         }
-                        j += kw;
                     }
+                    j += kw;
                 }
             }
         }
