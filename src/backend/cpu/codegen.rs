@@ -514,16 +514,22 @@ impl<'a, 'b> Emitter<'a, 'b> {
         });
     }
 
+    /// Vectors of 4 along `depth`: stores need unit stride; loads of any other stride than 0
+    /// (splat) or 1 are gathered lane by lane, which still beats scalar code once the kernel
+    /// does more than copy (a transposed operand feeding a bias and an activation, say).
     fn vectorizable(&self, depth: usize) -> bool {
         let n_loads = self.k.loads.len();
-        (0..self.nops()).all(|o| {
-            let st = self.lay.strides[o][depth];
-            if o < n_loads {
-                st == 0 || st == 1
-            } else {
-                st == 1
-            }
-        }) && self.lay.dims[depth] >= 4
+        let stores_unit = (n_loads..self.nops()).all(|o| self.lay.strides[o][depth] == 1);
+        let gathers = (0..n_loads)
+            .filter(|&o| !matches!(self.lay.strides[o][depth], 0 | 1))
+            .count();
+        let work = self
+            .k
+            .ops
+            .iter()
+            .filter(|op| !matches!(op, KOp::Load(_) | KOp::Const(_)))
+            .count();
+        stores_unit && self.lay.dims[depth] >= 4 && (gathers == 0 || work >= gathers)
     }
 
     /// The innermost elementwise loop over `from..to` (bases stand at `from`): vectors of 4,
@@ -813,9 +819,29 @@ impl<'a, 'b> Emitter<'a, 'b> {
             let v = match op {
                 KOp::Load(l) => {
                     let p = self.addr(*l);
-                    if lanes.is_vector() && self.lay.strides[*l][depth] == 0 {
+                    let st = self.lay.strides[*l][depth];
+                    if lanes.is_vector() && st == 0 {
                         let s = self.b.ins().load(types::F32, flags, p, 0);
                         self.b.ins().splat(types::F32X4, s)
+                    } else if lanes.is_vector() && st != 1 {
+                        // A gather: four scalar loads `st` elements apart.
+                        let first = self.b.ins().load(types::F32, flags, p, 0);
+                        let mut v = self.b.ins().splat(types::F32X4, first);
+                        for lane in 1..4u8 {
+                            let off = i32::try_from(st * 4 * isize::from(lane));
+                            let x = match off {
+                                Ok(off) => self.b.ins().load(types::F32, flags, p, off),
+                                Err(_) => {
+                                    let q = self
+                                        .b
+                                        .ins()
+                                        .iadd_imm_s(p, (st * 4) as i64 * i64::from(lane));
+                                    self.b.ins().load(types::F32, flags, q, 0)
+                                }
+                            };
+                            v = self.b.ins().insertlane(v, x, lane);
+                        }
+                        v
                     } else {
                         self.b.ins().load(lanes.ty(), flags, p, 0)
                     }
