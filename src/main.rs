@@ -46,6 +46,9 @@ enum Command {
         /// No per-epoch lines or progress bars.
         #[arg(long, short)]
         quiet: bool,
+        /// Do not draw the SVG plots when a run or sweep ends.
+        #[arg(long)]
+        no_plot: bool,
     },
     /// Evaluate a run's saved model on its test split again.
     Eval {
@@ -153,6 +156,7 @@ fn run(cli: Cli) -> ExitCode {
             sets,
             out,
             quiet,
+            no_plot,
         } => {
             let opts = mlx::commands::RunOptions {
                 train,
@@ -160,6 +164,7 @@ fn run(cli: Cli) -> ExitCode {
                 out,
                 progress: !quiet && std::io::stderr().is_terminal(),
                 verbose: !quiet,
+                plot: !no_plot,
             };
             let (sources, diags, dirs) = mlx::commands::run(&file, &sets, &opts);
             let s = report(&diags, &sources);

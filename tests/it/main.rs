@@ -7,6 +7,7 @@ mod examples;
 mod fuzz;
 mod layers;
 mod run;
+mod sweep;
 mod tidy;
 mod ui;
 
