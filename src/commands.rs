@@ -19,6 +19,8 @@ pub struct RunOptions {
     pub out: PathBuf,
     pub progress: bool,
     pub verbose: bool,
+    /// Sweep trials run at a time.
+    pub jobs: usize,
     /// Draw the plots of every run and sweep when it ends.
     pub plot: bool,
 }
@@ -95,6 +97,7 @@ pub fn run(
         out: opts.out.clone(),
         progress: opts.progress,
         verbose: opts.verbose,
+        threads: None,
     };
     let mut dirs = Vec::new();
     for t in trains {
@@ -115,7 +118,7 @@ pub fn run(
         }
     }
     for s in sweeps {
-        match crate::train::sweep::run(&ctx, s, &ropts) {
+        match crate::train::sweep::run(&ctx, s, &ropts, opts.jobs) {
             Ok(d) => {
                 if opts.plot {
                     diags.extend(plot_warning(&d));

@@ -46,6 +46,10 @@ enum Command {
         /// No per-epoch lines or progress bars.
         #[arg(long, short)]
         quiet: bool,
+        /// Run up to N sweep trials at a time (each in its own thread).
+        #[arg(long, short = 'j', default_value_t = 1, value_name = "N",
+              value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: u16,
         /// Do not draw the SVG plots when a run or sweep ends.
         #[arg(long)]
         no_plot: bool,
@@ -156,6 +160,7 @@ fn run(cli: Cli) -> ExitCode {
             sets,
             out,
             quiet,
+            jobs,
             no_plot,
         } => {
             let opts = mlx::commands::RunOptions {
@@ -164,6 +169,7 @@ fn run(cli: Cli) -> ExitCode {
                 out,
                 progress: !quiet && std::io::stderr().is_terminal(),
                 verbose: !quiet,
+                jobs: usize::from(jobs),
                 plot: !no_plot,
             };
             let (sources, diags, dirs) = mlx::commands::run(&file, &sets, &opts);

@@ -39,6 +39,20 @@ pub struct Options {
     pub progress: bool,
     /// Print one line per epoch.
     pub verbose: bool,
+    /// Threads of the CPU back end (default: one per core). Parallel sweep trials share them.
+    pub threads: Option<usize>,
+}
+
+impl Options {
+    pub fn new(backend: BackendKind, out: PathBuf) -> Options {
+        Options {
+            backend,
+            out,
+            progress: false,
+            verbose: false,
+            threads: None,
+        }
+    }
 }
 
 /// A finished (or failed) run: its directory, if one was created, and its summary.
@@ -95,14 +109,26 @@ pub fn data_files(d: &hir::DatasetPlan) -> Vec<PathBuf> {
     v
 }
 
+/// The back end `opts` names, limited to `opts.threads` threads on the CPU.
+fn select_backend(opts: &Options) -> Result<Box<dyn backend::Backend>, Diagnostic> {
+    let (b, note) = backend::select(opts.backend)?;
+    if let Some(n) = note {
+        eprintln!("note: {n}");
+    }
+    Ok(match opts.threads {
+        Some(threads) if b.name() == "cpu" => Box::new(backend::cpu::Cpu {
+            threads: threads.max(1),
+            jit: true,
+        }),
+        _ => b,
+    })
+}
+
 /// Train `plan`, writing `opts.out/<name>/<run-id>/`.
 pub fn train(ctx: &Context<'_>, plan: &TrainPlan, opts: &Options) -> Result<Outcome, Failure> {
     let started = Instant::now();
     let dset = dataset(ctx.program, plan)?;
-    let (backend, note) = backend::select(opts.backend)?;
-    if let Some(n) = note {
-        eprintln!("note: {n}");
-    }
+    let backend = select_backend(opts)?;
     let data = Data::load(dset).map_err(|e| e.diagnostic())?;
     let folds = data.folds(dset, plan.seed).map_err(|e| e.diagnostic())?;
 
