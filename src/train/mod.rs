@@ -3,6 +3,7 @@
 
 pub mod graph;
 pub mod init;
+pub mod lock;
 pub mod metrics;
 pub mod progress;
 pub mod resolve;

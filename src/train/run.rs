@@ -142,7 +142,7 @@ pub fn train(ctx: &Context<'_>, plan: &TrainPlan, opts: &Options) -> Result<Outc
         rundir::write_atomic(&dir.join(name), bytes).map_err(|e| io_error(&dir.join(name), e))
     };
     w("spec.mlx", spec.as_bytes()).map_err(fail)?;
-    let lock = lock_json(&spec, dset, backend.name(), plan.seed);
+    let lock = super::lock::json(&spec, dset, backend.name(), plan.seed);
     rundir::write_json(&dir.join("mlx.lock"), &lock)
         .map_err(|e| fail(io_error(&dir.join("mlx.lock"), e)))?;
 
@@ -227,25 +227,6 @@ pub fn train(ctx: &Context<'_>, plan: &TrainPlan, opts: &Options) -> Result<Outc
     Ok(Outcome {
         dir: Some(dir),
         summary,
-    })
-}
-
-fn lock_json(spec: &str, d: &hir::DatasetPlan, backend: &str, seed: u64) -> Value {
-    let files: Vec<Value> = data_files(d)
-        .iter()
-        .map(|p| {
-            json!({
-                "path": p.display().to_string(),
-                "sha256": rundir::sha256_file(p).unwrap_or_else(|e| format!("unreadable: {e}")),
-            })
-        })
-        .collect();
-    json!({
-        "mlx": env!("CARGO_PKG_VERSION"),
-        "program": format!("sha256:{}", rundir::sha256_hex(spec.as_bytes())),
-        "data": files,
-        "backend": backend,
-        "seed": seed,
     })
 }
 

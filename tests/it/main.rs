@@ -6,6 +6,7 @@ mod cli;
 mod examples;
 mod fuzz;
 mod layers;
+mod reproduce;
 mod run;
 mod sweep;
 mod tidy;
