@@ -54,6 +54,15 @@ enum Command {
         #[arg(long)]
         no_plot: bool,
     },
+    /// Continue a killed or failed run from its last checkpoint, in its own directory, to the
+    /// same result the uninterrupted run would have had.
+    Resume {
+        run_dir: PathBuf,
+        #[arg(long, short)]
+        quiet: bool,
+        #[arg(long)]
+        no_plot: bool,
+    },
     /// Evaluate a run's saved model on its test split again.
     Eval {
         run_dir: PathBuf,
@@ -175,6 +184,23 @@ fn run(cli: Cli) -> ExitCode {
             let (sources, diags, dirs) = mlx::commands::run(&file, &sets, &opts);
             let s = report(&diags, &sources);
             for d in &dirs {
+                println!("{}", d.display());
+            }
+            s
+        }
+        Command::Resume {
+            run_dir,
+            quiet,
+            no_plot,
+        } => {
+            let opts = mlx::reproduce::ResumeOptions {
+                progress: !quiet && std::io::stderr().is_terminal(),
+                verbose: !quiet,
+                plot: !no_plot,
+            };
+            let (sources, diags, dir) = mlx::reproduce::resume(&run_dir, &opts);
+            let s = report(&diags, &sources);
+            if let Some(d) = dir {
                 println!("{}", d.display());
             }
             s

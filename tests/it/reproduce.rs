@@ -1,12 +1,32 @@
-//! The lock through the binary: its hashes follow meaning, not layout.
+//! Experiments you can trust, end to end through the binary: the lock's hashes follow meaning
+//! (not layout), and a run killed with SIGKILL and resumed ends exactly as the uninterrupted run
+//! (single split with early stopping; k-fold with a plateau schedule), even when its latest
+//! checkpoint is corrupt.
 
 use crate::run::{json, out_dir, run};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn mlx() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mlx"));
+    // Wide enough that messages are not wrapped.
+    c.current_dir(crate::root()).env("COLUMNS", "400");
+    c
+}
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn last_line(o: &Output) -> PathBuf {
+    PathBuf::from(
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .last()
+            .expect("a last line"),
+    )
 }
 
 /// The penguins example and its data, copied into `dir` (as `penguins.mlx`, or with `edit`
@@ -86,4 +106,242 @@ fn the_lock_hashes_meaning_not_layout() {
     assert_eq!(a["program"], e["program"]);
     assert_eq!(a["data"][0]["path"], e["data"][0]["path"]);
     assert_ne!(a["data"][0]["sha256"], e["data"][0]["sha256"]);
+}
+
+/// Timing fields measure the machine, not the experiment.
+fn without_timing(mut v: Value) -> Value {
+    if let Some(m) = v.as_object_mut() {
+        m.remove("samples_per_second");
+        m.remove("wall_seconds");
+        m.remove("seconds");
+    }
+    v
+}
+
+fn metrics_lines(dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| without_timing(serde_json::from_str(l).unwrap()))
+        .collect()
+}
+
+/// Two runs ended alike: figures, epochs, preprocessing and model bytes.
+fn assert_same_run(a: &Path, b: &Path) {
+    let (sa, sb) = (json(&a.join("summary.json")), json(&b.join("summary.json")));
+    assert_eq!(sa["status"], "completed");
+    assert_eq!(without_timing(sa), without_timing(sb));
+    assert_eq!(metrics_lines(a), metrics_lines(b));
+    assert_eq!(
+        json(&a.join("preprocess.json")),
+        json(&b.join("preprocess.json"))
+    );
+    let (ma, mb) = (
+        std::fs::read(a.join("model.safetensors")).unwrap(),
+        std::fs::read(b.join("model.safetensors")).unwrap(),
+    );
+    assert!(ma == mb, "model.safetensors differ");
+}
+
+/// Start `mlx run`, wait until `ready` holds for its metrics lines, then SIGKILL it. Returns
+/// the run directory.
+fn run_and_kill(args: &[&str], out: &Path, ready: impl Fn(&[Value]) -> bool) -> PathBuf {
+    let mut child = mlx()
+        .arg("run")
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .args(["-q", "--no-plot"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let dir = std::fs::read_dir(out)
+            .ok()
+            .and_then(|mut trains| trains.next())
+            .and_then(|t| std::fs::read_dir(t.ok()?.path()).ok()?.next())
+            .and_then(|r| Some(r.ok()?.path()));
+        if let Some(dir) = dir {
+            let lines: Vec<Value> = std::fs::read_to_string(dir.join("metrics.jsonl"))
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            if ready(&lines) {
+                child.kill().unwrap(); // SIGKILL
+                let status = child.wait().unwrap();
+                assert!(!status.success(), "the run ended before it was killed");
+                assert!(
+                    !dir.join("model.safetensors").exists(),
+                    "the run finished before it was killed; make it longer"
+                );
+                return dir;
+            }
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the run ended ({status}) before it could be killed; make it longer");
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "run hangs");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn resume(dir: &Path) -> Output {
+    mlx()
+        .arg("resume")
+        .arg(dir)
+        .args(["-q", "--no-plot"])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_uninterrupted_result() {
+    let work = out_dir("kill");
+    // Wide and small-batched, so there is time to kill it mid-training; checkpoints every 3
+    // epochs, so the resumed run repeats the epochs after the last one.
+    let args = [
+        "examples/penguins.mlx",
+        "--set",
+        "model.hidden=256",
+        "--set",
+        "batch=2",
+        "--set",
+        "checkpoint=every(3)",
+        "--set",
+        "early_stop.patience=15",
+    ];
+    let (o, reference) = run(&[&args[..], &["--no-plot"]].concat(), &work.join("ref"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let reference = reference.unwrap();
+    let epochs = json(&reference.join("summary.json"))["epochs_run"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        epochs >= 20,
+        "the reference run stopped after {epochs} epochs"
+    );
+
+    let killed = run_and_kill(&args, &work.join("killed"), |lines| lines.len() >= 5);
+    assert!(!killed.join("summary.json").exists());
+    eprintln!(
+        "killed after {} epochs, checkpoint at epoch {:?}",
+        metrics_lines(&killed).len(),
+        mlx::train::checkpoint::load(&killed)
+            .ok()
+            .flatten()
+            .map(|c| c.checkpoint.progress.epoch)
+    );
+    let r = resume(&killed);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_eq!(last_line(&r), killed);
+    assert_same_run(&reference, &killed);
+
+    // Resuming a finished run says so and changes nothing.
+    let again = resume(&killed);
+    assert!(again.status.success());
+    assert!(
+        stderr(&again).contains("already completed"),
+        "{}",
+        stderr(&again)
+    );
+    assert_same_run(&reference, &killed);
+}
+
+#[test]
+fn a_killed_kfold_run_with_a_plateau_schedule_resumes_exactly() {
+    let work = out_dir("kill-kfold");
+    let file = copy_penguins(&work, "kfold.mlx", |t| {
+        replace(
+            t,
+            "split  = random(train: 0.7, val: 0.15, test: 0.15, stratify: true)",
+            "split  = kfold(3)",
+        )
+    });
+    let args = [
+        file.to_str().unwrap(),
+        "--set",
+        "model.hidden=256",
+        "--set",
+        "batch=2",
+        "--set",
+        "checkpoint=every(2)",
+        "--set",
+        "schedule=reduce_on_plateau(monitor: val.loss, patience: 2, factor: 0.5)",
+    ];
+    let (o, reference) = run(&[&args[..], &["--no-plot"]].concat(), &work.join("ref"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let reference = reference.unwrap();
+    // Killed in the second fold: the first fold's results come from the checkpoint.
+    let killed = run_and_kill(&args, &work.join("killed"), |lines| {
+        lines.iter().any(|l| l["fold"] == 2)
+    });
+    let r = resume(&killed);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_same_run(&reference, &killed);
+    let s = json(&killed.join("summary.json"));
+    assert_eq!(s["folds"].as_array().unwrap().len(), 3);
+    // The plateau schedule did cut the rate, so its state mattered.
+    let lrs: Vec<f64> = metrics_lines(&killed)
+        .iter()
+        .map(|l| l["lr"].as_f64().unwrap())
+        .collect();
+    assert!(lrs.iter().any(|lr| *lr < 0.01), "{lrs:?}");
+}
+
+#[test]
+fn a_corrupt_latest_checkpoint_falls_back_to_the_previous_one() {
+    let work = out_dir("corrupt");
+    let (o, reference) = run(
+        &["examples/penguins.mlx", "--set", "epochs=12", "--no-plot"],
+        &work.join("ref"),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let reference = reference.unwrap();
+    // The same run as if killed after its last checkpoint, before its final files.
+    let dir = work.join("copy");
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(&reference).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
+    }
+    for f in ["summary.json", "model.safetensors", "preprocess.json"] {
+        std::fs::remove_file(dir.join(f)).unwrap();
+    }
+    let latest = dir.join("checkpoint.safetensors");
+    let mut bytes = std::fs::read(&latest).unwrap();
+    let n = bytes.len();
+    bytes[n - 10] ^= 0x01;
+    std::fs::write(&latest, &bytes).unwrap();
+    let r = resume(&dir);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let err = stderr(&r);
+    assert!(err.contains("mlx::rundir::checkpoint"), "{err}");
+    assert!(err.contains("content hash does not match"), "{err}");
+    assert!(err.contains("checkpoint.prev.safetensors"), "{err}");
+    assert_same_run(&reference, &dir);
+
+    // Both corrupt: a diagnostic, nothing resumed.
+    for f in ["summary.json", "model.safetensors"] {
+        std::fs::remove_file(dir.join(f)).unwrap();
+    }
+    std::fs::write(&latest, b"not a checkpoint").unwrap();
+    std::fs::write(dir.join("checkpoint.prev.safetensors"), b"nor this").unwrap();
+    let r = resume(&dir);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(stderr(&r).contains("every checkpoint in"), "{}", stderr(&r));
+    assert!(!dir.join("summary.json").exists());
+}
+
+#[test]
+fn resume_refuses_what_is_not_a_run() {
+    let o = mlx().args(["resume", "no/such/run"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("mlx::rundir::missing"),
+        "{}",
+        stderr(&o)
+    );
 }
