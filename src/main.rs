@@ -63,6 +63,13 @@ enum Command {
         #[arg(long)]
         no_plot: bool,
     },
+    /// Check a run against its lock (data, version, program), re-run it from its own spec.mlx
+    /// in a temporary directory, and compare every figure and the model bit for bit.
+    Verify {
+        run_dir: PathBuf,
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Evaluate a run's saved model on its test split again.
     Eval {
         run_dir: PathBuf,
@@ -204,6 +211,12 @@ fn run(cli: Cli) -> ExitCode {
                 println!("{}", d.display());
             }
             s
+        }
+        Command::Verify { run_dir, quiet } => {
+            let (sources, diags, text) =
+                mlx::reproduce::verify(&run_dir, !quiet, !quiet && std::io::stderr().is_terminal());
+            print!("{text}");
+            report(&diags, &sources)
         }
         Command::Eval { run_dir, backend } => match mlx::commands::eval(&run_dir, backend) {
             Ok(text) => {

@@ -1,7 +1,7 @@
 //! Experiments you can trust, end to end through the binary: the lock's hashes follow meaning
-//! (not layout), and a run killed with SIGKILL and resumed ends exactly as the uninterrupted run
-//! (single split with early stopping; k-fold with a plateau schedule), even when its latest
-//! checkpoint is corrupt.
+//! (not layout), `mlx verify` re-runs a run bit for bit and names a changed data file, and a run
+//! killed with SIGKILL and resumed ends exactly as the uninterrupted run (single split with
+//! early stopping; k-fold with a plateau schedule), even when its latest checkpoint is corrupt.
 
 use crate::run::{json, out_dir, run};
 use serde_json::Value;
@@ -106,6 +106,67 @@ fn the_lock_hashes_meaning_not_layout() {
     assert_eq!(a["program"], e["program"]);
     assert_eq!(a["data"][0]["path"], e["data"][0]["path"]);
     assert_ne!(a["data"][0]["sha256"], e["data"][0]["sha256"]);
+}
+
+#[test]
+fn verify_passes_on_a_fresh_run_and_names_what_changed() {
+    let work = out_dir("verify");
+    let file = copy_penguins(&work, "penguins.mlx", str::to_string);
+    let (o, dir) = run(
+        &[file.to_str().unwrap(), "--set", "epochs=6", "--no-plot"],
+        &work.join("runs"),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = dir.unwrap();
+    let v = mlx().arg("verify").arg(&dir).arg("-q").output().unwrap();
+    let report = String::from_utf8_lossy(&v.stdout);
+    assert_eq!(v.status.code(), Some(0), "{report}{}", stderr(&v));
+    assert!(report.contains("verified: "), "{report}");
+    assert!(report.contains("model.safetensors: identical"), "{report}");
+    assert!(report.contains("summary.json: identical"), "{report}");
+
+    // A recorded figure that the re-run does not give: a mismatch naming it.
+    let summary_path = dir.join("summary.json");
+    let original = std::fs::read(&summary_path).unwrap();
+    let mut s = json(&summary_path);
+    s["val"]["loss"] = serde_json::json!(0.123);
+    std::fs::write(&summary_path, serde_json::to_string_pretty(&s).unwrap()).unwrap();
+    let v = mlx().arg("verify").arg(&dir).arg("-q").output().unwrap();
+    assert_eq!(v.status.code(), Some(1));
+    let err = stderr(&v);
+    assert!(err.contains("mlx::verify::mismatch"), "{err}");
+    assert!(err.contains("val.loss: recorded 0.123"), "{err}");
+    assert!(
+        String::from_utf8_lossy(&v.stdout).contains("summary.json: DIFFERS"),
+        "{}",
+        String::from_utf8_lossy(&v.stdout)
+    );
+    std::fs::write(&summary_path, original).unwrap();
+
+    // A changed data file: named, and nothing is re-run.
+    let csv = work.join("data/penguins.csv");
+    let mut text = std::fs::read_to_string(&csv).unwrap();
+    text.push_str("Adelie,Dream,40.0,18.0,190,3800,male,2009\n");
+    std::fs::write(&csv, text).unwrap();
+    let v = mlx().arg("verify").arg(&dir).output().unwrap();
+    assert_eq!(v.status.code(), Some(1));
+    let err = stderr(&v);
+    assert!(err.contains("mlx::lock::data"), "{err}");
+    let canonical = std::fs::canonicalize(&csv).unwrap();
+    assert!(
+        err.contains(&format!("{} has changed", canonical.display())),
+        "{err}"
+    );
+    assert!(err.contains("nothing was re-run"), "{err}");
+    assert!(!err.contains("re-running"), "{err}");
+
+    // Nor does an unfinished run resume on changed data.
+    std::fs::remove_file(dir.join("summary.json")).unwrap();
+    let r = mlx().arg("resume").arg(&dir).output().unwrap();
+    assert_eq!(r.status.code(), Some(1));
+    let err = stderr(&r);
+    assert!(err.contains("mlx::lock::data"), "{err}");
+    assert!(err.contains("nothing was resumed"), "{err}");
 }
 
 /// Timing fields measure the machine, not the experiment.
@@ -336,12 +397,14 @@ fn a_corrupt_latest_checkpoint_falls_back_to_the_previous_one() {
 }
 
 #[test]
-fn resume_refuses_what_is_not_a_run() {
-    let o = mlx().args(["resume", "no/such/run"]).output().unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("mlx::rundir::missing"),
-        "{}",
-        stderr(&o)
-    );
+fn resume_and_verify_refuse_what_is_not_a_run() {
+    for cmd in ["resume", "verify"] {
+        let o = mlx().args([cmd, "no/such/run"]).output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{cmd}");
+        assert!(
+            stderr(&o).contains("mlx::rundir::missing"),
+            "{cmd}: {}",
+            stderr(&o)
+        );
+    }
 }
