@@ -110,7 +110,18 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // A bad command line is a user error (1), not clap's default 2, which means a bug here.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     // A panic is a bug in mlx: report it as an internal error with exit status 2.
     std::panic::set_hook(Box::new(|info| {
         eprintln!("error[mlx::internal]: mlx crashed: {info}");
