@@ -19,6 +19,10 @@ pub struct RunOptions {
     pub out: PathBuf,
     pub progress: bool,
     pub verbose: bool,
+    /// Sweep trials run at a time.
+    pub jobs: usize,
+    /// Draw the plots of every run and sweep when it ends.
+    pub plot: bool,
 }
 
 type Failed = (SourceMap, Vec<Diagnostic>);
@@ -93,11 +97,19 @@ pub fn run(
         out: opts.out.clone(),
         progress: opts.progress,
         verbose: opts.verbose,
+        threads: None,
     };
     let mut dirs = Vec::new();
     for t in trains {
         match run::train(&ctx, t, &ropts) {
-            Ok(o) => dirs.extend(o.dir),
+            Ok(o) => {
+                if opts.plot
+                    && let Some(d) = &o.dir
+                {
+                    diags.extend(plot_warning(d));
+                }
+                dirs.extend(o.dir);
+            }
             Err(f) => {
                 diags.push(*f.diagnostic);
                 dirs.extend(f.dir);
@@ -106,8 +118,13 @@ pub fn run(
         }
     }
     for s in sweeps {
-        match crate::train::sweep::run(&ctx, s, &ropts) {
-            Ok(d) => dirs.push(d),
+        match crate::train::sweep::run(&ctx, s, &ropts, opts.jobs) {
+            Ok(d) => {
+                if opts.plot {
+                    diags.extend(plot_warning(&d));
+                }
+                dirs.push(d);
+            }
             Err(f) => {
                 diags.push(*f.diagnostic);
                 dirs.extend(f.dir);
@@ -116,6 +133,22 @@ pub fn run(
         }
     }
     (checked.sources.clone(), diags, dirs)
+}
+
+/// Draw the plots of a finished run or sweep; a failure is only a warning, never the run's.
+pub fn plot_warning(dir: &Path) -> Option<Diagnostic> {
+    let d = crate::plot::plot(dir).err()?;
+    Some(
+        Diagnostic::warning(
+            "mlx::plot::failed",
+            format!(
+                "the plots of {} were not drawn: {}",
+                dir.display(),
+                d.message
+            ),
+        )
+        .with_help(format!("try again with `mlx plot {}`", dir.display())),
+    )
 }
 
 /// A run directory, re-checked: its program, train plan and dataset plan.

@@ -9,6 +9,7 @@ pub mod driver;
 pub mod history;
 pub mod ir;
 pub mod plot;
+pub mod reproduce;
 pub mod rng;
 pub mod source;
 pub mod stdlib;

@@ -46,6 +46,29 @@ enum Command {
         /// No per-epoch lines or progress bars.
         #[arg(long, short)]
         quiet: bool,
+        /// Run up to N sweep trials at a time (each in its own thread).
+        #[arg(long, short = 'j', default_value_t = 1, value_name = "N",
+              value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: u16,
+        /// Do not draw the SVG plots when a run or sweep ends.
+        #[arg(long)]
+        no_plot: bool,
+    },
+    /// Continue a killed or failed run from its last checkpoint, in its own directory, to the
+    /// same result the uninterrupted run would have had.
+    Resume {
+        run_dir: PathBuf,
+        #[arg(long, short)]
+        quiet: bool,
+        #[arg(long)]
+        no_plot: bool,
+    },
+    /// Check a run against its lock (data, version, program), re-run it from its own spec.mlx
+    /// in a temporary directory, and compare every figure and the model bit for bit.
+    Verify {
+        run_dir: PathBuf,
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Evaluate a run's saved model on its test split again.
     Eval {
@@ -87,7 +110,18 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // A bad command line is a user error (1), not clap's default 2, which means a bug here.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     // A panic is a bug in mlx: report it as an internal error with exit status 2.
     std::panic::set_hook(Box::new(|info| {
         eprintln!("error[mlx::internal]: mlx crashed: {info}");
@@ -153,6 +187,8 @@ fn run(cli: Cli) -> ExitCode {
             sets,
             out,
             quiet,
+            jobs,
+            no_plot,
         } => {
             let opts = mlx::commands::RunOptions {
                 train,
@@ -160,6 +196,8 @@ fn run(cli: Cli) -> ExitCode {
                 out,
                 progress: !quiet && std::io::stderr().is_terminal(),
                 verbose: !quiet,
+                jobs: usize::from(jobs),
+                plot: !no_plot,
             };
             let (sources, diags, dirs) = mlx::commands::run(&file, &sets, &opts);
             let s = report(&diags, &sources);
@@ -167,6 +205,29 @@ fn run(cli: Cli) -> ExitCode {
                 println!("{}", d.display());
             }
             s
+        }
+        Command::Resume {
+            run_dir,
+            quiet,
+            no_plot,
+        } => {
+            let opts = mlx::reproduce::ResumeOptions {
+                progress: !quiet && std::io::stderr().is_terminal(),
+                verbose: !quiet,
+                plot: !no_plot,
+            };
+            let (sources, diags, dir) = mlx::reproduce::resume(&run_dir, &opts);
+            let s = report(&diags, &sources);
+            if let Some(d) = dir {
+                println!("{}", d.display());
+            }
+            s
+        }
+        Command::Verify { run_dir, quiet } => {
+            let (sources, diags, text) =
+                mlx::reproduce::verify(&run_dir, !quiet, !quiet && std::io::stderr().is_terminal());
+            print!("{text}");
+            report(&diags, &sources)
         }
         Command::Eval { run_dir, backend } => match mlx::commands::eval(&run_dir, backend) {
             Ok(text) => {

@@ -253,6 +253,10 @@ impl<'a> Checker<'a> {
         if let Some(Some(c)) = &stop_c {
             resolved.push(("early_stop".into(), c.text()));
         }
+        // Recorded so `mlx resume` checkpoints as the original run did.
+        if let Some(Some(c)) = &ckpt_c {
+            resolved.push(("checkpoint".into(), c.text()));
+        }
 
         // Fit loss, metrics and monitors to the target.
         if let (Some(d), Some(loss)) = (&data, &loss)

@@ -1,12 +1,15 @@
 //! `mlx run` for one train: load the data, split it, and for each fold fit the preprocessing on
 //! the training rows, compile the program, initialise the parameters from named streams, train
 //! epoch by epoch (checkpointing, early stopping, NaN detection), evaluate, and write the run
-//! directory. Everything the run writes is written atomically.
+//! directory. `resume` continues a run in its own directory from its checkpoint and finishes
+//! it exactly as the uninterrupted run would have. Everything a run writes is written
+//! atomically.
 
+use super::checkpoint::{self, Checkpoint, FoldFigures, Progress};
 use super::graph::{self, Built, Spec};
 use super::metrics;
+use super::report::{epoch_line, print_results, summary_json};
 use super::rundir::{self, NamedTensor};
-use super::schedule::Scheduler;
 use crate::backend::{self, BackendKind, Executable, HostTensor};
 use crate::check::Override;
 use crate::check::hir::{self, Optimizer, TargetKind, TrainPlan};
@@ -39,6 +42,20 @@ pub struct Options {
     pub progress: bool,
     /// Print one line per epoch.
     pub verbose: bool,
+    /// Threads of the CPU back end (default: one per core). Parallel sweep trials share them.
+    pub threads: Option<usize>,
+}
+
+impl Options {
+    pub fn new(backend: BackendKind, out: PathBuf) -> Options {
+        Options {
+            backend,
+            out,
+            progress: false,
+            verbose: false,
+            threads: None,
+        }
+    }
 }
 
 /// A finished (or failed) run: its directory, if one was created, and its summary.
@@ -69,6 +86,10 @@ fn io_error(path: &Path, e: std::io::Error) -> Diagnostic {
     )
 }
 
+fn corrupt(message: String) -> Diagnostic {
+    Diagnostic::error("mlx::rundir::corrupt", message)
+}
+
 pub fn dataset<'p>(
     program: &'p hir::Program,
     plan: &TrainPlan,
@@ -95,30 +116,77 @@ pub fn data_files(d: &hir::DatasetPlan) -> Vec<PathBuf> {
     v
 }
 
+/// The back end `opts` names, limited to `opts.threads` threads on the CPU.
+fn select_backend(opts: &Options) -> Result<Box<dyn backend::Backend>, Diagnostic> {
+    let (b, note) = backend::select(opts.backend)?;
+    if let Some(n) = note {
+        eprintln!("note: {n}");
+    }
+    Ok(match opts.threads {
+        Some(threads) if b.name() == "cpu" => Box::new(backend::cpu::Cpu {
+            threads: threads.max(1),
+            jit: true,
+        }),
+        _ => b,
+    })
+}
+
+/// Everything a run works from once its data is loaded.
+struct Job<'a> {
+    ctx: &'a Context<'a>,
+    plan: &'a TrainPlan,
+    dset: &'a hir::DatasetPlan,
+    data: &'a Data,
+    folds: &'a [Fold],
+    backend: &'a dyn backend::Backend,
+    dir: &'a Path,
+    opts: &'a Options,
+    started: Instant,
+    /// Wall-clock seconds spent before this process took the run over (resumed runs).
+    wall_before: f64,
+}
+
+impl Job<'_> {
+    fn wall_seconds(&self) -> f64 {
+        self.wall_before + self.started.elapsed().as_secs_f64()
+    }
+
+    fn fail(&self, d: Diagnostic) -> Failure {
+        Failure {
+            diagnostic: Box::new(d),
+            dir: Some(self.dir.to_path_buf()),
+        }
+    }
+}
+
 /// Train `plan`, writing `opts.out/<name>/<run-id>/`.
 pub fn train(ctx: &Context<'_>, plan: &TrainPlan, opts: &Options) -> Result<Outcome, Failure> {
     let started = Instant::now();
     let dset = dataset(ctx.program, plan)?;
-    let (backend, note) = backend::select(opts.backend)?;
-    if let Some(n) = note {
-        eprintln!("note: {n}");
-    }
+    let backend = select_backend(opts)?;
     let data = Data::load(dset).map_err(|e| e.diagnostic())?;
     let folds = data.folds(dset, plan.seed).map_err(|e| e.diagnostic())?;
 
     let dir = rundir::new_run_dir(&opts.out, &plan.name).map_err(|e| io_error(&opts.out, e))?;
-    let fail = |d: Diagnostic| Failure {
-        diagnostic: Box::new(d),
-        dir: Some(dir.clone()),
+    let job = Job {
+        ctx,
+        plan,
+        dset,
+        data: &data,
+        folds: &folds,
+        backend: backend.as_ref(),
+        dir: &dir,
+        opts,
+        started,
+        wall_before: 0.0,
     };
     let spec = super::resolve::spec_text(ctx.sources, ctx.modules, ctx.overrides, &[plan]);
-    let w = |name: &str, bytes: &[u8]| {
-        rundir::write_atomic(&dir.join(name), bytes).map_err(|e| io_error(&dir.join(name), e))
-    };
-    w("spec.mlx", spec.as_bytes()).map_err(fail)?;
-    let lock = lock_json(&spec, dset, backend.name(), plan.seed);
-    rundir::write_json(&dir.join("mlx.lock"), &lock)
-        .map_err(|e| fail(io_error(&dir.join("mlx.lock"), e)))?;
+    let spec_path = dir.join("spec.mlx");
+    rundir::write_atomic(&spec_path, spec.as_bytes())
+        .map_err(|e| job.fail(io_error(&spec_path, e)))?;
+    let lock = super::lock::json(&spec, dset, backend.name(), plan.seed);
+    let lock_path = dir.join(super::lock::FILE);
+    rundir::write_json(&lock_path, &lock).map_err(|e| job.fail(io_error(&lock_path, e)))?;
 
     if opts.verbose {
         let sizes: Vec<String> = folds
@@ -147,88 +215,169 @@ pub fn train(ctx: &Context<'_>, plan: &TrainPlan, opts: &Options) -> Result<Outc
             backend.name()
         );
     }
+    execute(&job, None)
+}
 
-    let mut fold_results = Vec::new();
-    for (fi, fold) in folds.iter().enumerate() {
-        let r = train_fold(
-            ctx,
-            plan,
-            dset,
-            &data,
-            fold,
-            fi,
-            folds.len(),
-            backend.as_ref(),
-            &dir,
-            opts,
-        );
-        match r {
-            Ok(r) => fold_results.push(r),
+/// Continue the run in `dir` (made by `train` for `plan`) from checkpoint `from`, or from the
+/// start when it has none: the lines `metrics.jsonl` gained after the checkpoint are dropped,
+/// and the run is finished exactly as an uninterrupted one (timings aside).
+pub fn resume(
+    ctx: &Context<'_>,
+    plan: &TrainPlan,
+    opts: &Options,
+    dir: &Path,
+    from: Option<Checkpoint>,
+) -> Result<Outcome, Failure> {
+    let started = Instant::now();
+    let dset = dataset(ctx.program, plan)?;
+    let backend = select_backend(opts)?;
+    let data = Data::load(dset).map_err(|e| e.diagnostic())?;
+    let folds = data.folds(dset, plan.seed).map_err(|e| e.diagnostic())?;
+    if let Some(c) = &from {
+        if c.train != plan.name {
+            return Err(corrupt(format!(
+                "the checkpoint is of train `{}`, but spec.mlx runs `{}`",
+                c.train, plan.name
+            ))
+            .into());
+        }
+        if c.fold >= folds.len() || c.finished.len() != c.fold {
+            return Err(corrupt(format!(
+                "the checkpoint is at fold {} with {} finished, but the run has {} fold{}",
+                c.fold + 1,
+                c.finished.len(),
+                folds.len(),
+                if folds.len() == 1 { "" } else { "s" }
+            ))
+            .into());
+        }
+    }
+    let lines = from.as_ref().map_or(0, |c| c.metrics_lines);
+    truncate_metrics(&dir.join("metrics.jsonl"), lines)?;
+    if opts.verbose {
+        match &from {
+            Some(c) => eprintln!(
+                "resuming `{}` after {}epoch {} of {} (step {}), back end {}",
+                plan.name,
+                if folds.len() > 1 {
+                    format!("fold {}/{}, ", c.fold + 1, folds.len())
+                } else {
+                    String::new()
+                },
+                c.progress.epoch,
+                plan.epochs,
+                c.progress.step,
+                backend.name()
+            ),
+            None => eprintln!(
+                "resuming `{}` from the start (it has no checkpoint), back end {}",
+                plan.name,
+                backend.name()
+            ),
+        }
+    }
+    let job = Job {
+        ctx,
+        plan,
+        dset,
+        data: &data,
+        folds: &folds,
+        backend: backend.as_ref(),
+        dir,
+        opts,
+        started,
+        wall_before: from.as_ref().map_or(0.0, |c| c.wall_seconds),
+    };
+    execute(&job, from)
+}
+
+/// Keep the first `lines` lines of `metrics.jsonl` (those a checkpoint covers).
+fn truncate_metrics(path: &Path, lines: usize) -> Result<(), Diagnostic> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && lines == 0 => return Ok(()),
+        Err(e) => {
+            return Err(corrupt(format!(
+                "cannot read {}: {}",
+                path.display(),
+                crate::data::csv::io_message(&e)
+            )));
+        }
+    };
+    let kept: Vec<&str> = text.split_inclusive('\n').take(lines).collect();
+    if kept.len() < lines || kept.last().is_some_and(|l| !l.ends_with('\n')) {
+        return Err(corrupt(format!(
+            "{} has {} complete lines, but the checkpoint was written after {lines}",
+            path.display(),
+            kept.iter().filter(|l| l.ends_with('\n')).count()
+        )));
+    }
+    let kept = kept.concat();
+    if kept.len() != text.len() {
+        rundir::write_atomic(path, kept.as_bytes()).map_err(|e| io_error(path, e))?;
+    }
+    Ok(())
+}
+
+/// Train the folds from `from` (or the first) on, then write the model, the fitted
+/// preprocessing and the summary.
+fn execute(job: &Job<'_>, from: Option<Checkpoint>) -> Result<Outcome, Failure> {
+    let plan = job.plan;
+    let (start, mut finished, mut lines, mut resume_at) = match from {
+        Some(c) => (
+            c.fold,
+            c.finished,
+            c.metrics_lines,
+            Some((c.progress, c.states)),
+        ),
+        None => (0, Vec::new(), 0, None),
+    };
+    let mut last = None;
+    for fi in start..job.folds.len() {
+        match train_fold(job, fi, resume_at.take(), &finished, &mut lines) {
+            Ok(o) => {
+                finished.push(o.figures);
+                last = Some((o.weights, o.preprocessor));
+            }
             Err(d) => {
                 let summary = json!({"train": plan.name, "status": "failed", "error": d.message});
-                let _ = rundir::write_json(&dir.join("summary.json"), &summary);
-                return Err(fail(d));
+                let _ = rundir::write_json(&job.dir.join("summary.json"), &summary);
+                return Err(job.fail(d));
             }
         }
     }
-    let Some(last) = fold_results.last() else {
-        return Err(fail(Diagnostic::internal("no fold was trained")));
+    let Some((weights, preprocessor)) = last else {
+        return Err(job.fail(Diagnostic::internal("no fold was trained")));
     };
     // The weights and statistics of the last fold are the run's model.
-    let tensors = last.weights.clone();
+    let dir = job.dir;
     rundir::save_safetensors(
         &dir.join("model.safetensors"),
-        &tensors,
+        &weights,
         &[("train".into(), plan.name.clone())],
     )
-    .map_err(|e| fail(io_error(&dir.join("model.safetensors"), e)))?;
-    let pre = serde_json::to_value(&last.preprocessor)
-        .map_err(|e| fail(Diagnostic::internal(e.to_string())))?;
+    .map_err(|e| job.fail(io_error(&dir.join("model.safetensors"), e)))?;
+    let pre = serde_json::to_value(&preprocessor)
+        .map_err(|e| job.fail(Diagnostic::internal(e.to_string())))?;
     rundir::write_json(&dir.join("preprocess.json"), &pre)
-        .map_err(|e| fail(io_error(&dir.join("preprocess.json"), e)))?;
+        .map_err(|e| job.fail(io_error(&dir.join("preprocess.json"), e)))?;
 
-    let summary = summary_json(
-        plan,
-        backend.name(),
-        &fold_results,
-        started.elapsed().as_secs_f64(),
-    );
+    let summary = summary_json(plan, job.backend.name(), &finished, job.wall_seconds());
     rundir::write_json(&dir.join("summary.json"), &summary)
-        .map_err(|e| fail(io_error(&dir.join("summary.json"), e)))?;
-    if opts.verbose {
+        .map_err(|e| job.fail(io_error(&dir.join("summary.json"), e)))?;
+    if job.opts.verbose {
         print_results(plan, &summary);
     }
     Ok(Outcome {
-        dir: Some(dir),
+        dir: Some(dir.to_path_buf()),
         summary,
     })
 }
 
-fn lock_json(spec: &str, d: &hir::DatasetPlan, backend: &str, seed: u64) -> Value {
-    let files: Vec<Value> = data_files(d)
-        .iter()
-        .map(|p| {
-            json!({
-                "path": p.display().to_string(),
-                "sha256": rundir::sha256_file(p).unwrap_or_else(|e| format!("unreadable: {e}")),
-            })
-        })
-        .collect();
-    json!({
-        "mlx": env!("CARGO_PKG_VERSION"),
-        "program": format!("sha256:{}", rundir::sha256_hex(spec.as_bytes())),
-        "data": files,
-        "backend": backend,
-        "seed": seed,
-    })
-}
-
-struct FoldResult {
-    best_epoch: usize,
-    epochs_run: usize,
-    val: BTreeMap<String, Value>,
-    test: BTreeMap<String, Value>,
-    samples_per_second: f64,
+/// A trained fold: its figures, and the weights and preprocessing (the model, when it is the
+/// last fold).
+struct FoldOutcome {
+    figures: FoldFigures,
     weights: Vec<NamedTensor>,
     preprocessor: Preprocessor,
 }
@@ -267,6 +416,43 @@ fn restore(exe: &mut dyn Executable, built: &Built, ws: &[NamedTensor]) -> Resul
             exe.write_state(i, &HostTensor::f32(t.shape.clone(), t.data.clone()))
                 .map_err(|e| e.diagnostic())?;
         }
+    }
+    Ok(())
+}
+
+/// Every state of the program as it is now (parameters, optimizer moments, buffers).
+fn all_states(exe: &dyn Executable, built: &Built) -> Vec<NamedTensor> {
+    built
+        .program
+        .states
+        .iter()
+        .enumerate()
+        .map(|(i, s)| NamedTensor {
+            name: s.name.clone(),
+            shape: s.shape.clone(),
+            data: exe.read_state(i).into_f32(),
+        })
+        .collect()
+}
+
+/// Write a checkpoint's states back: every state of the program must be there, shaped alike.
+fn restore_states(
+    exe: &mut dyn Executable,
+    built: &Built,
+    states: &[NamedTensor],
+) -> Result<(), Diagnostic> {
+    for (i, s) in built.program.states.iter().enumerate() {
+        let t = states
+            .iter()
+            .find(|t| t.name == s.name && t.shape == s.shape)
+            .ok_or_else(|| {
+                corrupt(format!(
+                    "the checkpoint has no tensor `{}` of shape {:?}: it does not belong to the program in spec.mlx",
+                    s.name, s.shape
+                ))
+            })?;
+        exe.write_state(i, &HostTensor::f32(t.shape.clone(), t.data.clone()))
+            .map_err(|e| e.diagnostic())?;
     }
     Ok(())
 }
@@ -372,45 +558,59 @@ fn compile(
     Ok((built, exe))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Whether early stopping has ended the fold's epoch loop.
+fn stopped_early(plan: &TrainPlan, p: &Progress) -> bool {
+    p.epoch > 0
+        && plan
+            .early_stop
+            .as_ref()
+            .is_some_and(|es| p.early.bad_epochs >= es.patience)
+}
+
+/// One fold: fit the preprocessing on its training rows, compile, initialise the states (or
+/// restore them and the loop's position from a checkpoint), run the remaining epochs, then
+/// restore the best weights and evaluate.
+///
+/// Every epoch is a function of the states and `Progress` at its start: its shuffle comes from
+/// the stream `shuffle/epoch-N`, dropout from the step counter, the rate from the scheduler.
+/// So an epoch re-run from a checkpoint is the epoch the killed process was running.
 fn train_fold(
-    ctx: &Context<'_>,
-    plan: &TrainPlan,
-    dset: &hir::DatasetPlan,
-    data: &Data,
-    fold: &Fold,
+    job: &Job<'_>,
     fi: usize,
-    nfolds: usize,
-    backend: &dyn backend::Backend,
-    dir: &Path,
-    opts: &Options,
-) -> Result<FoldResult, Diagnostic> {
+    from: Option<(Progress, Vec<NamedTensor>)>,
+    finished: &[FoldFigures],
+    lines: &mut usize,
+) -> Result<FoldOutcome, Diagnostic> {
+    let (plan, dset, data, dir) = (job.plan, job.dset, job.data, job.dir);
+    let fold = &job.folds[fi];
+    let nfolds = job.folds.len();
     let pre = Preprocessor::fit(dset, data, &fold.train).map_err(|e| e.diagnostic())?;
-    let (built, mut exe) = compile(plan, dset, ctx.program, fold, backend)?;
+    let (built, mut exe) = compile(plan, dset, job.ctx.program, fold, job.backend)?;
     let lr0 = plan.optimizer.lr();
+    let mut p = match from {
+        Some((p, states)) => {
+            restore_states(exe.as_mut(), &built, &states)?;
+            p
+        }
+        None => Progress::new(lr0),
+    };
     let (b1, b2) = match plan.optimizer {
         Optimizer::Adam { beta1, beta2, .. } | Optimizer::AdamW { beta1, beta2, .. } => {
             (beta1, beta2)
         }
         _ => (0.0, 0.0),
     };
-    let mut sched = Scheduler::new(lr0);
-    let mut step: u64 = 0;
-    let mut best: Option<(f64, usize, Vec<NamedTensor>)> = None;
-    let mut bad_epochs = 0;
-    let mut epoch_rates = Vec::new();
-    let mut last_val = BTreeMap::new();
-    let mut epochs_run = 0;
     let fold_tag = if nfolds > 1 {
         format!("fold {}/{nfolds} ", fi + 1)
     } else {
         String::new()
     };
-    for epoch in 0..plan.epochs {
-        let lr = sched.rate(&plan.schedule, lr0, epoch, plan.epochs);
+    while p.epoch < plan.epochs && !stopped_early(plan, &p) {
+        let epoch = p.epoch;
+        let lr = p.scheduler.rate(&plan.schedule, lr0, epoch, plan.epochs);
         let batches = data::shuffled_batches(&fold.train, plan.batch, plan.seed, epoch);
         let bar = super::progress::bar(
-            opts.progress,
+            job.opts.progress,
             batches.len(),
             &format!("{fold_tag}epoch {}/{}", epoch + 1, plan.epochs),
         );
@@ -421,7 +621,7 @@ fn train_fold(
                 Diagnostic::internal(format!("no training function for batch {}", rows.len()))
             })?;
             let (x, y) = batch_inputs(dset, &pre, data, rows)?;
-            let t = (step + 1) as i32;
+            let t = (p.step + 1) as i32;
             let bc1 = if b1 > 0.0 {
                 1.0 / (1.0 - b1.powi(t))
             } else {
@@ -436,7 +636,7 @@ fn train_fold(
                 x,
                 y,
                 HostTensor::scalar(lr as f32),
-                HostTensor::scalar_i32(step as i32),
+                HostTensor::scalar_i32(p.step as i32),
                 HostTensor::scalar(bc1 as f32),
                 HostTensor::scalar(bc2 as f32),
             ];
@@ -458,15 +658,14 @@ fn train_fold(
                 .with_help("lower the learning rate (e.g. `--set optimizer.lr=...`), add `clip_grad = 1.0`, or standardize the features; the last good checkpoint is kept in the run directory"));
             }
             loss_sum += f64::from(loss) * rows.len() as f64;
-            step += 1;
+            p.step += 1;
             bar.inc(1);
         }
         let secs = t0.elapsed().as_secs_f64();
         bar.finish_and_clear();
-        epoch_rates.push(fold.train.len() as f64 / secs.max(1e-9));
+        p.epoch_rates.push(fold.train.len() as f64 / secs.max(1e-9));
         let train_loss = loss_sum / fold.train.len().max(1) as f64;
         let val = evaluate(exe.as_mut(), &built, plan, dset, &pre, data, &fold.val)?;
-        epochs_run = epoch + 1;
         let mut line = Map::new();
         line.insert("epoch".into(), json!(epoch + 1));
         if nfolds > 1 {
@@ -483,7 +682,8 @@ fn train_fold(
         line.insert("seconds".into(), json_number(secs));
         rundir::append_jsonl(&dir.join("metrics.jsonl"), &Value::Object(line))
             .map_err(|e| io_error(&dir.join("metrics.jsonl"), e))?;
-        if opts.verbose {
+        *lines += 1;
+        if job.opts.verbose {
             eprintln!(
                 "{}",
                 epoch_line(&fold_tag, epoch, plan.epochs, train_loss, &val, secs)
@@ -491,66 +691,68 @@ fn train_fold(
         }
         // Early stopping watches the monitored figure; the best epoch's weights are kept.
         let monitored = monitor_value(plan, train_loss, &val);
-        sched.observe(&plan.schedule, monitored);
-        if let Some(es) = &plan.early_stop {
-            let higher = es.monitor.higher_is_better();
-            if let Some(v) = monitored {
-                let improved = match &best {
-                    None => true,
-                    Some((b, _, _)) => {
-                        if higher {
-                            v > b + es.min_delta
-                        } else {
-                            v < b - es.min_delta
-                        }
-                    }
-                };
-                if improved {
-                    best = Some((v, epoch + 1, weights(exe.as_ref(), &built)));
-                    bad_epochs = 0;
-                } else {
-                    bad_epochs += 1;
-                }
+        p.scheduler.observe(&plan.schedule, monitored);
+        if let (Some(es), Some(v)) = (&plan.early_stop, monitored) {
+            let improved = match &p.early.best {
+                None => true,
+                Some((b, _, _)) if es.monitor.higher_is_better() => v > b + es.min_delta,
+                Some((b, _, _)) => v < b - es.min_delta,
+            };
+            if improved {
+                p.early.best = Some((v, epoch + 1, weights(exe.as_ref(), &built)));
+                p.early.bad_epochs = 0;
+            } else {
+                p.early.bad_epochs += 1;
             }
         }
-        if (epoch + 1) % plan.checkpoint_every.max(1) == 0 || epoch + 1 == plan.epochs {
-            checkpoint(exe.as_ref(), &built, dir, epoch + 1, step, fi)?;
+        p.epoch = epoch + 1;
+        p.last_val = val;
+        let stop = stopped_early(plan, &p);
+        if p.epoch % plan.checkpoint_every.max(1) == 0 || p.epoch == plan.epochs || stop {
+            let c = Checkpoint {
+                train: plan.name.clone(),
+                fold: fi,
+                progress: p.clone(),
+                states: all_states(exe.as_ref(), &built),
+                finished: finished.to_vec(),
+                metrics_lines: *lines,
+                wall_seconds: job.wall_seconds(),
+            };
+            checkpoint::save(dir, &c).map_err(|e| io_error(&dir.join(checkpoint::LATEST), e))?;
         }
-        last_val = val;
-        if let Some(es) = &plan.early_stop
-            && bad_epochs >= es.patience
+        if stop
+            && job.opts.verbose
+            && let Some(es) = &plan.early_stop
         {
-            if opts.verbose {
-                eprintln!(
-                    "{fold_tag}early stop after epoch {}: `{}` has not improved for {} epochs",
-                    epoch + 1,
-                    es.monitor.name(),
-                    es.patience
-                );
-            }
-            break;
+            eprintln!(
+                "{fold_tag}early stop after epoch {}: `{}` has not improved for {} epochs",
+                p.epoch,
+                es.monitor.name(),
+                es.patience
+            );
         }
     }
-    let best_epoch = match best {
+    let epochs_run = p.epoch;
+    let (best_epoch, val) = match p.early.best {
         Some((_, e, ws)) => {
             restore(exe.as_mut(), &built, &ws)?;
-            last_val = evaluate(exe.as_mut(), &built, plan, dset, &pre, data, &fold.val)?;
-            e
+            let val = evaluate(exe.as_mut(), &built, plan, dset, &pre, data, &fold.val)?;
+            (e, val)
         }
-        None => epochs_run,
+        None => (epochs_run, p.last_val),
     };
     let test = evaluate(exe.as_mut(), &built, plan, dset, &pre, data, &fold.test)?;
-    epoch_rates.sort_by(f64::total_cmp);
-    let median = epoch_rates
-        .get(epoch_rates.len() / 2)
-        .copied()
-        .unwrap_or(0.0);
-    Ok(FoldResult {
-        best_epoch,
-        epochs_run,
-        val: last_val,
-        test,
-        samples_per_second: median,
+    let mut rates = p.epoch_rates;
+    rates.sort_by(f64::total_cmp);
+    let median = rates.get(rates.len() / 2).copied().unwrap_or(0.0);
+    Ok(FoldOutcome {
+        figures: FoldFigures {
+            best_epoch,
+            epochs_run,
+            val,
+            test,
+            samples_per_second: median,
+        },
         weights: weights(exe.as_ref(), &built),
         preprocessor: pre,
     })
@@ -566,118 +768,4 @@ fn monitor_value(plan: &TrainPlan, train_loss: f64, val: &BTreeMap<String, Value
         return (m.metric.is_none()).then_some(train_loss);
     }
     figure(val, m.metric.map_or("loss", hir::Metric::name))
-}
-
-/// Weights, optimizer state and position, for resuming after a crash.
-fn checkpoint(
-    exe: &dyn Executable,
-    built: &Built,
-    dir: &Path,
-    epoch: usize,
-    step: u64,
-    fold: usize,
-) -> Result<(), Diagnostic> {
-    let tensors: Vec<NamedTensor> = built
-        .program
-        .states
-        .iter()
-        .enumerate()
-        .map(|(i, s)| NamedTensor {
-            name: s.name.clone(),
-            shape: s.shape.clone(),
-            data: exe.read_state(i).into_f32(),
-        })
-        .collect();
-    let meta = vec![
-        ("epoch".to_string(), epoch.to_string()),
-        ("step".to_string(), step.to_string()),
-        ("fold".to_string(), (fold + 1).to_string()),
-    ];
-    let p = dir.join("checkpoint.safetensors");
-    rundir::save_safetensors_fast(&p, &tensors, &meta).map_err(|e| io_error(&p, e))
-}
-
-fn epoch_line(
-    fold: &str,
-    epoch: usize,
-    epochs: usize,
-    train_loss: f64,
-    val: &BTreeMap<String, Value>,
-    secs: f64,
-) -> String {
-    let mut s = format!(
-        "{fold}epoch {:>width$}/{epochs}  train loss {train_loss:.4}",
-        epoch + 1,
-        width = epochs.to_string().len()
-    );
-    for (k, v) in val {
-        if let Some(x) = v.as_f64() {
-            s.push_str(&format!("  val {k} {x:.4}"));
-        }
-    }
-    s.push_str(&format!("  ({secs:.2} s)"));
-    s
-}
-
-fn summary_json(plan: &TrainPlan, backend: &str, folds: &[FoldResult], wall: f64) -> Value {
-    let mut s = Map::new();
-    s.insert("train".into(), json!(plan.name));
-    s.insert("status".into(), json!("completed"));
-    s.insert("seed".into(), json!(plan.seed));
-    s.insert("backend".into(), json!(backend));
-    let last = folds.last();
-    s.insert("epochs_run".into(), json!(last.map_or(0, |f| f.epochs_run)));
-    s.insert("best_epoch".into(), json!(last.map_or(0, |f| f.best_epoch)));
-    let vals: Vec<BTreeMap<String, Value>> = folds.iter().map(|f| f.val.clone()).collect();
-    let tests: Vec<BTreeMap<String, Value>> = folds.iter().map(|f| f.test.clone()).collect();
-    let (val, test) = if folds.len() > 1 {
-        (
-            metrics::mean_over_folds(&vals),
-            metrics::mean_over_folds(&tests),
-        )
-    } else {
-        (
-            vals.into_iter().next().unwrap_or_default(),
-            tests.into_iter().next().unwrap_or_default(),
-        )
-    };
-    s.insert(
-        "val".into(),
-        serde_json::to_value(val).unwrap_or(Value::Null),
-    );
-    s.insert(
-        "test".into(),
-        serde_json::to_value(test).unwrap_or(Value::Null),
-    );
-    if folds.len() > 1 {
-        let fs: Vec<Value> = folds
-            .iter()
-            .map(|f| json!({"val": f.val, "test": f.test, "best_epoch": f.best_epoch, "epochs_run": f.epochs_run}))
-            .collect();
-        s.insert("folds".into(), Value::Array(fs));
-        s.insert("model_fold".into(), json!(folds.len()));
-    }
-    let mut rates: Vec<f64> = folds.iter().map(|f| f.samples_per_second).collect();
-    rates.sort_by(f64::total_cmp);
-    s.insert(
-        "samples_per_second".into(),
-        json_number(rates.get(rates.len() / 2).copied().unwrap_or(0.0)),
-    );
-    s.insert("wall_seconds".into(), json_number(wall));
-    Value::Object(s)
-}
-
-fn print_results(plan: &TrainPlan, summary: &Value) {
-    for split in ["val", "test"] {
-        let Some(Value::Object(m)) = summary.get(split) else {
-            continue;
-        };
-        let parts: Vec<String> = m
-            .iter()
-            .filter_map(|(k, v)| v.as_f64().map(|x| format!("{k} {x:.4}")))
-            .collect();
-        if !parts.is_empty() {
-            eprintln!("{} {split}: {}", plan.name, parts.join("  "));
-        }
-    }
 }

@@ -1,13 +1,17 @@
 //! Sweeps: every checked point of a sweep trained as a normal run under the sweep's directory,
-//! then `sweep.json` with each trial's hyperparameters and summary, and the best by the
-//! objective.
+//! up to `jobs` trials at a time, then `sweep.json` with each trial's hyperparameters and
+//! summary in trial order, and the best by the objective. Trials are independent runs (each
+//! seeded by its own train), so the results do not depend on `jobs`.
 
-use super::run::{self, Context, Failure, Options};
+use super::run::{self, Context, Failure, Options, Outcome};
 use super::rundir;
 use crate::check::hir::SweepPlan;
 use crate::diagnostics::Diagnostic;
 use serde_json::{Value, json};
 use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
 
 /// The objective's value in a run summary.
 fn objective(s: &SweepPlan, summary: &Value) -> Option<f64> {
@@ -17,7 +21,21 @@ fn objective(s: &SweepPlan, summary: &Value) -> Option<f64> {
         .as_f64()
 }
 
-pub fn run(ctx: &Context<'_>, s: &SweepPlan, opts: &Options) -> Result<PathBuf, Failure> {
+fn point_text(point: &[(String, String)]) -> String {
+    let p: Vec<String> = point.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+    p.join(", ")
+}
+
+/// Run the sweep's trials, `jobs` at a time. With one job a trial reports its epochs as a
+/// plain run does; with more, each trial reports one line when it starts and one when it ends
+/// (whole lines, so parallel trials never garble each other's output), and the CPU's threads
+/// are shared out between the trials.
+pub fn run(
+    ctx: &Context<'_>,
+    s: &SweepPlan,
+    opts: &Options,
+    jobs: usize,
+) -> Result<PathBuf, Failure> {
     let dir = rundir::new_run_dir(&opts.out, &s.name).map_err(|e| {
         Diagnostic::error(
             "mlx::run::io",
@@ -27,27 +45,96 @@ pub fn run(ctx: &Context<'_>, s: &SweepPlan, opts: &Options) -> Result<PathBuf, 
             ),
         )
     })?;
+    let n = s.trains.len();
+    let jobs = jobs.clamp(1, n.max(1));
+    let parallel = jobs > 1;
     let trial_opts = Options {
         out: dir.join("trials"),
+        progress: opts.progress && !parallel,
+        verbose: opts.verbose && !parallel,
+        threads: if parallel {
+            Some(
+                opts.threads
+                    .unwrap_or_else(crate::backend::cpu::default_threads)
+                    .div_ceil(jobs),
+            )
+        } else {
+            opts.threads
+        },
         ..opts.clone()
     };
+    let results: Vec<Mutex<Option<Result<Outcome, Failure>>>> =
+        (0..n).map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let worker = || {
+        // Trials start in order; after a failure no new one starts.
+        while !failed.load(Ordering::SeqCst) {
+            let i = next.fetch_add(1, Ordering::SeqCst);
+            if i >= n {
+                break;
+            }
+            let point = point_text(&s.points[i]);
+            if opts.verbose {
+                let verb = if parallel { " started" } else { "" };
+                eprintln!("sweep `{}` trial {}/{n}{verb}: {point}", s.name, i + 1);
+            }
+            let t0 = Instant::now();
+            let r = run::train(ctx, &s.trains[i], &trial_opts);
+            if parallel && opts.verbose {
+                let what = match &r {
+                    Ok(o) => match objective(s, &o.summary) {
+                        Some(v) => format!("{} {v:.4}", s.objective.name()),
+                        None => format!("no {}", s.objective.name()),
+                    },
+                    Err(f) => format!("failed: {}", f.diagnostic.message),
+                };
+                eprintln!(
+                    "sweep `{}` trial {}/{n} finished: {what} ({:.1} s)",
+                    s.name,
+                    i + 1,
+                    t0.elapsed().as_secs_f64()
+                );
+            }
+            if r.is_err() {
+                failed.store(true, Ordering::SeqCst);
+            }
+            if let Ok(mut slot) = results[i].lock() {
+                *slot = Some(r);
+            }
+        }
+    };
+    if parallel {
+        std::thread::scope(|scope| {
+            for _ in 0..jobs {
+                scope.spawn(worker);
+            }
+        });
+    } else {
+        worker();
+    }
+
     let mut trials = Vec::new();
     let mut best: Option<(usize, f64)> = None;
-    for (i, (plan, point)) in s.trains.iter().zip(&s.points).enumerate() {
-        if opts.verbose {
-            let p: Vec<String> = point.iter().map(|(k, v)| format!("{k} = {v}")).collect();
-            eprintln!(
-                "sweep `{}` trial {}/{}: {}",
-                s.name,
-                i + 1,
-                s.trains.len(),
-                p.join(", ")
-            );
-        }
-        let out = run::train(ctx, plan, &trial_opts).map_err(|f| Failure {
-            diagnostic: f.diagnostic,
-            dir: Some(dir.clone()),
-        })?;
+    for (i, slot) in results.into_iter().enumerate() {
+        let r = slot.into_inner().ok().flatten();
+        let out = match r {
+            Some(Ok(out)) => out,
+            Some(Err(f)) => {
+                let d = (*f.diagnostic).with_note(format!(
+                    "in sweep `{}` trial {}/{n}: {}",
+                    s.name,
+                    i + 1,
+                    point_text(&s.points[i])
+                ));
+                return Err(Failure {
+                    diagnostic: Box::new(d),
+                    dir: Some(dir.clone()),
+                });
+            }
+            // Trials start in order, so one that never started follows a failed one.
+            None => continue,
+        };
         let value = objective(s, &out.summary);
         if let Some(v) = value {
             let better = match best {
@@ -58,8 +145,10 @@ pub fn run(ctx: &Context<'_>, s: &SweepPlan, opts: &Options) -> Result<PathBuf, 
                 best = Some((i, v));
             }
         }
-        let point: serde_json::Map<String, Value> =
-            point.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        let point: serde_json::Map<String, Value> = s.points[i]
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
         trials.push(json!({
             "trial": i + 1,
             "point": point,

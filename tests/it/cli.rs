@@ -62,3 +62,18 @@ fn set_overrides_are_checked_like_source() {
         .expect("run mlx");
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn a_bad_command_line_is_a_user_error() {
+    let bad = mlx()
+        .args(["run", "examples/penguins.mlx", "--jobs", "0"])
+        .current_dir(crate::root())
+        .output()
+        .expect("run mlx");
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--jobs"));
+    let unknown = mlx().args(["frobnicate"]).output().expect("run mlx");
+    assert_eq!(unknown.status.code(), Some(1));
+    let version = mlx().arg("--version").output().expect("run mlx");
+    assert_eq!(version.status.code(), Some(0));
+}

@@ -6,7 +6,9 @@ mod cli;
 mod examples;
 mod fuzz;
 mod layers;
+mod reproduce;
 mod run;
+mod sweep;
 mod tidy;
 mod ui;
 

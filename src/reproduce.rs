@@ -1,0 +1,578 @@
+//! `mlx resume` and `mlx verify`: takes a run directory and reopens the run from what it
+//! holds (its own `spec.mlx`, the seed and back end of its `mlx.lock`, its checkpoint); gives
+//! the finished run (resume), or a verdict on whether re-running the recorded experiment gives
+//! the recorded figures and model bit for bit (verify). Both first check the directory against
+//! its lock and refuse to go on when a data file, the mlx version or `spec.mlx` changed: the
+//! result would no longer be the recorded experiment's.
+
+use crate::backend::BackendKind;
+use crate::check::hir::{self, TrainPlan};
+use crate::diagnostics::{Diagnostic, Severity};
+use crate::driver::{self, Checked};
+use crate::source::SourceMap;
+use crate::train::checkpoint;
+use crate::train::lock::{self, Lock};
+use crate::train::run::{self, Context, Options};
+use crate::train::rundir;
+use serde_json::Value;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+/// Sources (for rendering) and every diagnostic.
+type Failed = (SourceMap, Vec<Diagnostic>);
+
+fn fail(d: Diagnostic) -> Failed {
+    (SourceMap::new(), vec![d])
+}
+
+/// Summary and metrics fields that measure time, not results: never compared.
+const TIMING: &[&str] = &["samples_per_second", "wall_seconds", "seconds"];
+
+/// A run directory reopened: its lock and the back end it names.
+struct Opened {
+    dir: PathBuf,
+    lock: Lock,
+    backend: BackendKind,
+}
+
+fn open(dir: &Path) -> Result<Opened, Failed> {
+    if !dir.is_dir() {
+        return Err(fail(
+            Diagnostic::error(
+                "mlx::rundir::missing",
+                format!("there is no run directory {}", dir.display()),
+            )
+            .with_help("give the directory `mlx run` printed as its last line"),
+        ));
+    }
+    if dir.join("sweep.json").is_file() || dir.join("trials").is_dir() {
+        return Err(fail(
+            Diagnostic::error(
+                "mlx::rundir::missing",
+                format!(
+                    "{} is a sweep directory, not a run directory",
+                    dir.display()
+                ),
+            )
+            .with_help(format!(
+                "give one of its trials: {}",
+                dir.join("trials")
+                    .join("<train>")
+                    .join("<run-id>")
+                    .display()
+            )),
+        ));
+    }
+    let lock = lock::read(dir).map_err(fail)?;
+    let backend: BackendKind = lock.backend.parse().map_err(|e: String| {
+        fail(Diagnostic::error(
+            "mlx::rundir::corrupt",
+            format!("{}: {e}", dir.join(lock::FILE).display()),
+        ))
+    })?;
+    Ok(Opened {
+        dir: dir.to_path_buf(),
+        lock,
+        backend,
+    })
+}
+
+impl Opened {
+    /// `spec.mlx`, checked again (after the lock: a changed data file is reported as such,
+    /// not as whatever the checker makes of its new content). Its warnings were shown when
+    /// the run was made; only errors are reported again.
+    fn recheck(&self) -> Result<Checked, Failed> {
+        let mut checked = driver::check_file(&self.dir.join("spec.mlx"), &[]);
+        if !checked.ok() {
+            checked.diags.retain(Diagnostic::is_error);
+            return Err((checked.sources, checked.diags));
+        }
+        Ok(checked)
+    }
+
+    /// The program and its one train (a run's `spec.mlx` declares exactly one).
+    fn plan<'c>(&self, checked: &'c Checked) -> Result<(&'c hir::Program, &'c TrainPlan), Failed> {
+        let program = checked
+            .program
+            .as_ref()
+            .ok_or_else(|| fail(Diagnostic::internal("a checked run without a program")))?;
+        let [plan] = program.trains.as_slice() else {
+            return Err(fail(Diagnostic::error(
+                "mlx::rundir::corrupt",
+                format!(
+                    "{} declares {} trains; a run's spec.mlx declares one",
+                    self.dir.join("spec.mlx").display(),
+                    program.trains.len()
+                ),
+            )));
+        };
+        if plan.seed != self.lock.seed {
+            return Err(fail(Diagnostic::error(
+                "mlx::rundir::corrupt",
+                format!(
+                    "spec.mlx says seed {}, but {} recorded seed {}",
+                    plan.seed,
+                    lock::FILE,
+                    self.lock.seed
+                ),
+            )));
+        }
+        Ok((program, plan))
+    }
+
+    /// `mlx.lock` against the directory and the data; `because` says what is refused.
+    fn check_lock(&self, because: &str) -> Result<(), Failed> {
+        let mut diags = lock::check(&self.dir, &self.lock);
+        if diags.is_empty() {
+            return Ok(());
+        }
+        for d in &mut diags {
+            if d.help.is_none() {
+                d.help = Some(because.to_string());
+            }
+        }
+        Err((SourceMap::new(), diags))
+    }
+}
+
+fn context<'a>(checked: &'a Checked, program: &'a hir::Program) -> Context<'a> {
+    Context {
+        sources: &checked.sources,
+        modules: &checked.modules,
+        overrides: &checked.overrides,
+        program,
+    }
+}
+
+fn summary(dir: &Path) -> Option<Value> {
+    let text = std::fs::read_to_string(dir.join("summary.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn completed(summary: Option<&Value>) -> bool {
+    summary
+        .and_then(|s| s.get("status"))
+        .and_then(Value::as_str)
+        == Some("completed")
+}
+
+pub struct ResumeOptions {
+    pub progress: bool,
+    pub verbose: bool,
+    pub plot: bool,
+}
+
+/// `mlx resume`: finish the run in `dir` from its newest valid checkpoint. Returns the
+/// sources, every diagnostic (warnings for skipped corrupt checkpoints, an advice when the run
+/// had already completed) and the run directory when it is complete.
+pub fn resume(dir: &Path, opts: &ResumeOptions) -> (SourceMap, Vec<Diagnostic>, Option<PathBuf>) {
+    match resume_inner(dir, opts) {
+        Ok((diags, dir)) => (SourceMap::new(), diags, dir),
+        Err((sources, diags)) => (sources, diags, None),
+    }
+}
+
+fn resume_inner(
+    dir: &Path,
+    opts: &ResumeOptions,
+) -> Result<(Vec<Diagnostic>, Option<PathBuf>), Failed> {
+    let opened = open(dir)?;
+    let s = summary(dir);
+    if completed(s.as_ref()) {
+        let epochs = s
+            .as_ref()
+            .and_then(|s| s.get("epochs_run"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        let d = Diagnostic {
+            severity: Severity::Advice,
+            ..Diagnostic::error(
+                "mlx::resume::completed",
+                format!(
+                    "the run in {} already completed ({epochs} epochs); there is nothing to resume",
+                    dir.display()
+                ),
+            )
+        };
+        return Ok((vec![d], Some(dir.to_path_buf())));
+    }
+    opened.check_lock(
+        "a resumed run must finish the recorded experiment, so nothing was resumed; restore it, or start a new run with `mlx run`",
+    )?;
+    let checked = opened.recheck()?;
+    let (program, plan) = opened.plan(&checked)?;
+    let mut diags = Vec::new();
+    let from = match checkpoint::load(dir) {
+        Ok(Some(l)) => {
+            for why in &l.skipped {
+                diags.push(Diagnostic::warning(
+                    "mlx::rundir::checkpoint",
+                    format!(
+                        "{why}; resuming from {} (epoch {}) instead",
+                        l.path.display(),
+                        l.checkpoint.progress.epoch
+                    ),
+                ));
+            }
+            Some(l.checkpoint)
+        }
+        Ok(None) => None,
+        Err(reasons) => {
+            let mut d = Diagnostic::error(
+                "mlx::rundir::corrupt",
+                format!("every checkpoint in {} is corrupt", dir.display()),
+            )
+            .with_help(format!(
+                "delete {} and {} to run it again from its first epoch with `mlx resume`",
+                checkpoint::LATEST,
+                checkpoint::PREVIOUS
+            ));
+            for r in reasons {
+                d = d.with_note(r);
+            }
+            return Err(fail(d));
+        }
+    };
+    let ropts = Options {
+        progress: opts.progress,
+        verbose: opts.verbose,
+        ..Options::new(opened.backend, dir.to_path_buf())
+    };
+    let ctx = context(&checked, program);
+    match run::resume(&ctx, plan, &ropts, dir, from) {
+        Ok(o) => {
+            if opts.plot {
+                diags.extend(crate::commands::plot_warning(dir));
+            }
+            Ok((diags, o.dir))
+        }
+        Err(f) => {
+            diags.push(*f.diagnostic);
+            Err((checked.sources.clone(), diags))
+        }
+    }
+}
+
+/// `mlx verify`: the report (standard output) and the diagnostics; an error among them means
+/// the run could not be verified or does not reproduce.
+/// `progress` draws progress bars while the experiment is re-run.
+pub fn verify(dir: &Path, verbose: bool, progress: bool) -> (SourceMap, Vec<Diagnostic>, String) {
+    let mut text = String::new();
+    match verify_inner(dir, verbose, progress, &mut text) {
+        Ok(diags) => (SourceMap::new(), diags, text),
+        Err((sources, diags)) => (sources, diags, text),
+    }
+}
+
+fn verify_inner(
+    dir: &Path,
+    verbose: bool,
+    progress: bool,
+    text: &mut String,
+) -> Result<Vec<Diagnostic>, Failed> {
+    let opened = open(dir)?;
+    let recorded = summary(dir);
+    if !completed(recorded.as_ref()) {
+        return Err(fail(
+            Diagnostic::error(
+                "mlx::rundir::incomplete",
+                format!(
+                    "the run in {} did not complete, so there is nothing to verify",
+                    dir.display()
+                ),
+            )
+            .with_help(format!(
+                "finish it first with `mlx resume {}`",
+                dir.display()
+            )),
+        ));
+    }
+    opened.check_lock(
+        "verify repeats only the recorded experiment, so nothing was re-run; restore it, or start a new run with `mlx run`",
+    )?;
+    let lock = &opened.lock;
+    let _ = writeln!(
+        text,
+        "lock: program {}, {} data file{} unchanged, mlx {}, back end {}, seed {}",
+        lock.program.get(..19).unwrap_or(&lock.program),
+        lock.data.len(),
+        if lock.data.len() == 1 { "" } else { "s" },
+        lock.mlx,
+        lock.backend,
+        lock.seed
+    );
+    let checked = opened.recheck()?;
+    let (program, plan) = opened.plan(&checked)?;
+    let tmp = std::env::temp_dir().join(format!(
+        "mlx-verify-{}-{}",
+        std::process::id(),
+        rundir::timestamp()
+    ));
+    if verbose {
+        eprintln!(
+            "re-running `{}` (seed {}, back end {}) in {}",
+            plan.name,
+            plan.seed,
+            lock.backend,
+            tmp.display()
+        );
+    }
+    let ropts = Options {
+        progress,
+        ..Options::new(opened.backend, tmp.clone())
+    };
+    let ctx = context(&checked, program);
+    let again = run::train(&ctx, plan, &ropts).map_err(|f| {
+        let _ = std::fs::remove_dir_all(&tmp);
+        (checked.sources.clone(), vec![*f.diagnostic])
+    })?;
+    let Some(rerun) = again.dir else {
+        return Err(fail(Diagnostic::internal("the re-run has no directory")));
+    };
+    let mut diffs = Vec::new();
+    compare(dir, &rerun, text, &mut diffs);
+    if diffs.is_empty() {
+        let _ = std::fs::remove_dir_all(&tmp);
+        let _ = writeln!(
+            text,
+            "verified: re-running {} reproduces it bit for bit",
+            dir.display()
+        );
+        return Ok(Vec::new());
+    }
+    let _ = writeln!(
+        text,
+        "NOT verified: the re-run differs from the recorded run"
+    );
+    let mut d = Diagnostic::error(
+        "mlx::verify::mismatch",
+        format!(
+            "re-running {} does not reproduce it: {}",
+            dir.display(),
+            diffs
+                .iter()
+                .map(|(what, _)| what.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    )
+    .with_help(format!(
+        "the re-run is kept in {} for inspection",
+        rerun.display()
+    ));
+    for (_, lines) in diffs {
+        for l in lines.into_iter().take(8) {
+            d = d.with_note(l);
+        }
+    }
+    Err(fail(d))
+}
+
+/// Compare the recorded run `a` with the re-run `b`: one report line per file, and each
+/// differing file with its differences.
+fn compare(a: &Path, b: &Path, text: &mut String, diffs: &mut Vec<(String, Vec<String>)>) {
+    let mut file = |name: &str, found: Result<(String, Vec<String>), String>| {
+        let lines = match found {
+            Ok((ok, lines)) if lines.is_empty() => {
+                let _ = writeln!(text, "{name}: identical{ok}");
+                return;
+            }
+            Ok((_, lines)) => lines,
+            Err(why) => vec![why],
+        };
+        let _ = writeln!(
+            text,
+            "{name}: DIFFERS ({} difference{})",
+            lines.len(),
+            if lines.len() == 1 { "" } else { "s" }
+        );
+        diffs.push((name.to_string(), lines));
+    };
+    file(
+        "program",
+        json_file(a, b, lock::FILE).map(|(va, vb)| {
+            let mut out = Vec::new();
+            json_diff("program", &va["program"], &vb["program"], &mut out);
+            (" (spec.mlx re-resolves to the locked hash)".into(), out)
+        }),
+    );
+    file(
+        "summary.json",
+        json_file(a, b, "summary.json").map(|(va, vb)| {
+            let mut out = Vec::new();
+            json_diff("", &va, &vb, &mut out);
+            (" (timing fields excepted)".into(), out)
+        }),
+    );
+    file("metrics.jsonl", metrics(a, b));
+    file(
+        "preprocess.json",
+        json_file(a, b, "preprocess.json").map(|(va, vb)| {
+            let mut out = Vec::new();
+            json_diff("", &va, &vb, &mut out);
+            (String::new(), out)
+        }),
+    );
+    file("model.safetensors", bytes(a, b, "model.safetensors"));
+}
+
+fn read(dir: &Path, name: &str) -> Result<Vec<u8>, String> {
+    let p = dir.join(name);
+    std::fs::read(&p).map_err(|e| {
+        format!(
+            "cannot read {}: {}",
+            p.display(),
+            crate::data::csv::io_message(&e)
+        )
+    })
+}
+
+fn parse(dir: &Path, name: &str, bytes: &[u8]) -> Result<Value, String> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| format!("{} is not valid JSON: {e}", dir.join(name).display()))
+}
+
+fn json_file(a: &Path, b: &Path, name: &str) -> Result<(Value, Value), String> {
+    Ok((
+        parse(a, name, &read(a, name)?)?,
+        parse(b, name, &read(b, name)?)?,
+    ))
+}
+
+fn bytes(a: &Path, b: &Path, name: &str) -> Result<(String, Vec<String>), String> {
+    let (x, y) = (read(a, name)?, read(b, name)?);
+    if x == y {
+        return Ok((format!(" ({} bytes)", x.len()), Vec::new()));
+    }
+    let what = match rundir::load_safetensors(&b.join(name)) {
+        Ok((tb, _)) => match rundir::load_safetensors(&a.join(name)) {
+            Ok((ta, _)) => tensor_diff(&ta, &tb),
+            Err(e) => vec![e],
+        },
+        Err(e) => vec![e],
+    };
+    Ok((String::new(), what))
+}
+
+/// Which tensors differ, and where first.
+fn tensor_diff(a: &[rundir::NamedTensor], b: &[rundir::NamedTensor]) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in a {
+        match b.iter().find(|u| u.name == t.name) {
+            None => out.push(format!("tensor `{}` is missing from the re-run", t.name)),
+            Some(u) if u.shape != t.shape => out.push(format!(
+                "tensor `{}`: shape {:?} recorded, {:?} re-run",
+                t.name, t.shape, u.shape
+            )),
+            Some(u) => {
+                let differing: Vec<usize> = (0..t.data.len())
+                    .filter(|&i| t.data[i].to_bits() != u.data[i].to_bits())
+                    .collect();
+                if let Some(&i) = differing.first() {
+                    out.push(format!(
+                        "tensor `{}`: {} of {} values differ (first at {i}: {} recorded, {} re-run)",
+                        t.name,
+                        differing.len(),
+                        t.data.len(),
+                        t.data[i],
+                        u.data[i]
+                    ));
+                }
+            }
+        }
+    }
+    for u in b {
+        if !a.iter().any(|t| t.name == u.name) {
+            out.push(format!("tensor `{}` appears only in the re-run", u.name));
+        }
+    }
+    if out.is_empty() {
+        out.push("the tensors are equal but the files' bytes differ (metadata)".into());
+    }
+    out
+}
+
+fn metrics(a: &Path, b: &Path) -> Result<(String, Vec<String>), String> {
+    let name = "metrics.jsonl";
+    let (x, y) = (read(a, name)?, read(b, name)?);
+    let lines = |bytes: &[u8], dir: &Path| -> Result<Vec<Value>, String> {
+        String::from_utf8_lossy(bytes)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| parse(dir, name, l.as_bytes()))
+            .collect()
+    };
+    let (la, lb) = (lines(&x, a)?, lines(&y, b)?);
+    let mut out = Vec::new();
+    if la.len() != lb.len() {
+        out.push(format!(
+            "{} epochs recorded, {} in the re-run",
+            la.len(),
+            lb.len()
+        ));
+    }
+    for (i, (va, vb)) in la.iter().zip(&lb).enumerate() {
+        json_diff(&format!("line {}", i + 1), va, vb, &mut out);
+    }
+    Ok((format!(" ({} epochs; seconds excepted)", la.len()), out))
+}
+
+/// Every difference between two JSON values, as `path: recorded A, re-run B`; timing fields
+/// are skipped.
+fn json_diff(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+    let join = |k: &str| {
+        if path.is_empty() {
+            k.to_string()
+        } else {
+            format!("{path}.{k}")
+        }
+    };
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, va) in x {
+                if TIMING.contains(&k.as_str()) {
+                    continue;
+                }
+                match y.get(k) {
+                    Some(vb) => json_diff(&join(k), va, vb, out),
+                    None => out.push(format!("{}: missing from the re-run", join(k))),
+                }
+            }
+            for k in y.keys() {
+                if !x.contains_key(k) && !TIMING.contains(&k.as_str()) {
+                    out.push(format!("{}: only in the re-run", join(k)));
+                }
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (va, vb)) in x.iter().zip(y).enumerate() {
+                json_diff(&format!("{path}[{i}]"), va, vb, out);
+            }
+        }
+        _ if a == b => {}
+        _ => out.push(format!("{path}: recorded {a}, re-run {b}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_differences_name_their_path_and_skip_timing() {
+        let a = json!({"val": {"loss": 0.5, "accuracy": 1.0}, "wall_seconds": 3.0,
+                       "folds": [{"val": {"r2": 0.4}}], "epochs_run": 9});
+        let b = json!({"val": {"loss": 0.5, "accuracy": 0.9}, "wall_seconds": 4.0,
+                       "folds": [{"val": {"r2": 0.41}}], "epochs_run": 9});
+        let mut out = Vec::new();
+        json_diff("", &a, &b, &mut out);
+        assert_eq!(
+            out,
+            vec![
+                "folds[0].val.r2: recorded 0.4, re-run 0.41".to_string(),
+                "val.accuracy: recorded 1.0, re-run 0.9".to_string(),
+            ]
+        );
+    }
+}
