@@ -119,7 +119,8 @@ pub trait Executable {
         function: usize,
         inputs: &[HostTensor],
     ) -> Result<Vec<HostTensor>, RuntimeError>;
-    fn read_state(&self, id: StateId) -> HostTensor;
+    /// The current value of a state (a device back end copies it back, which can fail).
+    fn read_state(&self, id: StateId) -> Result<HostTensor, RuntimeError>;
     fn write_state(&mut self, id: StateId, value: &HostTensor) -> Result<(), RuntimeError>;
 }
 

@@ -246,17 +246,19 @@ pub fn batch_sizes(n: usize, b: usize) -> Vec<usize> {
 }
 
 /// The model's tensors (parameters and buffers) as they are now.
-fn weights(exe: &dyn Executable, built: &Built) -> Vec<NamedTensor> {
+fn weights(exe: &dyn Executable, built: &Built) -> Result<Vec<NamedTensor>, Diagnostic> {
     built
         .program
         .states
         .iter()
         .enumerate()
         .filter(|(_, s)| s.kind != StateKind::Optimizer)
-        .map(|(i, s)| NamedTensor {
-            name: s.name.clone(),
-            shape: s.shape.clone(),
-            data: exe.read_state(i).into_f32(),
+        .map(|(i, s)| {
+            Ok(NamedTensor {
+                name: s.name.clone(),
+                shape: s.shape.clone(),
+                data: exe.read_state(i).map_err(|e| e.diagnostic())?.into_f32(),
+            })
         })
         .collect()
 }
@@ -506,7 +508,7 @@ fn train_fold(
                     }
                 };
                 if improved {
-                    best = Some((v, epoch + 1, weights(exe.as_ref(), &built)));
+                    best = Some((v, epoch + 1, weights(exe.as_ref(), &built)?));
                     bad_epochs = 0;
                 } else {
                     bad_epochs += 1;
@@ -551,7 +553,7 @@ fn train_fold(
         val: last_val,
         test,
         samples_per_second: median,
-        weights: weights(exe.as_ref(), &built),
+        weights: weights(exe.as_ref(), &built)?,
         preprocessor: pre,
     })
 }
@@ -582,12 +584,14 @@ fn checkpoint(
         .states
         .iter()
         .enumerate()
-        .map(|(i, s)| NamedTensor {
-            name: s.name.clone(),
-            shape: s.shape.clone(),
-            data: exe.read_state(i).into_f32(),
+        .map(|(i, s)| {
+            Ok(NamedTensor {
+                name: s.name.clone(),
+                shape: s.shape.clone(),
+                data: exe.read_state(i).map_err(|e| e.diagnostic())?.into_f32(),
+            })
         })
-        .collect();
+        .collect::<Result<_, Diagnostic>>()?;
     let meta = vec![
         ("epoch".to_string(), epoch.to_string()),
         ("step".to_string(), step.to_string()),

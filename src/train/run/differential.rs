@@ -85,7 +85,7 @@ fn trace(backend: &dyn Backend, file: &str) -> Option<Trace> {
     let (x, y) = batch_inputs(dset, &pre, &data, rows).expect("batch");
     let eval = exe.run(built.eval[&BATCH], &[x, y]).expect("eval");
     let states = (0..built.program.states.len())
-        .map(|i| exe.read_state(i))
+        .map(|i| exe.read_state(i).expect("state"))
         .collect();
     Some(Trace {
         losses,
