@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 #[cfg(test)]
-mod differential;
+pub(crate) mod differential;
 
 /// What a run needs from the checked program.
 pub struct Context<'a> {

@@ -10,7 +10,7 @@ mod math;
 mod pool;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use super::{Backend, Executable, HostTensor, RuntimeError, TensorData};
 use crate::diagnostics::Diagnostic;
