@@ -560,20 +560,6 @@ pub fn copy(src: &View, dst: &View) -> Code {
     .finish()
 }
 
-/// Every element of `out` set to `value`'s bits.
-pub fn fill(out: &View, bits: u32) -> Code {
-    let (mut body, offs) = shape_loop(&out.shape, &[&out.strides], true);
-    let _ = writeln!(body, "    out[{}] = 0x{bits:08x}u;\n  }}", offs[0]);
-    Draft {
-        params: vec![(Param::U32Ptr, "out".into())],
-        body,
-        block: BLOCK,
-        blocks: blocks_for(out.numel(), BLOCK),
-        barrier: false,
-    }
-    .finish()
-}
-
 /// Zeros of `out`'s shape with `x` at `start` along `axis`.
 pub fn pad(x: &View, out: &View, axis: usize, start: usize) -> Code {
     let len = x.shape[axis];
@@ -641,8 +627,7 @@ pub fn one_hot(x: &View, out: &View) -> Code {
 
 /// Uniform [0, 1) numbers: element `i` (row-major) is `unit(at(at(key, counter), i))`, bit for
 /// bit `crate::rng`'s.
-pub fn random(counter: &View, out: &View) -> Code {
-    let _ = counter;
+pub fn random(out: &View) -> Code {
     let (mut body, offs) = shape_loop(&out.shape, &[&out.strides], false);
     let _ = writeln!(
         body,
@@ -710,7 +695,7 @@ pub fn scatter_add(indices: &View, updates: &View, out: &View, code: i32) -> Cod
     let mut us = vec![0isize];
     us.extend_from_slice(&updates.strides[q..]);
     let (mut body, offs) = shape_loop(&out.shape, &[&out.strides, &us], false);
-    let ity = index_type(n.max(1) * 2);
+    let ity = index_type(n.max(updates.numel()).max(indices.numel()) * 2);
     // Index j -> coordinates of `indices` (and the leading coordinates of `updates`).
     let mut inner = String::new();
     split_index(&mut inner, "      ", ity, "j", "q", &indices.shape);

@@ -336,7 +336,7 @@ impl Builder {
                 }
             }
             Step::Random { key, counter, out } => {
-                let code = codegen::random(counter, out);
+                let code = codegen::random(out);
                 let args = vec![Arg::U64(*key), fb.ptr(counter), fb.ptr(out)];
                 self.launch(fb, code, args);
             }

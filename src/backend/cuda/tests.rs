@@ -747,3 +747,44 @@ fn emulated_gpu_reductions_and_state_agree() {
         harness::reductions_and_state_agree(&EmulatedCuda);
     }
 }
+
+mod random {
+    //! The CPU back end's random programs (chains of elementwise ops through broadcasts,
+    //! transposes, slices and concatenations, a reduction over random axes, a batched product,
+    //! and their gradients) on the emulated GPU against the interpreter.
+
+    use super::*;
+    use crate::backend::cpu::tests::assert_close;
+    use crate::backend::cpu::tests::random::build;
+    use crate::backend::interp::Interp;
+    use crate::ir::tests::values;
+    use proptest::prelude::*;
+
+    proptest! {
+        // Each case compiles a module for the host: fewer cases than the CPU's 64.
+        #![proptest_config(ProptestConfig { cases: 16, failure_persistence: None, ..ProptestConfig::default() })]
+        #[test]
+        fn random_programs_agree_with_the_interpreter_on_the_emulated_gpu(
+            dims in prop::collection::vec(1usize..9, 1..5),
+            ops in prop::collection::vec(any::<u8>(), 1..7),
+            axes_mask in any::<u8>(),
+            perm_seed in any::<usize>(),
+            seed in any::<u64>(),
+        ) {
+            if !emulator::available() {
+                return Ok(());
+            }
+            let p = build(&dims, &ops, axes_mask, perm_seed);
+            let n: usize = dims.iter().product();
+            let last = dims[dims.len() - 1];
+            let inputs = vec![
+                HostTensor::f32(dims.clone(), values(n, seed, -2.0, 2.0)),
+                HostTensor::f32(dims.clone(), values(n, seed ^ 1, -2.0, 2.0)),
+                HostTensor::f32(vec![last], values(last, seed ^ 2, -1.0, 1.0)),
+            ];
+            let want = Interp.compile(&p).unwrap().run(0, &inputs).unwrap();
+            let got = EmulatedCuda.compile(&p).unwrap().run(0, &inputs).unwrap();
+            assert_close(&format!("dims {dims:?} ops {ops:?} axes {axes_mask:#b}"), &got, &want, 1e-4, 1e-5);
+        }
+    }
+}
