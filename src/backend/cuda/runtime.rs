@@ -58,6 +58,20 @@ fn open_device() -> Result<Gpu, String> {
             missing.join(", ")
         ));
     }
+    // cudarc's bindings are CUDA 13's: an older driver may lack a function they load (which
+    // would panic), and may refuse code from a CUDA 13 NVRTC.
+    cudarc::driver::result::init().map_err(|e| format!("the CUDA driver failed to start: {e}"))?;
+    let mut version = 0;
+    // SAFETY: an out-parameter; the driver library was found above.
+    let r = unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut version) };
+    if r != cudarc::driver::sys::CUresult::CUDA_SUCCESS || version < 13000 {
+        return Err(format!(
+            "the NVIDIA driver supports CUDA {}.{}; mlx's GPU back end needs CUDA 13 \
+             (driver R580 or newer)",
+            version / 1000,
+            version % 1000 / 10
+        ));
+    }
     let count = CudaContext::device_count().map_err(|e| format!("the CUDA driver failed: {e}"))?;
     if count < 1 {
         return Err("the CUDA driver sees no device".to_string());
