@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""CPU training throughput of mlx against PyTorch on the Fashion-MNIST examples.
+"""Training throughput of mlx against PyTorch on the Fashion-MNIST examples, on the
+CPU (default) or the GPU (`--backend cuda`).
 
 For each model (MLP, LeNet-5, row-LSTM) this runs, one after the other and each
 in its own subprocess:
@@ -11,6 +12,11 @@ in its own subprocess:
              data, preprocessing, batch size and optimizer, one epoch, with
              torch.set_num_threads(<threads>) and OMP_NUM_THREADS=<threads>.
 
+With `--backend cuda`, mlx runs with `--backend cuda` (a release binary built with
+`--features cuda`) and PyTorch puts the model and the training rows on the GPU
+(`.cuda()`); both read the loss back every batch, as mlx does. See
+bench/gpu_vs_pytorch.sh for running it on a GPU machine.
+
 Throughput counts the training loop only (evaluation excluded). Process wall time
 and peak resident memory are those of the whole child process (taken with
 os.wait4), so mlx's include data loading, evaluation and writing the run
@@ -21,6 +27,7 @@ Usage (from anywhere; paths are resolved from this file's location):
     cargo build --release
     python3 bench/fashion_vs_pytorch.py [--models mlp,lenet,lstm] [--repeat N]
                                         [--mlx PATH] [--threads 2] [--json FILE]
+                                        [--backend cpu|cuda]
 """
 
 import argparse
@@ -108,7 +115,7 @@ def build_model(name):
     raise SystemExit(f"unknown model {name!r}")
 
 
-def torch_child(name, threads, limit, seed):
+def torch_child(name, threads, limit, seed, device="cpu"):
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     try:
         import numpy as np
@@ -120,6 +127,10 @@ def torch_child(name, threads, limit, seed):
         sys.exit(3)
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
+    if device == "cuda" and not torch.cuda.is_available():
+        print("PyTorch sees no CUDA device (torch.cuda.is_available() is False)", file=sys.stderr)
+        sys.exit(3)
+    dev = torch.device(device)
 
     images = read_idx(TRAIN_IMAGES, 0x803)  # [60000, 28, 28] uint8
     labels = read_idx(TRAIN_LABELS, 0x801)  # [60000] uint8
@@ -129,15 +140,23 @@ def torch_child(name, threads, limit, seed):
     x_all = torch.from_numpy(np.ascontiguousarray(images[rows])).unsqueeze(1)  # [N,1,28,28]
     y_all = torch.from_numpy(labels[rows].astype(np.int64))
     n = len(rows)
+    # On the GPU the training rows live there, as mlx's batches do once uploaded.
+    x_all, y_all = x_all.to(dev), y_all.to(dev)
 
-    model = build_model(name)
+    model = build_model(name).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     clip = CLIP.get(name)
     gen = torch.Generator().manual_seed(seed)
     model.train()
+    if device == "cuda":
+        # Start timing with the device idle and its libraries loaded (cuBLAS, cuDNN).
+        warm = F.cross_entropy(model(x_all[:BATCH].float()), y_all[:BATCH])
+        warm.backward()
+        opt.zero_grad(set_to_none=True)
+        torch.cuda.synchronize()
 
     t0 = time.perf_counter()
-    perm = torch.randperm(n, generator=gen)
+    perm = torch.randperm(n, generator=gen).to(dev)
     loss_sum = 0.0
     for start in range(0, n, BATCH):
         idx = perm[start : start + BATCH]
@@ -150,6 +169,8 @@ def torch_child(name, threads, limit, seed):
             torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         opt.step()
         loss_sum += loss.item() * len(idx)
+    if device == "cuda":
+        torch.cuda.synchronize()
     secs = time.perf_counter() - t0
 
     print(json.dumps({
@@ -160,6 +181,7 @@ def torch_child(name, threads, limit, seed):
         "train_loss": loss_sum / n,
         "torch_version": torch.__version__,
         "threads": torch.get_num_threads(),
+        "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
     }))
 
 
@@ -193,12 +215,13 @@ def fail(side, model, cmd, rc, stdout, stderr, reason=None):
     )
 
 
-def run_mlx(mlx, model, threads):
+def run_mlx(mlx, model, threads, backend="cpu"):
     example = ROOT / "examples" / f"fashion_{model}.mlx"
     env = dict(os.environ, MLX_THREADS=str(threads))
     tmp = tempfile.mkdtemp(prefix="mlx-bench-")
     try:
-        cmd = [str(mlx), "run", str(example), "--set", "epochs=1", "--out", tmp, "-q"]
+        cmd = [str(mlx), "run", str(example), "--set", "epochs=1", "--out", tmp, "-q",
+               "--backend", backend]
         rc, stdout, stderr, wall, peak = run_measured(cmd, env, ROOT)
         if rc != 0:
             fail("mlx", model, cmd, rc, stdout, stderr)
@@ -232,10 +255,10 @@ def run_mlx(mlx, model, threads):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def run_torch(model, threads, limit, seed):
+def run_torch(model, threads, limit, seed, backend="cpu"):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     cmd = [sys.executable, str(Path(__file__).resolve()), "--torch-child", model,
-           "--threads", str(threads), "--seed", str(seed)]
+           "--threads", str(threads), "--seed", str(seed), "--backend", backend]
     if limit:
         cmd += ["--limit", str(limit)]
     rc, stdout, stderr, wall, peak = run_measured(cmd, env, ROOT)
@@ -261,8 +284,9 @@ def ratio(a, b):
 
 def main():
     ap = argparse.ArgumentParser(
-        description="Compare mlx's CPU training throughput with PyTorch's on the "
-                    "Fashion-MNIST examples (one epoch each, same models and data).")
+        description="Compare mlx's training throughput with PyTorch's on the "
+                    "Fashion-MNIST examples (one epoch each, same models and data), "
+                    "on the CPU or the GPU.")
     ap.add_argument("--models", default=",".join(MODELS),
                     help="comma-separated subset of mlp,lenet,lstm (default: all)")
     ap.add_argument("--mlx", default=str(ROOT / "target" / "release" / "mlx"),
@@ -273,13 +297,16 @@ def main():
                     help="threads for both sides: MLX_THREADS, torch.set_num_threads (default 2)")
     ap.add_argument("--only", choices=["mlx", "torch"], help="run one side only")
     ap.add_argument("--json", metavar="FILE", help="also write all figures to FILE")
+    ap.add_argument("--backend", choices=["cpu", "cuda"], default="cpu",
+                    help="cpu (default), or cuda: mlx --backend cuda (built with --features "
+                         "cuda) against PyTorch with .cuda()")
     ap.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--torch-child", metavar="MODEL", help=argparse.SUPPRESS)
     ap.add_argument("--limit", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     if args.torch_child:
-        torch_child(args.torch_child, args.threads, args.limit, args.seed)
+        torch_child(args.torch_child, args.threads, args.limit, args.seed, args.backend)
         return
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -315,9 +342,9 @@ def main():
                 print(f"[{r + 1}/{args.repeat}] {m:5s} {'PyTorch' if side == 'torch' else 'mlx'} ...",
                       end=" ", flush=True, file=sys.stderr)
                 if side == "mlx":
-                    res = run_mlx(mlx, m, args.threads)
+                    res = run_mlx(mlx, m, args.threads, args.backend)
                 else:
-                    res = run_torch(m, args.threads, args.limit, args.seed)
+                    res = run_torch(m, args.threads, args.limit, args.seed, args.backend)
                 runs[m][side].append(res)
                 print(f"{res['samples_per_second']:.0f} samples/s, "
                       f"{res['process_seconds']:.2f} s, {res['peak_mb']:.0f} MB",
@@ -354,7 +381,8 @@ def main():
     line = lambda cells: " | ".join(c.rjust(w) if i else c.ljust(w)
                                     for i, (c, w) in enumerate(zip(cells, widths)))
     limited = f" (PyTorch limited to {args.limit} rows: a test, not a benchmark)" if args.limit else ""
-    print(f"threads {args.threads}, one epoch of {TRAIN_ROWS} training rows{limited}, "
+    where = "GPU (cuda)" if args.backend == "cuda" else f"CPU, threads {args.threads}"
+    print(f"{where}, one epoch of {TRAIN_ROWS} training rows{limited}, "
           f"batch {BATCH}, medians of {args.repeat} run(s)")
     print(line(head))
     print("-+-".join("-" * w for w in widths))
@@ -367,6 +395,7 @@ def main():
     if args.json:
         torch_version = next((x["torch_version"] for m in models for x in runs[m]["torch"]), None)
         doc = {
+            "backend": args.backend,
             "threads": args.threads,
             "repeat": args.repeat,
             "train_rows_torch": args.limit or TRAIN_ROWS,

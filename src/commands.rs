@@ -464,7 +464,9 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// `mlx ir`: the IR of a train's training and evaluation functions.
+/// `mlx ir`: the IR of a train's training and evaluation functions (`ir`), their schedule of
+/// fused kernels and library steps (`kernels`), or the GPU back end's commands and CUDA C
+/// (`cuda`).
 pub fn ir(
     file: &Path,
     stage: &str,
@@ -472,6 +474,26 @@ pub fn ir(
     batch: Option<usize>,
     sets: &[String],
 ) -> Result<String, Failed> {
+    let program = lowered(file, train, batch, sets)?;
+    Ok(match stage {
+        "kernels" => crate::ir::print::schedules(&program),
+        "cuda" => {
+            let plan = crate::backend::cuda::plan::plan(&program)
+                .map_err(|d| (SourceMap::new(), vec![d]))?;
+            crate::backend::cuda::plan::listing(&plan)
+        }
+        _ => crate::ir::print::program(&program),
+    })
+}
+
+/// The IR program of a train of `file` (its training and evaluation functions at one batch
+/// size: the train's, or `batch`).
+pub fn lowered(
+    file: &Path,
+    train: Option<&str>,
+    batch: Option<usize>,
+    sets: &[String],
+) -> Result<crate::ir::Program, Failed> {
     let checked = driver::check_file(file, sets);
     if !checked.ok() || has_errors(&checked.diags) {
         return Err((checked.sources, checked.diags));
@@ -505,9 +527,5 @@ pub fn ir(
         eval_batches: vec![b],
         predict_batches: Vec::new(),
     };
-    let built = graph::build(&spec).map_err(fail)?;
-    Ok(match stage {
-        "kernels" => crate::ir::print::schedules(&built.program),
-        _ => crate::ir::print::program(&built.program),
-    })
+    Ok(graph::build(&spec).map_err(fail)?.program)
 }

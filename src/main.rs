@@ -93,11 +93,13 @@ enum Command {
     /// Draw a run's learning curves (and confusion matrix), or a sweep's objective, as SVG.
     Plot { dir: PathBuf },
     /// Print the IR of a train's training step, or (`--stage kernels`) what the compiled
-    /// back ends run: fused kernels and library steps.
+    /// back ends run: fused kernels and library steps, or (`--stage cuda`) the GPU back end's
+    /// commands and generated CUDA C.
     Ir {
         file: PathBuf,
-        /// `ir`: the primitive-op graph; `kernels`: the schedule of fused kernels.
-        #[arg(long, default_value = "ir", value_parser = ["ir", "kernels"])]
+        /// `ir`: the primitive-op graph; `kernels`: the schedule of fused kernels; `cuda`: the
+        /// GPU commands and CUDA C.
+        #[arg(long, default_value = "ir", value_parser = ["ir", "kernels", "cuda"])]
         stage: String,
         #[arg(long)]
         train: Option<String>,

@@ -153,8 +153,12 @@ impl Executable for Interpreter {
         Ok(outs)
     }
 
-    fn read_state(&self, id: StateId) -> HostTensor {
-        to_host(&Value::F(self.states[id].clone()))
+    fn read_state(&self, id: StateId) -> Result<HostTensor, RuntimeError> {
+        let s = self
+            .states
+            .get(id)
+            .ok_or_else(|| RuntimeError::new("no such state"))?;
+        Ok(to_host(&Value::F(s.clone())))
     }
 
     fn write_state(&mut self, id: StateId, value: &HostTensor) -> Result<(), RuntimeError> {

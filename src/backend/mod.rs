@@ -4,6 +4,7 @@
 //! against.
 
 pub mod cpu;
+pub mod cuda;
 pub mod interp;
 
 use crate::diagnostics::Diagnostic;
@@ -119,7 +120,8 @@ pub trait Executable {
         function: usize,
         inputs: &[HostTensor],
     ) -> Result<Vec<HostTensor>, RuntimeError>;
-    fn read_state(&self, id: StateId) -> HostTensor;
+    /// The current value of a state (a device back end copies it back, which can fail).
+    fn read_state(&self, id: StateId) -> Result<HostTensor, RuntimeError>;
     fn write_state(&mut self, id: StateId, value: &HostTensor) -> Result<(), RuntimeError>;
 }
 
@@ -158,15 +160,39 @@ impl std::fmt::Display for BackendKind {
     }
 }
 
-/// The back end for `kind`, with a note when `auto` picked one.
+/// The back end for `kind`, with a note when `auto` could not use the GPU. `auto` takes the
+/// CUDA back end when this build has it and a GPU can be used, the CPU back end otherwise.
 pub fn select(kind: BackendKind) -> Result<(Box<dyn Backend>, Option<String>), Diagnostic> {
     match kind {
         BackendKind::Interp => Ok((Box::new(interp::Interp), None)),
-        BackendKind::Auto | BackendKind::Cpu => Ok((Box::new(cpu::Cpu::new()), None)),
-        BackendKind::Cuda => Err(Diagnostic::error(
-            "mlx::backend::unavailable",
-            "the CUDA back end is not available in this build",
-        )
-        .with_help("use `--backend cpu` or `--backend interp`")),
+        BackendKind::Cpu => Ok((Box::new(cpu::Cpu::new()), None)),
+        BackendKind::Auto => match cuda::open() {
+            Ok(gpu) => Ok((gpu, None)),
+            // A build without the GPU back end has nothing to explain.
+            Err(_) if !cuda::BUILT => Ok((Box::new(cpu::Cpu::new()), None)),
+            Err(why) => Ok((
+                Box::new(cpu::Cpu::new()),
+                Some(format!(
+                    "using the CPU back end: the GPU cannot be used ({why})"
+                )),
+            )),
+        },
+        BackendKind::Cuda => cuda::open().map(|gpu| (gpu, None)).map_err(|why| {
+            let d = Diagnostic::error(
+                "mlx::backend::unavailable",
+                format!("the CUDA back end is not available: {why}"),
+            );
+            if cuda::BUILT {
+                d.with_help(
+                    "install the NVIDIA driver and the CUDA 13 NVRTC and cuBLAS libraries \
+                     (or put them on LD_LIBRARY_PATH), or use `--backend cpu`",
+                )
+            } else {
+                d.with_help(
+                    "rebuild with `cargo build --release --features cuda` (CUDA is needed only \
+                     to run, not to build), or use `--backend cpu`",
+                )
+            }
+        }),
     }
 }

@@ -1,8 +1,11 @@
 //! The static memory plan of a schedule: every temporary gets a fixed offset in one arena,
 //! reusing the space of temporaries that are no longer needed. Allocated once when compiled:
-//! nothing is allocated per step.
+//! nothing is allocated per step. `check_bounds` proves every view inside its buffer, so
+//! compiled back ends index without checks.
 
-use super::schedule::{Buf, Schedule, step_reads, step_writes};
+use super::schedule::{Buf, Schedule, View, step_reads, step_writes};
+use super::{Function, Program};
+use crate::diagnostics::Diagnostic;
 
 /// Offsets are aligned to this many elements (64 bytes).
 pub const ALIGN: usize = 16;
@@ -111,4 +114,47 @@ pub fn lifetimes(s: &Schedule) -> Vec<(usize, usize)> {
         }
     }
     out
+}
+
+/// Every view of every step lies inside its buffer: checked once, so the steps' pointer
+/// arithmetic needs no checks when it runs.
+pub fn check_bounds(p: &Program, f: &Function, s: &Schedule) -> Result<(), Diagnostic> {
+    let size = |b: Buf| -> usize {
+        match b {
+            Buf::Input(i) => f.inputs.get(i).map_or(0, |d| d.shape.iter().product()),
+            Buf::State(i) => p.states.get(i).map_or(0, |d| d.shape.iter().product()),
+            Buf::Temp(t) => s.temps.get(t).map_or(0, |d| d.numel),
+        }
+    };
+    let check = |v: &View| -> Result<(), Diagnostic> {
+        if v.shape.contains(&0) {
+            return Ok(());
+        }
+        let max = v.offset as isize
+            + v.shape
+                .iter()
+                .zip(&v.strides)
+                .map(|(d, st)| (*d as isize - 1) * st)
+                .sum::<isize>();
+        let ok = v.strides.iter().all(|st| *st >= 0)
+            && (max as usize) < size(v.buf)
+            && v.shape.len() == v.strides.len();
+        if ok {
+            Ok(())
+        } else {
+            Err(Diagnostic::internal(format!(
+                "a view of {:?} reaches outside its buffer in `{}`",
+                v.buf, f.name
+            )))
+        }
+    };
+    for step in &s.steps {
+        for v in step_reads(step).into_iter().chain(step_writes(step)) {
+            check(v)?;
+        }
+    }
+    for (_, v) in &s.outputs {
+        check(v)?;
+    }
+    Ok(())
 }

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 #[cfg(test)]
-mod differential;
+pub(crate) mod differential;
 
 /// What a run needs from the checked program.
 pub struct Context<'a> {
@@ -395,17 +395,19 @@ pub fn batch_sizes(n: usize, b: usize) -> Vec<usize> {
 }
 
 /// The model's tensors (parameters and buffers) as they are now.
-fn weights(exe: &dyn Executable, built: &Built) -> Vec<NamedTensor> {
+fn weights(exe: &dyn Executable, built: &Built) -> Result<Vec<NamedTensor>, Diagnostic> {
     built
         .program
         .states
         .iter()
         .enumerate()
         .filter(|(_, s)| s.kind != StateKind::Optimizer)
-        .map(|(i, s)| NamedTensor {
-            name: s.name.clone(),
-            shape: s.shape.clone(),
-            data: exe.read_state(i).into_f32(),
+        .map(|(i, s)| {
+            Ok(NamedTensor {
+                name: s.name.clone(),
+                shape: s.shape.clone(),
+                data: exe.read_state(i).map_err(|e| e.diagnostic())?.into_f32(),
+            })
         })
         .collect()
 }
@@ -421,16 +423,18 @@ fn restore(exe: &mut dyn Executable, built: &Built, ws: &[NamedTensor]) -> Resul
 }
 
 /// Every state of the program as it is now (parameters, optimizer moments, buffers).
-fn all_states(exe: &dyn Executable, built: &Built) -> Vec<NamedTensor> {
+fn all_states(exe: &dyn Executable, built: &Built) -> Result<Vec<NamedTensor>, Diagnostic> {
     built
         .program
         .states
         .iter()
         .enumerate()
-        .map(|(i, s)| NamedTensor {
-            name: s.name.clone(),
-            shape: s.shape.clone(),
-            data: exe.read_state(i).into_f32(),
+        .map(|(i, s)| {
+            Ok(NamedTensor {
+                name: s.name.clone(),
+                shape: s.shape.clone(),
+                data: exe.read_state(i).map_err(|e| e.diagnostic())?.into_f32(),
+            })
         })
         .collect()
 }
@@ -699,7 +703,7 @@ fn train_fold(
                 Some((b, _, _)) => v < b - es.min_delta,
             };
             if improved {
-                p.early.best = Some((v, epoch + 1, weights(exe.as_ref(), &built)));
+                p.early.best = Some((v, epoch + 1, weights(exe.as_ref(), &built)?));
                 p.early.bad_epochs = 0;
             } else {
                 p.early.bad_epochs += 1;
@@ -713,7 +717,7 @@ fn train_fold(
                 train: plan.name.clone(),
                 fold: fi,
                 progress: p.clone(),
-                states: all_states(exe.as_ref(), &built),
+                states: all_states(exe.as_ref(), &built)?,
                 finished: finished.to_vec(),
                 metrics_lines: *lines,
                 wall_seconds: job.wall_seconds(),
@@ -753,7 +757,7 @@ fn train_fold(
             test,
             samples_per_second: median,
         },
-        weights: weights(exe.as_ref(), &built),
+        weights: weights(exe.as_ref(), &built)?,
         preprocessor: pre,
     })
 }

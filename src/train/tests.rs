@@ -113,6 +113,7 @@ fn run_steps(
     }
     let f = |s| {
         exe.read_state(s)
+            .unwrap()
             .into_f32()
             .into_iter()
             .map(f64::from)

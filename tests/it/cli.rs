@@ -77,3 +77,61 @@ fn a_bad_command_line_is_a_user_error() {
     let version = mlx().arg("--version").output().expect("run mlx");
     assert_eq!(version.status.code(), Some(0));
 }
+
+#[test]
+fn the_cuda_back_end_runs_or_says_why_it_cannot() {
+    // Without the `cuda` feature, or without a GPU and its libraries, `--backend cuda` is a
+    // diagnostic (exit 1), never a crash; with them, it trains.
+    let out_dir = std::env::temp_dir().join(format!("mlx-cli-cuda-{}", std::process::id()));
+    let out = mlx()
+        .args(["run", "examples/diabetes.mlx", "--backend", "cuda", "-q"])
+        .args(["--set", "epochs=1", "--out"])
+        .arg(&out_dir)
+        .current_dir(crate::root())
+        .output()
+        .expect("run mlx");
+    let _ = std::fs::remove_dir_all(&out_dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    match out.status.code() {
+        Some(0) => {}
+        Some(1) => {
+            assert!(err.contains("mlx::backend::unavailable"), "{err}");
+            assert!(
+                err.contains("--features cuda") || err.contains("LD_LIBRARY_PATH"),
+                "the diagnostic says how to get the GPU back end: {err}"
+            );
+        }
+        other => panic!("exit {other:?}: {err}"),
+    }
+}
+
+#[test]
+fn ir_prints_the_gpu_commands_and_cuda_c() {
+    let out = mlx()
+        .args([
+            "ir",
+            "examples/penguins.mlx",
+            "--stage",
+            "cuda",
+            "--batch",
+            "8",
+        ])
+        .current_dir(crate::root())
+        .output()
+        .expect("run mlx");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "function train_8:",
+        "sgemm_strided_batched",
+        "launch k",
+        "extern \"C\" __global__ void k",
+    ] {
+        assert!(text.contains(want), "missing `{want}`");
+    }
+}

@@ -148,7 +148,7 @@ impl Layer {
                     (lp, lm)
                 } else {
                     let (id, _) = self.params[k - 1];
-                    let orig = self.exe.read_state(id);
+                    let orig = self.exe.read_state(id).unwrap();
                     self.exe.write_state(id, &bump(&orig, j, eps)).unwrap();
                     let lp = self.loss();
                     self.exe.write_state(id, &bump(&orig, j, -eps)).unwrap();
@@ -249,10 +249,12 @@ fn convolution_matches_direct_loops_at_awkward_sizes() {
         let wt = l
             .exe
             .read_state(l.params.iter().find(|(_, s)| s.len() == 4).unwrap().0)
+            .unwrap()
             .into_f32();
         let bias = l
             .exe
             .read_state(l.params.iter().find(|(_, s)| s.len() == 1).unwrap().0)
+            .unwrap()
             .into_f32();
         let want = conv_ref(l.x.as_f32(), n, c, h, w, &wt, &bias, o, k, s, p);
         let got = outs[0].as_f32();
@@ -364,8 +366,8 @@ fn batch_norm_embedding_and_dense_have_finite_difference_gradients() {
     // Training mode normalises each channel with the batch's statistics, then scales by gamma
     // and shifts by beta: each channel's output has mean beta and standard deviation |gamma|.
     let out = l.run()[0].as_f32().to_vec();
-    let gamma = l.exe.read_state(l.params[0].0).into_f32();
-    let beta = l.exe.read_state(l.params[1].0).into_f32();
+    let gamma = l.exe.read_state(l.params[0].0).unwrap().into_f32();
+    let beta = l.exe.read_state(l.params[1].0).unwrap().into_f32();
     for ch in 0..2 {
         let vals: Vec<f64> = (0..3)
             .flat_map(|b| (0..6).map(move |i| (b, i)))
@@ -405,7 +407,7 @@ fn batch_norm_embedding_and_dense_have_finite_difference_gradients() {
     l.x = HostTensor::f32(vec![2, 4], vec![0.0, 3.0, 9.0, 3.0, 5.0, 1.0, 1.0, 7.0]);
     let out = l.run()[0].clone();
     assert_eq!(out.shape, vec![2, 4, 3]);
-    let table = l.exe.read_state(l.params[0].0).into_f32();
+    let table = l.exe.read_state(l.params[0].0).unwrap().into_f32();
     assert_eq!(&out.as_f32()[3..6], &table[9..12]);
     // Indices are discrete: only the table's gradient is meaningful.
     l.check_param_gradients("embedding");

@@ -10,7 +10,7 @@ mod math;
 mod pool;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use super::{Backend, Executable, HostTensor, RuntimeError, TensorData};
 use crate::diagnostics::Diagnostic;
@@ -84,7 +84,7 @@ impl Backend for Cpu {
             let t = std::time::Instant::now();
             let schedule = schedule::schedule(program, f);
             let plan = memory::plan(&schedule);
-            check_bounds(program, f, &schedule, &plan)?;
+            memory::check_bounds(program, f, &schedule)?;
             scheduling += t.elapsed();
             let mut kernel_ids = Vec::new();
             for step in &schedule.steps {
@@ -143,58 +143,6 @@ impl Backend for Cpu {
             profile,
         }))
     }
-}
-
-/// Every view of every step lies inside its buffer: checked once, so the steps' pointer
-/// arithmetic needs no checks when it runs.
-fn check_bounds(
-    p: &Program,
-    f: &ir::Function,
-    s: &Schedule,
-    plan: &Plan,
-) -> Result<(), Diagnostic> {
-    let size = |b: Buf| -> usize {
-        match b {
-            Buf::Input(i) => f.inputs.get(i).map_or(0, |d| d.shape.iter().product()),
-            Buf::State(i) => p.states.get(i).map_or(0, |d| d.shape.iter().product()),
-            Buf::Temp(t) => s.temps.get(t).map_or(0, |d| d.numel),
-        }
-    };
-    let check = |v: &View| -> Result<(), Diagnostic> {
-        if v.shape.contains(&0) {
-            return Ok(());
-        }
-        let max = v.offset as isize
-            + v.shape
-                .iter()
-                .zip(&v.strides)
-                .map(|(d, st)| (*d as isize - 1) * st)
-                .sum::<isize>();
-        let ok = v.strides.iter().all(|st| *st >= 0)
-            && (max as usize) < size(v.buf)
-            && v.shape.len() == v.strides.len();
-        if ok {
-            Ok(())
-        } else {
-            Err(Diagnostic::internal(format!(
-                "a view of {:?} reaches outside its buffer in `{}`",
-                v.buf, f.name
-            )))
-        }
-    };
-    let _ = plan;
-    for step in &s.steps {
-        for v in schedule::step_reads(step)
-            .into_iter()
-            .chain(schedule::step_writes(step))
-        {
-            check(v)?;
-        }
-    }
-    for (_, v) in &s.outputs {
-        check(v)?;
-    }
-    Ok(())
 }
 
 impl CpuExecutable {
@@ -305,11 +253,13 @@ impl Executable for CpuExecutable {
         Ok(result)
     }
 
-    fn read_state(&self, id: StateId) -> HostTensor {
-        HostTensor::f32(
-            self.program.states[id].shape.clone(),
-            self.states[id].clone(),
-        )
+    fn read_state(&self, id: StateId) -> Result<HostTensor, RuntimeError> {
+        let decl = self
+            .program
+            .states
+            .get(id)
+            .ok_or_else(|| RuntimeError::new("no such state"))?;
+        Ok(HostTensor::f32(decl.shape.clone(), self.states[id].clone()))
     }
 
     fn write_state(&mut self, id: StateId, value: &HostTensor) -> Result<(), RuntimeError> {

@@ -204,7 +204,7 @@ fn threads_do_not_change_results() {
     assert_eq!(one, four);
 }
 
-mod random {
+pub(crate) mod random {
     //! Random programs on random shapes: chains of elementwise ops (with broadcasts,
     //! transposes and slices), a reduction over random axes and a batched matrix product,
     //! with their gradients, agree between the compiled back end (2 threads) and the
@@ -215,7 +215,7 @@ mod random {
     use crate::ir::{BinaryOp, ValueId};
     use proptest::prelude::*;
 
-    fn build(dims: &[usize], ops: &[u8], axes_mask: u8, perm_seed: usize) -> Program {
+    pub(crate) fn build(dims: &[usize], ops: &[u8], axes_mask: u8, perm_seed: usize) -> Program {
         let mut states = Vec::new();
         let mut b = FnBuilder::new("f", &mut states);
         let x = b.input("x", dims.to_vec(), DType::F32);

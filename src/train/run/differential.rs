@@ -1,5 +1,6 @@
-//! Whole training steps of every example agree between the compiled CPU back end and the
-//! reference interpreter: the same parameters, the same real batches (of a size that divides
+//! Whole training steps of every example agree between a compiled back end (the CPU's here;
+//! the GPU's, emulated, in `backend::cuda`'s tests and on a device with the `cuda` feature)
+//! and the reference interpreter: the same parameters, the same real batches (of a size that divides
 //! nothing: 13 rows), three optimizer steps, then an evaluation batch. Losses, every state
 //! (parameters and optimizer moments) and the evaluation outputs must agree within a relative
 //! tolerance of 1e-4 of each tensor's scale (the back ends sum in different orders, so bits
@@ -85,7 +86,7 @@ fn trace(backend: &dyn Backend, file: &str) -> Option<Trace> {
     let (x, y) = batch_inputs(dset, &pre, &data, rows).expect("batch");
     let eval = exe.run(built.eval[&BATCH], &[x, y]).expect("eval");
     let states = (0..built.program.states.len())
-        .map(|i| exe.read_state(i))
+        .map(|i| exe.read_state(i).expect("state"))
         .collect();
     Some(Trace {
         losses,
@@ -94,7 +95,7 @@ fn trace(backend: &dyn Backend, file: &str) -> Option<Trace> {
     })
 }
 
-fn close(what: &str, a: &[f32], b: &[f32]) {
+fn close_to(name: &str, what: &str, a: &[f32], b: &[f32]) {
     assert_eq!(a.len(), b.len(), "{what}: lengths");
     let scale = a
         .iter()
@@ -104,7 +105,7 @@ fn close(what: &str, a: &[f32], b: &[f32]) {
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
         assert!(
             (x - y).abs() <= 1e-4 * scale,
-            "{what}[{i}]: {x} (cpu) vs {y} (interp), scale {scale}"
+            "{what}[{i}]: {x} ({name}) vs {y} (interp), scale {scale}"
         );
     }
 }
@@ -124,15 +125,23 @@ fn fashion_installed() -> bool {
 }
 
 fn agree(file: &str) {
+    agree_with(&Cpu::new(), file);
+}
+
+/// Three training steps and an evaluation of example `file` agree between `candidate` and
+/// the interpreter.
+pub(crate) fn agree_with(candidate: &dyn Backend, file: &str) {
     if file.starts_with("fashion") && !fashion_installed() {
         return;
     }
-    let Some(cpu) = trace(&Cpu::new(), file) else {
+    let Some(cpu) = trace(candidate, file) else {
         return;
     };
     let Some(reference) = trace(&Interp, file) else {
         return;
     };
+    let name = candidate.name();
+    let close = |what: &str, a: &[f32], b: &[f32]| close_to(name, what, a, b);
     close(&format!("{file} losses"), &cpu.losses, &reference.losses);
     assert!(
         cpu.losses.iter().all(|l| l.is_finite()),
@@ -180,4 +189,47 @@ fn fashion_lstm_steps_agree() {
 #[test]
 fn fashion_gru_steps_agree() {
     agree("fashion_gru.mlx");
+}
+
+mod emulated_gpu {
+    //! The same steps on the GPU back end's emulated device (`backend::cuda::emulator`).
+
+    use super::agree_with;
+    use crate::backend::cuda::emulator::{EmulatedCuda, available};
+
+    fn agree(file: &str) {
+        if available() {
+            agree_with(&EmulatedCuda, file);
+        }
+    }
+
+    #[test]
+    fn penguins_steps_agree() {
+        agree("penguins.mlx");
+    }
+
+    #[test]
+    fn diabetes_steps_agree() {
+        agree("diabetes.mlx");
+    }
+
+    #[test]
+    fn fashion_mlp_steps_agree() {
+        agree("fashion_mlp.mlx");
+    }
+
+    #[test]
+    fn fashion_lenet_steps_agree() {
+        agree("fashion_lenet.mlx");
+    }
+
+    #[test]
+    fn fashion_lstm_steps_agree() {
+        agree("fashion_lstm.mlx");
+    }
+
+    #[test]
+    fn fashion_gru_steps_agree() {
+        agree("fashion_gru.mlx");
+    }
 }
