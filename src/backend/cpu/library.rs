@@ -334,32 +334,41 @@ pub fn im2col(
     let xs = x.strides;
     let os = out.strides;
     let unit = os[3] == 1;
+    // Without padding, rows of unit stride are read where they lie; otherwise from the scratch.
+    let direct = padding == 0 && xs[3] == 1;
     pool.run(n, &|b| {
-        let mut planes = vec![pad; c * hp * wp];
-        for ch in 0..c {
-            for y in 0..h {
-                let row = b as isize * xs[0] + ch as isize * xs[1] + y as isize * xs[2];
-                let dst = &mut planes[(ch * hp + y + padding) * wp + padding..][..w];
-                for (xx, d) in dst.iter_mut().enumerate() {
-                    // SAFETY: an element of the checked input view.
-                    *d = unsafe { *x.at(row + xx as isize * xs[3]) };
+        let mut planes = Vec::new();
+        let (pp, cst, rst) = if direct {
+            // SAFETY: batch element `b` of the checked input.
+            let p = unsafe { x.at(b as isize * xs[0]) } as *const f32;
+            (p, xs[1], xs[2])
+        } else {
+            planes.resize(c * hp * wp, pad);
+            for ch in 0..c {
+                for y in 0..h {
+                    let row = b as isize * xs[0] + ch as isize * xs[1] + y as isize * xs[2];
+                    let dst = &mut planes[(ch * hp + y + padding) * wp + padding..][..w];
+                    for (xx, d) in dst.iter_mut().enumerate() {
+                        // SAFETY: an element of the checked input view.
+                        *d = unsafe { *x.at(row + xx as isize * xs[3]) };
+                    }
                 }
             }
-        }
-        let pp = planes.as_ptr();
+            (planes.as_ptr(), (hp * wp) as isize, wp as isize)
+        };
         for oy in 0..oh {
             // For each (channel, kernel row) the source row is fixed and the window moves
             // along it: one tight loop over the output pixels of row `oy`.
             let mut j = 0usize;
             for ch in 0..c {
                 for i in 0..kh {
-                    let src = (ch * hp + oy * stride + i) * wp;
+                    let src = ch as isize * cst + (oy * stride + i) as isize * rst;
                     let base = b as isize * os[0] + oy as isize * os[1] + j as isize * os[3];
-                    // SAFETY: `src + ox*stride + jj` stays inside `planes` (oy*stride + i < hp,
-                    // (ow-1)*stride + kw <= wp), and the output offsets are elements of batch
-                    // `b` of the checked output, which belongs to this task.
+                    // SAFETY: `src + ox*stride + jj` stays inside the image (padded or not:
+                    // oy*stride + i < hp, (ow-1)*stride + kw <= wp), and the output offsets are
+                    // elements of batch `b` of the checked output, which belongs to this task.
                     unsafe {
-                        let s = pp.add(src);
+                        let s = pp.offset(src);
                         let d = out.at(base);
                         if unit {
                             match kw {
@@ -480,9 +489,25 @@ pub fn col2im(
     let cs = cols.strides;
     let os = out.strides;
     let unit = cs[3] == 1;
+    // Without padding, sums go straight into output rows of unit stride (zeroed first);
+    // otherwise into a padded scratch whose interior is then written out.
+    let direct = padding == 0 && os[3] == 1;
     pool.run(n, &|b| {
-        let mut planes = vec![0.0f32; c * hp * wp];
-        let pp = planes.as_mut_ptr();
+        let mut planes = Vec::new();
+        let (pp, cst, rst) = if direct {
+            for ch in 0..c {
+                for y in 0..h {
+                    let row = b as isize * os[0] + ch as isize * os[1] + y as isize * os[2];
+                    // SAFETY: a unit-stride row of batch `b`, which belongs to this task.
+                    unsafe { std::ptr::write_bytes(out.at(row), 0, w) };
+                }
+            }
+            // SAFETY: batch element `b` of the checked output.
+            (unsafe { out.at(b as isize * os[0]) }, os[1], os[2])
+        } else {
+            planes.resize(c * hp * wp, 0.0f32);
+            (planes.as_mut_ptr(), (hp * wp) as isize, wp as isize)
+        };
         for oy in 0..oh {
             // Same walk as `im2col`, adding instead of copying. For any output element the
             // contributions still arrive in window order (oy, then ox): `oy` fixes the kernel
@@ -490,11 +515,11 @@ pub fn col2im(
             let mut j = 0usize;
             for ch in 0..c {
                 for i in 0..kh {
-                    let dst = (ch * hp + oy * stride + i) * wp;
+                    let dst = ch as isize * cst + (oy * stride + i) as isize * rst;
                     let base = b as isize * cs[0] + oy as isize * cs[1] + j as isize * cs[3];
                     // SAFETY: as in `im2col`, with the roles of source and destination swapped.
                     unsafe {
-                        let d = pp.add(dst);
+                        let d = pp.offset(dst);
                         let s = cols.at(base);
                         if unit {
                             match kw {
@@ -512,6 +537,9 @@ pub fn col2im(
                     j += kw;
                 }
             }
+        }
+        if direct {
+            return;
         }
         for ch in 0..c {
             for y in 0..h {
