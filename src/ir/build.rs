@@ -192,7 +192,50 @@ impl<'a> FnBuilder<'a> {
             .collect();
         let mut axes = axes.to_vec();
         axes.sort_unstable();
+        if let Some(v) = self.sum_in_row_blocks(op, x, &axes, &s) {
+            return v;
+        }
         self.push(Op::Reduce(op, x, axes), s, DType::F32)
+    }
+
+    /// A sum over many leading rows (a bias gradient over batch × time) as two sums: over
+    /// fixed blocks of rows, then over the blocks in order. Each block streams whole rows,
+    /// and blocks are independent tasks; summed column by column, every task would walk the
+    /// whole tensor with a row-sized stride. The blocks depend only on the shape, so the
+    /// result is the same on every back end and thread count.
+    fn sum_in_row_blocks(
+        &mut self,
+        op: ReduceOp,
+        x: ValueId,
+        axes: &[usize],
+        kept: &[usize],
+    ) -> Option<ValueId> {
+        let shape = self.shape(x).to_vec();
+        let lead = axes.len();
+        if op != ReduceOp::Sum
+            || lead >= shape.len()
+            || axes.iter().enumerate().any(|(i, a)| i != *a)
+        {
+            return None;
+        }
+        let rows: usize = shape[..lead].iter().product();
+        let cols: usize = shape[lead..].iter().product();
+        if rows < 2048 || cols < 64 {
+            return None;
+        }
+        let block = (32..=256).rev().find(|b| rows.is_multiple_of(*b))?;
+        let v = self.reshape(x, &[rows / block, block, cols]);
+        let partial = self.push(
+            Op::Reduce(ReduceOp::Sum, v, vec![1]),
+            vec![rows / block, cols],
+            DType::F32,
+        );
+        let total = self.push(
+            Op::Reduce(ReduceOp::Sum, partial, vec![0]),
+            vec![cols],
+            DType::F32,
+        );
+        Some(self.reshape(total, kept))
     }
 
     pub fn sum(&mut self, x: ValueId, axes: &[usize]) -> ValueId {

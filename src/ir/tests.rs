@@ -352,3 +352,45 @@ fn random_is_counter_based_and_uniform() {
         crate::rng::unit_f32(crate::rng::at(crate::rng::at(42, 3), 7))
     );
 }
+
+/// A sum over many leading rows is built as two sums (row blocks, then blocks in order); it
+/// equals the plain sum to rounding, on the interpreter and the JIT alike, and its gradient
+/// is still a broadcast of ones.
+#[test]
+fn long_leading_sums_are_summed_in_row_blocks() {
+    let (rows, cols) = (28 * 128, 64);
+    let mut states = Vec::new();
+    let mut b = FnBuilder::new("f", &mut states);
+    let x = b.input("x", vec![128, 28, cols], DType::F32);
+    let s = b.sum(x, &[0, 1]);
+    b.output("s", s);
+    let f = b.finish();
+    let reduces = f
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.op, Op::Reduce(..)))
+        .count();
+    assert_eq!(reduces, 2, "two-stage sum");
+    let p = Program {
+        functions: vec![f],
+        states,
+    };
+    let xs = values(rows * cols, 7, -1.0, 1.0);
+    let input = [HostTensor::f32(vec![128, 28, cols], xs.clone())];
+    let want: Vec<f64> = (0..cols)
+        .map(|j| (0..rows).map(|i| f64::from(xs[i * cols + j])).sum())
+        .collect();
+    let backends: [(&str, Box<dyn crate::backend::Backend>); 2] = [
+        ("interp", Box::new(Interp)),
+        ("cpu", Box::new(crate::backend::cpu::Cpu::new())),
+    ];
+    for (name, be) in backends {
+        let got = be.compile(&p).unwrap().run(0, &input).unwrap();
+        for (j, (g, w)) in got[0].as_f32().iter().zip(&want).enumerate() {
+            assert!(
+                (f64::from(*g) - w).abs() < 1e-4 * (1.0 + w.abs()),
+                "{name}: column {j}: {g} vs {w}"
+            );
+        }
+    }
+}
