@@ -92,31 +92,7 @@ impl Executable for Interpreter {
         function: usize,
         inputs: &[HostTensor],
     ) -> Result<Vec<HostTensor>, RuntimeError> {
-        let f = self
-            .program
-            .functions
-            .get(function)
-            .ok_or_else(|| RuntimeError::new(format!("no function {function}")))?;
-        if inputs.len() != f.inputs.len() {
-            return Err(RuntimeError::new(format!(
-                "`{}` takes {} inputs, got {}",
-                f.name,
-                f.inputs.len(),
-                inputs.len()
-            )));
-        }
-        for (d, t) in f.inputs.iter().zip(inputs) {
-            if d.shape != t.shape || d.dtype != t.dtype() || t.numel() != data_len(t) {
-                return Err(RuntimeError::new(format!(
-                    "input `{}` should be {:?}{:?}, got {:?}{:?}",
-                    d.name,
-                    d.dtype,
-                    d.shape,
-                    t.dtype(),
-                    t.shape
-                )));
-            }
-        }
+        let f = super::checked_call(&self.program, function, inputs)?;
         let last = &self.last_use[function];
         let mut vals: Vec<Option<Value>> = vec![None; f.nodes.len()];
         for (i, node) in f.nodes.iter().enumerate() {
@@ -178,13 +154,6 @@ impl Executable for Interpreter {
             Value::I(_) => return Err(RuntimeError::new("state must be f32")),
         }
         Ok(())
-    }
-}
-
-fn data_len(t: &HostTensor) -> usize {
-    match &t.data {
-        TensorData::F32(v) => v.len(),
-        TensorData::I32(v) => v.len(),
     }
 }
 

@@ -51,6 +51,14 @@ impl HostTensor {
         self.shape.iter().product()
     }
 
+    /// The number of elements its data holds (`numel` when well formed).
+    pub fn data_len(&self) -> usize {
+        match &self.data {
+            TensorData::F32(v) => v.len(),
+            TensorData::I32(v) => v.len(),
+        }
+    }
+
     pub fn dtype(&self) -> ir::DType {
         match self.data {
             TensorData::F32(_) => ir::DType::F32,
@@ -195,4 +203,39 @@ pub fn select(kind: BackendKind) -> Result<(Box<dyn Backend>, Option<String>), D
             }
         }),
     }
+}
+
+/// The function `function` of `program`, once `inputs` match its declared inputs in number,
+/// dtype and shape (and each tensor's data fits its shape): the check every back end's
+/// `Executable::run` makes first.
+pub fn checked_call<'p>(
+    program: &'p ir::Program,
+    function: usize,
+    inputs: &[HostTensor],
+) -> Result<&'p ir::Function, RuntimeError> {
+    let f = program
+        .functions
+        .get(function)
+        .ok_or_else(|| RuntimeError::new(format!("no function {function}")))?;
+    if inputs.len() != f.inputs.len() {
+        return Err(RuntimeError::new(format!(
+            "`{}` takes {} inputs, got {}",
+            f.name,
+            f.inputs.len(),
+            inputs.len()
+        )));
+    }
+    for (d, t) in f.inputs.iter().zip(inputs) {
+        if d.shape != t.shape || d.dtype != t.dtype() || t.data_len() != t.numel() {
+            return Err(RuntimeError::new(format!(
+                "input `{}` should be {:?}{:?}, got {:?}{:?}",
+                d.name,
+                d.dtype,
+                d.shape,
+                t.dtype(),
+                t.shape
+            )));
+        }
+    }
+    Ok(f)
 }

@@ -44,7 +44,7 @@ fn case(
 }
 
 /// loss = sum(out * w) for a fixed random w, so every output element matters.
-pub(crate) fn program(c: &Case) -> (Program, Vec<usize>) {
+pub(crate) fn program(c: &Case) -> Program {
     let mut states = Vec::new();
     let mut b = FnBuilder::new("f", &mut states);
     let xs: Vec<ValueId> = c
@@ -64,20 +64,15 @@ pub(crate) fn program(c: &Case) -> (Program, Vec<usize>) {
         b.output(&format!("g{i}"), *g);
     }
     let f = b.finish();
-    let out_numel: usize = f.inputs.last().map_or(0, |d| d.shape.iter().product());
-    (
-        Program {
-            states,
-            functions: vec![f],
-        },
-        vec![out_numel],
-    )
+    Program {
+        states,
+        functions: vec![f],
+    }
 }
 
-fn check_case(c: &Case) {
-    let (p, out_numel) = program(c);
-    verify::program(&p).unwrap_or_else(|e| panic!("{}: {e}\n{}", c.name, print::program(&p)));
-    let mut exe = Interp.compile(&p).expect("compile");
+/// Inputs for a case's program: each differentiable input with values in its range, then the
+/// fixed random weights `w` of the loss.
+pub(crate) fn case_inputs(c: &Case, p: &Program) -> Vec<HostTensor> {
     let mut inputs: Vec<HostTensor> = c
         .inputs
         .iter()
@@ -89,12 +84,21 @@ fn check_case(c: &Case) {
             )
         })
         .collect();
-    let wshape = p.functions[0]
+    let w = p.functions[0]
         .inputs
         .last()
         .map(|d| d.shape.clone())
         .unwrap_or_default();
-    inputs.push(HostTensor::f32(wshape, values(out_numel[0], 99, -1.0, 1.0)));
+    let n = w.iter().product();
+    inputs.push(HostTensor::f32(w, values(n, 99, -1.0, 1.0)));
+    inputs
+}
+
+fn check_case(c: &Case) {
+    let p = program(c);
+    verify::program(&p).unwrap_or_else(|e| panic!("{}: {e}\n{}", c.name, print::program(&p)));
+    let mut exe = Interp.compile(&p).expect("compile");
+    let inputs = case_inputs(c, &p);
     let outs = exe.run(0, &inputs).expect("run");
     let eps = 2e-3f32;
     for (i, (shape, _, _)) in c.inputs.iter().enumerate() {
@@ -294,7 +298,7 @@ fn stop_grad_blocks_the_gradient() {
         let y = b.mul(s, x[0]);
         b.add(y, s)
     });
-    let (p, n) = program(&c);
+    let p = program(&c);
     let mut exe = Interp.compile(&p).expect("compile");
     let x = values(3, 1, -1.0, 1.0);
     let outs = exe
@@ -302,7 +306,7 @@ fn stop_grad_blocks_the_gradient() {
             0,
             &[
                 HostTensor::f32(vec![3], x.clone()),
-                HostTensor::f32(vec![n[0]], vec![1.0; n[0]]),
+                HostTensor::f32(vec![3], vec![1.0; 3]),
             ],
         )
         .expect("run");

@@ -168,35 +168,7 @@ impl Executable for CpuExecutable {
         function: usize,
         inputs: &[HostTensor],
     ) -> Result<Vec<HostTensor>, RuntimeError> {
-        let f = self
-            .program
-            .functions
-            .get(function)
-            .ok_or_else(|| RuntimeError::new(format!("no function {function}")))?;
-        if inputs.len() != f.inputs.len() {
-            return Err(RuntimeError::new(format!(
-                "`{}` takes {} inputs, got {}",
-                f.name,
-                f.inputs.len(),
-                inputs.len()
-            )));
-        }
-        for (d, t) in f.inputs.iter().zip(inputs) {
-            let len = match &t.data {
-                TensorData::F32(v) => v.len(),
-                TensorData::I32(v) => v.len(),
-            };
-            if d.shape != t.shape || d.dtype != t.dtype() || len != t.numel() {
-                return Err(RuntimeError::new(format!(
-                    "input `{}` should be {:?}{:?}, got {:?}{:?}",
-                    d.name,
-                    d.dtype,
-                    d.shape,
-                    t.dtype(),
-                    t.shape
-                )));
-            }
-        }
+        crate::backend::checked_call(&self.program, function, inputs)?;
         // The compiled function is taken out while it runs, so its steps are borrowed, not
         // cloned, alongside the mutable buffers.
         let compiled = std::mem::take(&mut self.fns[function]);

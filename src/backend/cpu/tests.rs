@@ -5,7 +5,7 @@ use super::Cpu;
 use crate::backend::interp::Interp;
 use crate::backend::{Backend, HostTensor};
 use crate::ir::build::FnBuilder;
-use crate::ir::tests::{cases, program, values};
+use crate::ir::tests::{case_inputs, cases, program, values};
 use crate::ir::{DType, Program, UnaryOp};
 
 /// Outputs agree within `rtol` relative (and `atol` absolute) error.
@@ -44,24 +44,8 @@ fn backends() -> Vec<(&'static str, Box<dyn Backend>)> {
 #[test]
 fn every_primitive_and_gradient_agrees_with_the_interpreter() {
     for c in cases() {
-        let (p, n) = program(&c);
-        let mut inputs: Vec<HostTensor> = c
-            .inputs
-            .iter()
-            .enumerate()
-            .map(|(i, (s, lo, hi))| {
-                HostTensor::f32(
-                    s.clone(),
-                    values(s.iter().product(), i as u64 + 1, *lo, *hi),
-                )
-            })
-            .collect();
-        let wshape = p.functions[0]
-            .inputs
-            .last()
-            .map(|d| d.shape.clone())
-            .unwrap_or_default();
-        inputs.push(HostTensor::f32(wshape, values(n[0], 99, -1.0, 1.0)));
+        let p = program(&c);
+        let inputs = case_inputs(&c, &p);
         let want = Interp.compile(&p).unwrap().run(0, &inputs).unwrap();
         for (name, be) in backends() {
             let got = be

@@ -202,31 +202,9 @@ impl<D: Device> Executable for Executor<D> {
         function: usize,
         inputs: &[HostTensor],
     ) -> Result<Vec<HostTensor>, RuntimeError> {
-        let f = self
-            .program
-            .functions
-            .get(function)
-            .ok_or_else(|| RuntimeError::new(format!("no function {function}")))?;
-        if inputs.len() != f.inputs.len() {
-            return Err(RuntimeError::new(format!(
-                "`{}` takes {} inputs, got {}",
-                f.name,
-                f.inputs.len(),
-                inputs.len()
-            )));
-        }
-        for (i, (d, t)) in f.inputs.iter().zip(inputs).enumerate() {
+        crate::backend::checked_call(&self.program, function, inputs)?;
+        for (i, t) in inputs.iter().enumerate() {
             let words = words_of(t);
-            if d.shape != t.shape || d.dtype != t.dtype() || words.len() != t.numel() {
-                return Err(RuntimeError::new(format!(
-                    "input `{}` should be {:?}{:?}, got {:?}{:?}",
-                    d.name,
-                    d.dtype,
-                    d.shape,
-                    t.dtype(),
-                    t.shape
-                )));
-            }
             let at = self.address(
                 function,
                 Loc {

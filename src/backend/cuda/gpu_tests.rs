@@ -60,38 +60,5 @@ mod steps {
         }
     }
 
-    #[test]
-    fn penguins_steps_agree() {
-        agree("penguins.mlx");
-    }
-
-    #[test]
-    fn diabetes_steps_agree() {
-        agree("diabetes.mlx");
-    }
-
-    #[test]
-    fn penguins_sweep_steps_agree() {
-        agree("penguins_sweep.mlx");
-    }
-
-    #[test]
-    fn fashion_mlp_steps_agree() {
-        agree("fashion_mlp.mlx");
-    }
-
-    #[test]
-    fn fashion_lenet_steps_agree() {
-        agree("fashion_lenet.mlx");
-    }
-
-    #[test]
-    fn fashion_lstm_steps_agree() {
-        agree("fashion_lstm.mlx");
-    }
-
-    #[test]
-    fn fashion_gru_steps_agree() {
-        agree("fashion_gru.mlx");
-    }
+    crate::train::run::differential::example_step_tests!(agree);
 }

@@ -451,7 +451,7 @@ fn example_programs() -> Vec<(String, Program)> {
 fn case_programs() -> Vec<(String, Program)> {
     crate::ir::tests::cases()
         .iter()
-        .map(|c| (c.name.clone(), crate::ir::tests::program(c).0))
+        .map(|c| (c.name.clone(), crate::ir::tests::program(c)))
         .collect()
 }
 
@@ -571,28 +571,12 @@ pub(crate) mod harness {
     use super::*;
     use crate::backend::cpu::tests::assert_close;
     use crate::backend::interp::Interp;
-    use crate::ir::tests::{cases, program, values};
+    use crate::ir::tests::{case_inputs, cases, program, values};
 
     pub fn primitives_agree(be: &dyn Backend) {
         for c in cases() {
-            let (p, n) = program(&c);
-            let mut inputs: Vec<HostTensor> = c
-                .inputs
-                .iter()
-                .enumerate()
-                .map(|(i, (s, lo, hi))| {
-                    HostTensor::f32(
-                        s.clone(),
-                        values(s.iter().product(), i as u64 + 1, *lo, *hi),
-                    )
-                })
-                .collect();
-            let wshape = p.functions[0]
-                .inputs
-                .last()
-                .map(|d| d.shape.clone())
-                .unwrap_or_default();
-            inputs.push(HostTensor::f32(wshape, values(n[0], 99, -1.0, 1.0)));
+            let p = program(&c);
+            let inputs = case_inputs(&c, &p);
             let want = Interp.compile(&p).unwrap().run(0, &inputs).unwrap();
             let got = be
                 .compile(&p)

@@ -156,40 +156,49 @@ pub(crate) fn agree_with(candidate: &dyn Backend, file: &str) {
     }
 }
 
-#[test]
-fn penguins_steps_agree() {
-    agree("penguins.mlx");
-}
+/// One `#[test]` per example, each `$agree(file)`: the same list for every back end checked
+/// against the interpreter (here, the emulated GPU below, and `backend::cuda::gpu_tests`).
+macro_rules! example_step_tests {
+    ($agree:path) => {
+        #[test]
+        fn penguins_steps_agree() {
+            $agree("penguins.mlx");
+        }
 
-#[test]
-fn diabetes_steps_agree() {
-    agree("diabetes.mlx");
-}
+        #[test]
+        fn diabetes_steps_agree() {
+            $agree("diabetes.mlx");
+        }
 
-#[test]
-fn penguins_sweep_steps_agree() {
-    agree("penguins_sweep.mlx");
-}
+        #[test]
+        fn penguins_sweep_steps_agree() {
+            $agree("penguins_sweep.mlx");
+        }
 
-#[test]
-fn fashion_mlp_steps_agree() {
-    agree("fashion_mlp.mlx");
-}
+        #[test]
+        fn fashion_mlp_steps_agree() {
+            $agree("fashion_mlp.mlx");
+        }
 
-#[test]
-fn fashion_lenet_steps_agree() {
-    agree("fashion_lenet.mlx");
-}
+        #[test]
+        fn fashion_lenet_steps_agree() {
+            $agree("fashion_lenet.mlx");
+        }
 
-#[test]
-fn fashion_lstm_steps_agree() {
-    agree("fashion_lstm.mlx");
-}
+        #[test]
+        fn fashion_lstm_steps_agree() {
+            $agree("fashion_lstm.mlx");
+        }
 
-#[test]
-fn fashion_gru_steps_agree() {
-    agree("fashion_gru.mlx");
+        #[test]
+        fn fashion_gru_steps_agree() {
+            $agree("fashion_gru.mlx");
+        }
+    };
 }
+pub(crate) use example_step_tests;
+
+example_step_tests!(agree);
 
 mod emulated_gpu {
     //! The same steps on the GPU back end's emulated device (`backend::cuda::emulator`).
@@ -203,33 +212,5 @@ mod emulated_gpu {
         }
     }
 
-    #[test]
-    fn penguins_steps_agree() {
-        agree("penguins.mlx");
-    }
-
-    #[test]
-    fn diabetes_steps_agree() {
-        agree("diabetes.mlx");
-    }
-
-    #[test]
-    fn fashion_mlp_steps_agree() {
-        agree("fashion_mlp.mlx");
-    }
-
-    #[test]
-    fn fashion_lenet_steps_agree() {
-        agree("fashion_lenet.mlx");
-    }
-
-    #[test]
-    fn fashion_lstm_steps_agree() {
-        agree("fashion_lstm.mlx");
-    }
-
-    #[test]
-    fn fashion_gru_steps_agree() {
-        agree("fashion_gru.mlx");
-    }
+    super::example_step_tests!(agree);
 }
