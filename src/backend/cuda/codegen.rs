@@ -115,6 +115,18 @@ struct Draft {
 }
 
 impl Draft {
+    /// A grid-stride kernel over `n` elements without block reductions, finished.
+    fn grid_stride(params: Vec<(Param, String)>, body: String, n: usize) -> Code {
+        Draft {
+            params,
+            body,
+            block: BLOCK,
+            blocks: blocks_for(n, BLOCK),
+            barrier: false,
+        }
+        .finish()
+    }
+
     fn finish(self) -> Code {
         let params = self
             .params
@@ -550,14 +562,11 @@ fn shape_loop(shape: &[usize], operands: &[&[isize]], coalesce: bool) -> (String
 pub fn copy(src: &View, dst: &View) -> Code {
     let (mut body, offs) = shape_loop(&src.shape, &[&src.strides, &dst.strides], true);
     let _ = writeln!(body, "    dst[{}] = src[{}];\n  }}", offs[1], offs[0]);
-    Draft {
-        params: vec![(Param::U32Ptr, "src".into()), (Param::U32Ptr, "dst".into())],
+    Draft::grid_stride(
+        vec![(Param::U32Ptr, "src".into()), (Param::U32Ptr, "dst".into())],
         body,
-        block: BLOCK,
-        blocks: blocks_for(src.numel(), BLOCK),
-        barrier: false,
-    }
-    .finish()
+        src.numel(),
+    )
 }
 
 /// Zeros of `out`'s shape with `x` at `start` along `axis`.
@@ -573,14 +582,11 @@ pub fn pad(x: &View, out: &View, axis: usize, start: usize) -> Code {
         o = offs[0],
         xo = offs[1],
     );
-    Draft {
-        params: vec![(Param::U32Ptr, "x".into()), (Param::U32Ptr, "out".into())],
+    Draft::grid_stride(
+        vec![(Param::U32Ptr, "x".into()), (Param::U32Ptr, "out".into())],
         body,
-        block: BLOCK,
-        blocks: blocks_for(out.numel(), BLOCK),
-        barrier: false,
-    }
-    .finish()
+        out.numel(),
+    )
 }
 
 /// F32 -> I32 (saturating, NaN to 0) or I32 -> F32 (nearest).
@@ -592,14 +598,11 @@ pub fn cast(x: &View, out: &View) -> Code {
         format!("(float)x[{}]", offs[0])
     };
     let _ = writeln!(body, "    out[{}] = {e};\n  }}", offs[1]);
-    Draft {
-        params: vec![(ptr(x.dtype), "x".into()), (ptr(out.dtype), "out".into())],
+    Draft::grid_stride(
+        vec![(ptr(x.dtype), "x".into()), (ptr(out.dtype), "out".into())],
         body,
-        block: BLOCK,
-        blocks: blocks_for(x.numel(), BLOCK),
-        barrier: false,
-    }
-    .finish()
+        x.numel(),
+    )
 }
 
 /// One-hot rows: `out[..., c] = x[...] == c` (out-of-range classes give zero rows).
@@ -615,14 +618,11 @@ pub fn one_hot(x: &View, out: &View) -> Code {
         offs[1],
         r - 1
     );
-    Draft {
-        params: vec![(Param::I32Ptr, "x".into()), (Param::F32Ptr, "out".into())],
+    Draft::grid_stride(
+        vec![(Param::I32Ptr, "x".into()), (Param::F32Ptr, "out".into())],
         body,
-        block: BLOCK,
-        blocks: blocks_for(out.numel(), BLOCK),
-        barrier: false,
-    }
-    .finish()
+        out.numel(),
+    )
 }
 
 /// Uniform [0, 1) numbers: element `i` (row-major) is `unit(at(at(key, counter), i))`, bit for
@@ -637,18 +637,15 @@ pub fn random(out: &View) -> Code {
     let body = format!(
         "  unsigned long long k = mlx_at(key, (unsigned long long)(unsigned int)counter[0]);\n{body}"
     );
-    Draft {
-        params: vec![
+    Draft::grid_stride(
+        vec![
             (Param::U64, "key".into()),
             (Param::I32Ptr, "counter".into()),
             (Param::F32Ptr, "out".into()),
         ],
         body,
-        block: BLOCK,
-        blocks: blocks_for(out.numel(), BLOCK),
-        barrier: false,
-    }
-    .finish()
+        out.numel(),
+    )
 }
 
 /// `out[i..., r...] = table[indices[i...], r...]`; a bad index is reported through `err` with
@@ -669,19 +666,16 @@ pub fn gather(table: &View, indices: &View, out: &View, code: i32) -> Code {
         to = offs[2],
         ts0 = table.strides[0],
     );
-    Draft {
-        params: vec![
+    Draft::grid_stride(
+        vec![
             (Param::F32Ptr, "table".into()),
             (Param::I32Ptr, "indices".into()),
             (Param::F32Ptr, "out".into()),
             (Param::I32Ptr, "err".into()),
         ],
         body,
-        block: BLOCK,
-        blocks: blocks_for(out.numel(), BLOCK),
-        barrier: false,
-    }
-    .finish()
+        out.numel(),
+    )
 }
 
 /// Zeros of `out`'s shape `[V, r...]` with `updates[i..., r...]` added at row `indices[i...]`:
@@ -718,19 +712,16 @@ pub fn scatter_add(indices: &View, updates: &View, out: &View, code: i32) -> Cod
         rest = offs[1],
         o = offs[0],
     );
-    Draft {
-        params: vec![
+    Draft::grid_stride(
+        vec![
             (Param::I32Ptr, "indices".into()),
             (Param::F32Ptr, "updates".into()),
             (Param::F32Ptr, "out".into()),
             (Param::I32Ptr, "err".into()),
         ],
         body,
-        block: BLOCK,
-        blocks: blocks_for(out.numel(), BLOCK),
-        barrier: false,
-    }
-    .finish()
+        out.numel(),
+    )
 }
 
 /// NCHW windows -> `[N, OH, OW, C*kh*kw]` (inner order c, i, j); outside reads `pad_value`.
@@ -757,14 +748,11 @@ pub fn im2col(
         s3 = xs[3],
         o = offs[0],
     );
-    Draft {
-        params: vec![(Param::F32Ptr, "x".into()), (Param::F32Ptr, "out".into())],
+    Draft::grid_stride(
+        vec![(Param::F32Ptr, "x".into()), (Param::F32Ptr, "out".into())],
         body,
-        block: BLOCK,
-        blocks: blocks_for(out.numel(), BLOCK),
-        barrier: false,
-    }
-    .finish()
+        out.numel(),
+    )
 }
 
 /// The adjoint of `im2col`: each output element sums the window entries that read it, windows
@@ -783,17 +771,14 @@ pub fn col2im(cols: &View, out: &View, kernel: [usize; 2], stride: usize, paddin
         s3 = cs[3],
         o = offs[0],
     );
-    Draft {
-        params: vec![
+    Draft::grid_stride(
+        vec![
             (Param::F32Ptr, "cols".into()),
             (Param::F32Ptr, "out".into()),
         ],
         body,
-        block: BLOCK,
-        blocks: blocks_for(out.numel(), BLOCK),
-        barrier: false,
-    }
-    .finish()
+        out.numel(),
+    )
 }
 
 /// A contiguous view of `shape` at the start of a buffer (for tests and scratch copies).
