@@ -432,7 +432,13 @@ impl Drop for CpuExecutable {
                 1e6 * t / n.max(1) as f64
             );
         }
-        for (secs, n, fi, si, text) in rows.iter().take(40) {
+        // `MLX_PROFILE=N` lists the N slowest steps (40 when it is not a number).
+        let top = std::env::var("MLX_PROFILE")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|&n| n > 1)
+            .unwrap_or(40);
+        for (secs, n, fi, si, text) in rows.iter().take(top) {
             let name = self
                 .program
                 .functions
