@@ -50,8 +50,9 @@ impl<'a> FnBuilder<'a> {
         }
     }
 
+    /// The function, simplified (`simplify`): dead nodes removed, slices sunk.
     pub fn finish(self) -> Function {
-        self.f
+        super::simplify::simplify(self.f)
     }
 
     pub fn push(&mut self, op: Op, shape: Shape, dtype: DType) -> ValueId {
@@ -257,6 +258,10 @@ impl<'a> FnBuilder<'a> {
         if self.shape(x) == shape {
             return x;
         }
+        // A reshape of a reshape is one reshape of the original (or the original itself).
+        if let Op::Reshape(src) = self.f.nodes[x].op {
+            return self.reshape(src, shape);
+        }
         let dt = self.dtype(x);
         self.push(Op::Reshape(x), shape.to_vec(), dt)
     }
@@ -282,6 +287,22 @@ impl<'a> FnBuilder<'a> {
         let mut s = self.shape(x).to_vec();
         if start == 0 && s[axis] == len {
             return x;
+        }
+        // A slice inside one part of a concatenation along the same axis is a slice of that
+        // part: reading the last step of a scan's output then does not keep the whole
+        // sequence (nor, in the backward pass, a gradient of zeros for every other step).
+        if let Op::Concat(xs, cat) = &self.f.nodes[x].op
+            && *cat == axis
+        {
+            let xs = xs.clone();
+            let mut at = 0;
+            for p in xs {
+                let n = self.shape(p)[axis];
+                if start >= at && start + len <= at + n {
+                    return self.slice(p, axis, start - at, len);
+                }
+                at += n;
+            }
         }
         s[axis] = len;
         self.push(Op::Slice { x, axis, start }, s, DType::F32)

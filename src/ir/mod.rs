@@ -15,6 +15,7 @@ pub mod memory;
 pub mod passes;
 pub mod print;
 pub mod schedule;
+pub mod simplify;
 pub mod verify;
 
 #[cfg(test)]

@@ -218,6 +218,22 @@ pub(crate) fn cases() -> Vec<Case> {
     v.push(case("slice", vec![(vec![3, 5], -1.0, 1.0)], |b, x| {
         b.slice(x[0], 1, 1, 3)
     }));
+    // An elementwise result read only through disjoint slices (as an LSTM step's gates are):
+    // `finish` sinks the slices into the operands.
+    v.push(case(
+        "slices of a sum",
+        vec![(vec![3, 1, 6], -2.0, 2.0), (vec![3, 6], -2.0, 2.0)],
+        |b, x| {
+            let r = b.reshape(x[0], &[3, 6]);
+            let z = b.add(r, x[1]);
+            let i = b.slice(z, 1, 0, 2);
+            let i = b.unary(UnaryOp::Sigmoid, i);
+            let g = b.slice(z, 1, 3, 3);
+            let g = b.unary(UnaryOp::Tanh, g);
+            let g = b.slice(g, 1, 1, 2);
+            b.mul(i, g)
+        },
+    ));
     v.push(case("pad", vec![(vec![3, 2], -1.0, 1.0)], |b, x| {
         b.pad(x[0], 1, 2, 5)
     }));
