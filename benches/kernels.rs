@@ -171,6 +171,31 @@ fn main() {
         128.0 * 784.0 * 25.0,
         |b, x| b.im2col(x[0], [5, 5], 1, 2, 0.0),
     );
+    // LeNet's first convolution (6 filters) and its weight gradient: few output channels,
+    // computed from the image (`backend::cpu::direct`) rather than an im2col matrix.
+    bench(
+        "conv1 forward [128,1,28,28] 6x5x5 p2",
+        f,
+        vec![vec![128, 1, 28, 28], vec![25, 6]],
+        2.0 * 128.0 * 784.0 * 25.0 * 6.0,
+        |b, x| {
+            let c = b.im2col(x[0], [5, 5], 1, 2, 0.0);
+            let c = b.reshape(c, &[128 * 784, 25]);
+            b.matmul(c, x[1])
+        },
+    );
+    bench(
+        "conv1 weight gradient [128,1,28,28] 6x5x5 p2",
+        f,
+        vec![vec![128, 1, 28, 28], vec![128 * 784, 6]],
+        2.0 * 128.0 * 784.0 * 25.0 * 6.0,
+        |b, x| {
+            let c = b.im2col(x[0], [5, 5], 1, 2, 0.0);
+            let c = b.reshape(c, &[128 * 784, 25]);
+            let t = b.transpose(c, &[1, 0]);
+            b.matmul(t, x[1])
+        },
+    );
     bench(
         "im2col conv2 [128,6,14,14] channels-last k5",
         f,

@@ -126,6 +126,7 @@ fn select_backend(opts: &Options) -> Result<Box<dyn backend::Backend>, Diagnosti
         Some(threads) if b.name() == "cpu" => Box::new(backend::cpu::Cpu {
             threads: threads.max(1),
             jit: true,
+            direct_conv: true,
         }),
         _ => b,
     })

@@ -4,6 +4,7 @@
 //! arena holds every temporary; a persistent thread pool runs the steps' parts.
 
 mod codegen;
+mod direct;
 mod eval;
 mod library;
 mod math;
@@ -26,6 +27,9 @@ pub struct Cpu {
     pub threads: usize,
     /// Use generated code for fused kernels (off: the scalar evaluator, for tests).
     pub jit: bool,
+    /// Compute convolutions with few output channels from the image (`direct`), not through
+    /// an im2col matrix.
+    pub direct_conv: bool,
 }
 
 impl Cpu {
@@ -33,6 +37,7 @@ impl Cpu {
         Cpu {
             threads: default_threads(),
             jit: true,
+            direct_conv: true,
         }
     }
 }
@@ -49,6 +54,8 @@ struct CompiledFn {
     plan: Plan,
     /// Generated code for each step that is a fused kernel.
     kernels: Vec<Option<codegen::KernelFn>>,
+    /// Steps run differently (`direct`).
+    replace: Vec<Option<direct::Replace>>,
 }
 
 pub struct CpuExecutable {
@@ -97,16 +104,22 @@ impl Backend for Cpu {
                 });
             }
             arena = arena.max(plan.size);
-            fns.push((schedule, plan, kernel_ids));
+            let replace = if self.direct_conv {
+                direct::plan(&schedule)
+            } else {
+                vec![None; schedule.steps.len()]
+            };
+            fns.push((schedule, plan, kernel_ids, replace));
         }
         if let Some(j) = jit.as_mut() {
             j.finalize()?;
         }
         let fns: Vec<CompiledFn> = fns
             .into_iter()
-            .map(|(schedule, plan, ids)| CompiledFn {
+            .map(|(schedule, plan, ids, replace)| CompiledFn {
                 schedule,
                 plan,
+                replace,
                 kernels: ids
                     .into_iter()
                     .map(|id| id.and_then(|i| jit.as_ref().and_then(|j| j.kernel(i))))
@@ -284,6 +297,28 @@ impl CpuExecutable {
             }
         };
         let plan = &cf.plan;
+        match (cf.replace.get(si).and_then(|r| r.as_ref()), step) {
+            (Some(direct::Replace::Skip), _) => return Ok(()),
+            (Some(direct::Replace::Forward(conv)), Step::MatMul { b, out, .. }) => {
+                let (x, w, out) = (
+                    self.raw(plan, inputs, &conv.x),
+                    self.raw(plan, inputs, b),
+                    self.raw(plan, inputs, out),
+                );
+                direct::forward(&self.pool, conv, x, w, out);
+                return Ok(());
+            }
+            (Some(direct::Replace::WeightGrad(conv)), Step::MatMul { b, out, .. }) => {
+                let (x, g, out) = (
+                    self.raw(plan, inputs, &conv.x),
+                    self.raw(plan, inputs, b),
+                    self.raw(plan, inputs, out),
+                );
+                direct::weight_grad(&self.pool, conv, x, g, out);
+                return Ok(());
+            }
+            _ => {}
+        }
         match step {
             Step::Kernel(k) => {
                 let loads: Vec<Raw<'_>> =

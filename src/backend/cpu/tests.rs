@@ -29,6 +29,7 @@ fn backends() -> Vec<(&'static str, Box<dyn Backend>)> {
             Box::new(Cpu {
                 threads: 2,
                 jit: true,
+                direct_conv: true,
             }),
         ),
         (
@@ -36,6 +37,7 @@ fn backends() -> Vec<(&'static str, Box<dyn Backend>)> {
             Box::new(Cpu {
                 threads: 1,
                 jit: false,
+                direct_conv: true,
             }),
         ),
     ]
@@ -113,6 +115,7 @@ fn generated_math_is_within_a_few_ulp_of_the_platform() {
         let mut exe = Cpu {
             threads: 1,
             jit: true,
+            direct_conv: true,
         }
         .compile(&p)
         .unwrap();
@@ -172,6 +175,7 @@ fn threads_do_not_change_results() {
     let one = Cpu {
         threads: 1,
         jit: true,
+        direct_conv: true,
     }
     .compile(&p)
     .unwrap()
@@ -180,6 +184,7 @@ fn threads_do_not_change_results() {
     let four = Cpu {
         threads: 4,
         jit: true,
+        direct_conv: true,
     }
     .compile(&p)
     .unwrap()
@@ -299,7 +304,7 @@ pub(crate) mod random {
                 HostTensor::f32(vec![dims[dims.len() - 1]], values(dims[dims.len() - 1], seed ^ 2, -1.0, 1.0)),
             ];
             let want = Interp.compile(&p).unwrap().run(0, &inputs).unwrap();
-            let got = Cpu { threads: 2, jit: true }.compile(&p).unwrap().run(0, &inputs).unwrap();
+            let got = Cpu { threads: 2, jit: true, direct_conv: true }.compile(&p).unwrap().run(0, &inputs).unwrap();
             assert_close(&format!("dims {dims:?} ops {ops:?} axes {axes_mask:#b}"), &got, &want, 1e-4, 1e-5);
         }
     }
@@ -336,6 +341,7 @@ fn matrix_products_do_not_depend_on_threads() {
                 Cpu {
                     threads: t,
                     jit: true,
+                    direct_conv: true,
                 }
                 .compile(&p)
                 .unwrap()
@@ -348,5 +354,89 @@ fn matrix_products_do_not_depend_on_threads() {
         }
         let want = Interp.compile(&p).unwrap().run(0, &input).unwrap();
         assert_close(&format!("{m}x{k}x{n}"), &runs[0], &want, 1e-4, 1e-4);
+    }
+}
+
+/// Convolutions with few filters run from the image (`direct`): forward and weight gradient
+/// agree with the im2col products on the interpreter, at strides 1 and 2, with and without
+/// padding, one or several input channels, batches that do not fill a block, and a
+/// channels-last (strided) input; the results do not depend on the thread count.
+#[test]
+fn direct_convolutions_agree_with_im2col_products() {
+    use crate::ir::schedule;
+    for (n, c, h, w, k, stride, pad, f) in [
+        (11, 1, 12, 10, 5, 1, 2, 6),
+        (3, 3, 9, 9, 3, 2, 1, 4),
+        (9, 2, 7, 8, 3, 1, 0, 15),
+        (2, 1, 5, 5, 5, 1, 0, 1),
+    ] {
+        let mut states = Vec::new();
+        let mut b = FnBuilder::new("f", &mut states);
+        // Channels-last input, read as NCHW through a transpose (a strided view).
+        let x = b.input("x", vec![n, h, w, c], DType::F32);
+        let xt = b.transpose(x, &[0, 3, 1, 2]);
+        let wt = b.input("w", vec![c * k * k, f], DType::F32);
+        let cols = b.im2col(xt, [k, k], stride, pad, 0.0);
+        let s = b.shape(cols).to_vec();
+        let m = s[0] * s[1] * s[2];
+        let cols = b.reshape(cols, &[m, c * k * k]);
+        let y = b.matmul(cols, wt);
+        let g = b.input("g", vec![m, f], DType::F32);
+        let ct = b.transpose(cols, &[1, 0]);
+        let dw = b.matmul(ct, g);
+        b.output("y", y);
+        b.output("dw", dw);
+        let f0 = b.finish();
+        let p = Program {
+            states,
+            functions: vec![f0],
+        };
+        let sched = schedule::schedule(&p, &p.functions[0]);
+        let replaced = super::direct::plan(&sched);
+        let kinds: Vec<&str> = replaced
+            .iter()
+            .flatten()
+            .map(|r| match r {
+                super::direct::Replace::Skip => "skip",
+                super::direct::Replace::Forward(_) => "forward",
+                super::direct::Replace::WeightGrad(_) => "grad",
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            ["skip", "forward", "grad"],
+            "plan for {n}x{c}x{h}x{w}"
+        );
+        let inputs = vec![
+            HostTensor::f32(vec![n, h, w, c], values(n * h * w * c, 1, -2.0, 2.0)),
+            HostTensor::f32(vec![c * k * k, f], values(c * k * k * f, 2, -1.0, 1.0)),
+            HostTensor::f32(vec![m, f], values(m * f, 3, -1.0, 1.0)),
+        ];
+        let want = Interp.compile(&p).unwrap().run(0, &inputs).unwrap();
+        let mut runs = Vec::new();
+        for threads in [1, 2, 3] {
+            let got = Cpu {
+                threads,
+                jit: true,
+                direct_conv: true,
+            }
+            .compile(&p)
+            .unwrap()
+            .run(0, &inputs)
+            .unwrap();
+            assert_close(
+                &format!("direct conv {n}x{c}x{h}x{w} k{k} s{stride} p{pad} f{f}"),
+                &got,
+                &want,
+                1e-5,
+                1e-5,
+            );
+            runs.push(got);
+        }
+        for r in &runs[1..] {
+            for (a, b) in r.iter().zip(&runs[0]) {
+                assert_eq!(a.as_f32(), b.as_f32(), "thread count changed a result");
+            }
+        }
     }
 }
