@@ -30,6 +30,10 @@ pub struct Conv {
     pub kernel: [usize; 2],
     pub stride: usize,
     pub padding: usize,
+    /// The weight gradient's output gradient as `[n, oh, ow, f]`, read where it lies when
+    /// the schedule copies it into the `[n*oh*ow, f]` matrix the product reads (a transpose
+    /// from NCHW): the copy is skipped.
+    pub grad: Option<View>,
 }
 
 /// What the CPU back end runs instead of a scheduled step.
@@ -72,6 +76,7 @@ pub fn plan(s: &Schedule) -> Vec<Option<Replace>> {
             kernel: *kernel,
             stride: *stride,
             padding: *padding,
+            grad: None,
         };
         let mut found: Vec<(usize, Replace)> = Vec::new();
         let mut ok = true;
@@ -101,7 +106,13 @@ pub fn plan(s: &Schedule) -> Vec<Option<Replace>> {
             if a.shape == [m, ckk] && a.strides == [ck, 1] && b.shape[0] == ckk {
                 found.push((ri, Replace::Forward(conv.clone())));
             } else if a.shape == [ckk, m] && a.strides == [1, ck] && b.shape[0] == m {
-                found.push((ri, Replace::WeightGrad(conv.clone())));
+                let copy = gradient_copy(s, ri, b, [n, oh, ow, f]);
+                let mut conv = conv.clone();
+                if let Some((ci, src)) = copy {
+                    found.push((ci, Replace::Skip));
+                    conv.grad = Some(src);
+                }
+                found.push((ri, Replace::WeightGrad(conv)));
             } else {
                 ok = false;
                 break;
@@ -110,22 +121,16 @@ pub fn plan(s: &Schedule) -> Vec<Option<Replace>> {
         if !ok || found.is_empty() {
             continue;
         }
-        // The image must still hold its value at the last product.
+        // A state image must still hold its value at the last product (temporaries are kept
+        // alive by the memory plan: see `for_planning`).
         let last = found.iter().map(|(ri, _)| *ri).max().unwrap_or(si);
-        let live = match x.buf {
-            Buf::Input(_) => true,
-            Buf::State(st) => !s.steps[si + 1..=last].iter().any(|r| {
+        if let Buf::State(st) = x.buf
+            && s.steps[si + 1..=last].iter().any(|r| {
                 crate::ir::schedule::step_writes(r)
                     .iter()
                     .any(|v| v.buf == Buf::State(st))
-            }),
-            Buf::Temp(_) => s.steps[last..].iter().any(|r| {
-                crate::ir::schedule::step_reads(r)
-                    .iter()
-                    .any(|v| v.buf == x.buf)
-            }),
-        };
-        if !live {
+            })
+        {
             continue;
         }
         out[si] = Some(Replace::Skip);
@@ -134,6 +139,65 @@ pub fn plan(s: &Schedule) -> Vec<Option<Replace>> {
         }
     }
     out
+}
+
+/// The copy step (and its source, shaped `[n, oh, ow, f]`) that alone writes the gradient
+/// matrix `b` of the product at step `ri`, when that product is its only reader.
+fn gradient_copy(s: &Schedule, ri: usize, b: &View, shape4: [usize; 4]) -> Option<(usize, View)> {
+    let Buf::Temp(tg) = b.buf else { return None };
+    if b.offset != 0 || !b.is_contiguous() || s.outputs.iter().any(|(_, v)| v.buf == b.buf) {
+        return None;
+    }
+    let touches = |st: &Step| {
+        crate::ir::schedule::step_reads(st)
+            .iter()
+            .chain(crate::ir::schedule::step_writes(st).iter())
+            .any(|v| v.buf == Buf::Temp(tg))
+    };
+    let users: Vec<usize> = (0..s.steps.len())
+        .filter(|i| touches(&s.steps[*i]))
+        .collect();
+    let [ci, last] = users[..] else { return None };
+    if last != ri {
+        return None;
+    }
+    match &s.steps[ci] {
+        Step::Copy { src, dst }
+            if dst.buf == b.buf
+                && dst.offset == 0
+                && dst.is_contiguous()
+                && dst.numel() == b.numel()
+                && src.shape == shape4 =>
+        {
+            Some((ci, src.clone()))
+        }
+        _ => None,
+    }
+}
+
+/// The schedule the memory plan is made from: a replaced product reads the image (and the
+/// gradient where the copy was skipped), so those stay alive until it runs.
+pub fn for_planning(s: &Schedule, replace: &[Option<Replace>]) -> Schedule {
+    let mut p = s.clone();
+    for (step, r) in p.steps.iter_mut().zip(replace) {
+        let conv = match r {
+            Some(Replace::Forward(c) | Replace::WeightGrad(c)) => c,
+            _ => continue,
+        };
+        if let Step::MatMul { a, b, .. } = step {
+            a.buf = conv.x.buf;
+            a.offset = 0;
+            a.shape = vec![1];
+            a.strides = vec![1];
+            if let Some(g) = &conv.grad {
+                b.buf = g.buf;
+                b.offset = 0;
+                b.shape = vec![1];
+                b.strides = vec![1];
+            }
+        }
+    }
+    p
 }
 
 /// Geometry shared by both directions.
@@ -411,7 +475,7 @@ const BLOCK: usize = 8;
 /// `out[(c, i, j), f] = sum over (b, oy, ox) of x[b, c, oy*s+i-p, ox*s+j-p] * g[(b, oy, ox), f]`.
 pub fn weight_grad(pool: &Pool, conv: &Conv, x: Raw<'_>, grad: Raw<'_>, out: Raw<'_>) {
     let g = Geo::new(&x, conv);
-    let f = grad.shape[1];
+    let f = grad.shape[grad.shape.len() - 1];
     let ckk = g.c * g.kh * g.kw;
     let blocks = g.n.div_ceil(BLOCK);
     let mut partial = vec![0.0f32; blocks * ckk * f];
@@ -565,15 +629,24 @@ unsafe fn grad_tap<const NF: usize>(t: &GradTap<'_>, lanes: &mut [[f32; LANES]])
     }
 }
 
-/// Image `b`'s gradient rows as `[f][oh][owl]` (columns past `ow` stay zero).
+/// Image `b`'s gradient rows as `[f][oh][owl]` (columns past `ow` stay zero), from the
+/// `[n*oh*ow, f]` matrix or an `[n, oh, ow, f]` view.
 fn fill_grad_rows(g: &Geo, grad: &Raw<'_>, gs: &[isize], f: usize, b: usize, gt: &mut [f32]) {
+    let four = grad.shape.len() == 4;
     for oy in 0..g.oh {
         for ox in 0..g.ow {
-            let r = ((b * g.oh + oy) * g.ow + ox) as isize * gs[0];
+            let (r, fs) = if four {
+                (
+                    b as isize * gs[0] + oy as isize * gs[1] + ox as isize * gs[2],
+                    gs[3],
+                )
+            } else {
+                (((b * g.oh + oy) * g.ow + ox) as isize * gs[0], gs[1])
+            };
             for ff in 0..f {
                 // SAFETY: an element of the checked gradient view.
                 gt[(ff * g.oh + oy) * g.owl + ox] =
-                    unsafe { *grad.ptr.offset(r + ff as isize * gs[1]) };
+                    unsafe { *grad.ptr.offset(r + ff as isize * fs) };
             }
         }
     }

@@ -90,7 +90,12 @@ impl Backend for Cpu {
         for f in &program.functions {
             let t = std::time::Instant::now();
             let schedule = schedule::schedule(program, f);
-            let plan = memory::plan(&schedule);
+            let replace = if self.direct_conv {
+                direct::plan(&schedule)
+            } else {
+                vec![None; schedule.steps.len()]
+            };
+            let plan = memory::plan(&direct::for_planning(&schedule, &replace));
             memory::check_bounds(program, f, &schedule)?;
             scheduling += t.elapsed();
             let mut kernel_ids = Vec::new();
@@ -104,11 +109,6 @@ impl Backend for Cpu {
                 });
             }
             arena = arena.max(plan.size);
-            let replace = if self.direct_conv {
-                direct::plan(&schedule)
-            } else {
-                vec![None; schedule.steps.len()]
-            };
             fns.push((schedule, plan, kernel_ids, replace));
         }
         if let Some(j) = jit.as_mut() {
@@ -311,7 +311,7 @@ impl CpuExecutable {
             (Some(direct::Replace::WeightGrad(conv)), Step::MatMul { b, out, .. }) => {
                 let (x, g, out) = (
                     self.raw(plan, inputs, &conv.x),
-                    self.raw(plan, inputs, b),
+                    self.raw(plan, inputs, conv.grad.as_ref().unwrap_or(b)),
                     self.raw(plan, inputs, out),
                 );
                 direct::weight_grad(&self.pool, conv, x, g, out);
