@@ -6,7 +6,7 @@
 //! sleeping thread (tens of microseconds) would cost as much as the work. Idle workers and a
 //! waiting caller therefore spin for a short while (`SPIN`) before they sleep.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long an idle thread polls for work before it sleeps.
@@ -38,6 +38,11 @@ struct Shared {
 struct Inner {
     /// The generation of the latest job, readable without the lock (for spinning).
     posted: AtomicU64,
+    /// Workers waiting on `wake` (changed under the lock): posting a job wakes them only when
+    /// there are any, so a busy pool makes no system call per job.
+    sleepers: AtomicUsize,
+    /// The caller of `run` waits on `done` (see `run` and `work` for the ordering).
+    caller_sleeping: AtomicBool,
     state: Mutex<Shared>,
     wake: Condvar,
     done: Condvar,
@@ -55,6 +60,8 @@ impl Pool {
         let threads = threads.max(1);
         let inner = Arc::new(Inner {
             posted: AtomicU64::new(0),
+            sleepers: AtomicUsize::new(0),
+            caller_sleeping: AtomicBool::new(false),
             state: Mutex::new(Shared::default()),
             wake: Condvar::new(),
             done: Condvar::new(),
@@ -109,7 +116,11 @@ impl Pool {
             s.generation += 1;
             self.inner.posted.store(s.generation, Ordering::Release);
         }
-        self.inner.wake.notify_all();
+        // A worker that found no job under the lock counted itself before waiting, and this
+        // thread took the lock after that: the count is visible here.
+        if self.inner.sleepers.load(Ordering::SeqCst) > 0 {
+            self.inner.wake.notify_all();
+        }
         work(&job, &self.inner);
         // The last tasks may still run on other threads: poll, then sleep.
         let start = Instant::now();
@@ -125,12 +136,17 @@ impl Pool {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        while job.remaining.load(Ordering::Acquire) > 0 {
+        // Announce the wait before checking: the worker that finishes the last task reads the
+        // flag after its decrement (both sequentially consistent), so either this check sees
+        // 0 or that worker sees the flag and notifies under the lock.
+        self.inner.caller_sleeping.store(true, Ordering::SeqCst);
+        while job.remaining.load(Ordering::SeqCst) > 0 {
             s = match self.inner.done.wait(s) {
                 Ok(g) => g,
                 Err(p) => p.into_inner(),
             };
         }
+        self.inner.caller_sleeping.store(false, Ordering::SeqCst);
         s.job = None;
     }
 }
@@ -144,7 +160,9 @@ fn work(job: &Job, inner: &Inner) {
         // SAFETY: see `Pool::run`: the closure outlives the job.
         let f = unsafe { &*job.f };
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(i)));
-        if job.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if job.remaining.fetch_sub(1, Ordering::SeqCst) == 1
+            && inner.caller_sleeping.load(Ordering::SeqCst)
+        {
             let _g = inner.state.lock();
             inner.done.notify_all();
         }
@@ -170,10 +188,12 @@ fn worker(inner: &Inner) {
                 Err(p) => p.into_inner(),
             };
             while !s.shutdown && (s.generation == seen || s.job.is_none()) {
+                inner.sleepers.fetch_add(1, Ordering::SeqCst);
                 s = match inner.wake.wait(s) {
                     Ok(g) => g,
                     Err(p) => p.into_inner(),
                 };
+                inner.sleepers.fetch_sub(1, Ordering::SeqCst);
             }
             if s.shutdown {
                 return;
@@ -216,6 +236,31 @@ pub fn default_threads() -> usize {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicU64;
+
+    /// Jobs posted while workers spin, sleep or are about to sleep, and callers that sleep
+    /// waiting for a slow task: every job completes (a lost wake-up would hang here).
+    #[test]
+    fn no_job_is_lost_between_spinning_and_sleeping() {
+        for threads in [2, 3] {
+            let pool = Pool::new(threads);
+            let total = AtomicU64::new(0);
+            for round in 0..400u64 {
+                // Every few rounds a pause longer than the spin, so workers fall asleep.
+                if round % 37 == 0 {
+                    std::thread::sleep(SPIN * 2);
+                }
+                let n = 1 + (round % 5) as usize;
+                pool.run(n, &|i| {
+                    if round % 53 == 0 && i == 0 {
+                        std::thread::sleep(SPIN * 2);
+                    }
+                    total.fetch_add(1, Ordering::Relaxed);
+                });
+            }
+            let want: u64 = (0..400u64).map(|r| 1 + r % 5).sum();
+            assert_eq!(total.load(Ordering::Relaxed), want);
+        }
+    }
 
     #[test]
     fn every_task_runs_once_in_any_pool() {
