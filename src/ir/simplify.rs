@@ -103,34 +103,14 @@ fn sink_views(f: Function) -> (Function, bool) {
             Op::Slice { x, axis, start } if sink[x] => {
                 let len = node.shape[axis];
                 // Operands of an elementwise op have its shape (broadcasts are nodes).
-                let mut sliced: Vec<(ValueId, ValueId)> = Vec::new();
-                for a in f.nodes[x].op.args() {
-                    if !sliced.iter().any(|(o, _)| *o == a) {
-                        let s = slice_of(&mut out, map[a], axis, start, len, node.origin);
-                        sliced.push((a, s));
-                    }
-                }
-                let op = f.nodes[x].op.map_args(&|a| {
-                    sliced
-                        .iter()
-                        .find(|(o, _)| *o == a)
-                        .map_or(usize::MAX, |(_, s)| *s)
+                let op = with_operands(&mut out, &f.nodes[x].op, &|out, a| {
+                    slice_of(out, map[a], axis, start, len, node.origin)
                 });
                 push(&mut out, op, node.shape.clone(), node.dtype, node.origin)
             }
             Op::Reshape(x) if sink[x] => {
-                let mut shaped: Vec<(ValueId, ValueId)> = Vec::new();
-                for a in f.nodes[x].op.args() {
-                    if !shaped.iter().any(|(o, _)| *o == a) {
-                        let r = reshape_of(&mut out, map[a], &node.shape, node.origin);
-                        shaped.push((a, r));
-                    }
-                }
-                let op = f.nodes[x].op.map_args(&|a| {
-                    shaped
-                        .iter()
-                        .find(|(o, _)| *o == a)
-                        .map_or(usize::MAX, |(_, r)| *r)
+                let op = with_operands(&mut out, &f.nodes[x].op, &|out, a| {
+                    reshape_of(out, map[a], &node.shape, node.origin)
                 });
                 push(&mut out, op, node.shape.clone(), node.dtype, node.origin)
             }
@@ -159,6 +139,26 @@ fn reshape_of(f: &mut Function, v: ValueId, shape: &[usize], origin: Option<Span
     }
     let dt = f.nodes[v].dtype;
     push(f, Op::Reshape(v), shape.to_vec(), dt, origin)
+}
+
+/// `op` with each distinct operand `a` replaced by `view(f, a)` (a node pushed to `f`).
+fn with_operands(
+    f: &mut Function,
+    op: &Op,
+    view: &dyn Fn(&mut Function, ValueId) -> ValueId,
+) -> Op {
+    let mut new: Vec<(ValueId, ValueId)> = Vec::new();
+    for a in op.args() {
+        if !new.iter().any(|(o, _)| *o == a) {
+            let v = view(f, a);
+            new.push((a, v));
+        }
+    }
+    op.map_args(&|a| {
+        new.iter()
+            .find(|(o, _)| *o == a)
+            .map_or(usize::MAX, |(_, v)| *v)
+    })
 }
 
 fn push(f: &mut Function, op: Op, shape: Shape, dtype: DType, origin: Option<Span>) -> ValueId {

@@ -246,6 +246,18 @@ impl Geo {
         }
     }
 
+    /// Window column `j` of every output pixel of one padded image row (`owl` values): a
+    /// slice of the row at stride 1, gathered into `src` otherwise.
+    fn window_column<'r>(&self, row: &'r [f32], j: usize, src: &'r mut [f32]) -> &'r [f32] {
+        if self.s == 1 {
+            return &row[j..j + self.owl];
+        }
+        for (ox, v) in src.iter_mut().enumerate() {
+            *v = row[ox * self.s + j];
+        }
+        src
+    }
+
     /// Batch element `b` of `x`, zero-padded, into `planes` (`c` planes of `hp` x `wp`).
     fn pad(&self, x: &Raw<'_>, b: usize, planes: &mut Vec<f32>) {
         planes.clear();
@@ -445,15 +457,7 @@ fn forward_image<const FMA: bool>(
             for i in 0..g.kh {
                 let row = &planes[(ch * g.hp + oy * g.s + i) * g.wp..][..g.wp];
                 for j in 0..g.kw {
-                    // The window column `j` of every output pixel of this row.
-                    let shifted: &[f32] = if g.s == 1 {
-                        &row[j..j + g.owl]
-                    } else {
-                        for (ox, v) in src.iter_mut().enumerate() {
-                            *v = row[ox * g.s + j];
-                        }
-                        &src
-                    };
+                    let shifted = g.window_column(row, j, &mut src);
                     for ff in 0..f {
                         let wv = wt[ff * ckk + k];
                         let a = &mut acc[ff * g.owl..][..g.owl];
@@ -690,14 +694,7 @@ fn grad_block<const FMA: bool>(
                 for j in 0..g.kw {
                     for oy in 0..g.oh {
                         let row = &planes[(ch * g.hp + oy * g.s + i) * g.wp..][..g.wp];
-                        let shifted: &[f32] = if g.s == 1 {
-                            &row[j..j + g.owl]
-                        } else {
-                            for (ox, v) in src.iter_mut().enumerate() {
-                                *v = row[ox * g.s + j];
-                            }
-                            &src
-                        };
+                        let shifted = g.window_column(row, j, &mut src);
                         for ff in 0..f {
                             let grow = &gt[(ff * g.oh + oy) * g.owl..][..g.owl];
                             let l = &mut lanes[k * f + ff];
