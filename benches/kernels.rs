@@ -264,4 +264,33 @@ fn main() {
             |b, x| b.matmul(x[0], x[1]),
         );
     }
+    // Transposed operands, as backward passes read them: `a^T b` (weight gradients) and
+    // `a b^T` (input gradients).
+    for (m, k, nn) in [
+        (128usize, 128usize, 512usize),
+        (128, 512, 128),
+        (128, 3584, 512),
+        (784, 128, 256),
+    ] {
+        bench(
+            &format!("matmul T[{k},{m}]x[{k},{nn}]"),
+            f,
+            vec![vec![k, m], vec![k, nn]],
+            2.0 * (m * k * nn) as f64,
+            |b, x| {
+                let t = b.transpose(x[0], &[1, 0]);
+                b.matmul(t, x[1])
+            },
+        );
+        bench(
+            &format!("matmul [{m},{k}]xT[{nn},{k}]"),
+            f,
+            vec![vec![m, k], vec![nn, k]],
+            2.0 * (m * k * nn) as f64,
+            |b, x| {
+                let t = b.transpose(x[1], &[1, 0]);
+                b.matmul(x[0], t)
+            },
+        );
+    }
 }
