@@ -355,6 +355,110 @@ fn recurrent_layers_have_finite_difference_gradients() {
     l.check_gradients("lstm |> last");
 }
 
+/// `x [B, T, I] @ w [I, N]` at step `t` plus `b`, for batch row `bi`.
+fn affine(
+    x: &[f32],
+    i: usize,
+    t_len: usize,
+    bi: usize,
+    t: usize,
+    w: &[f32],
+    b: &[f32],
+) -> Vec<f64> {
+    let n = b.len();
+    (0..n)
+        .map(|j| {
+            let mut acc = f64::from(b[j]);
+            for k in 0..i {
+                acc += f64::from(x[(bi * t_len + t) * i + k]) * f64::from(w[k * n + j]);
+            }
+            acc
+        })
+        .collect()
+}
+
+/// `h [H] @ w [H, N]`.
+fn times(h: &[f64], w: &[f32], n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|j| (0..h.len()).map(|k| h[k] * f64::from(w[k * n + j])).sum())
+        .collect()
+}
+
+fn sigmoid(v: f64) -> f64 {
+    1.0 / (1.0 + (-v).exp())
+}
+
+#[test]
+fn recurrent_layers_compute_their_equations() {
+    // Every parameter (biases included) is random, so each term of the equations counts.
+    let (bsz, t_len, i_len) = (2usize, 4usize, 3usize);
+    for (call, hid) in [("lstm(3)", 3usize), ("gru(2)", 2), ("rnn(4)", 4)] {
+        let src = model(&format!("x |> {call}"), "N, T, F");
+        let mut l = layer(&src, "m", &[bsz, t_len, i_len], true);
+        let got = l.run()[0].as_f32().to_vec();
+        let p: Vec<Vec<f32>> = l
+            .params
+            .iter()
+            .map(|(id, _)| l.exe.read_state(*id).unwrap().into_f32())
+            .collect();
+        let x = l.x.as_f32().to_vec();
+        for bi in 0..bsz {
+            let mut h = vec![0.0f64; hid];
+            let mut c = vec![0.0f64; hid];
+            for t in 0..t_len {
+                h = match call {
+                    // w_x, w_h, b_i, b_f, b_g, b_o; gates input, forget, cell, output.
+                    "lstm(3)" => {
+                        let bias: Vec<f32> = p[2..6].concat();
+                        let zx = affine(&x, i_len, t_len, bi, t, &p[0], &bias);
+                        let zh = times(&h, &p[1], 4 * hid);
+                        let z: Vec<f64> = zx.iter().zip(&zh).map(|(a, b)| a + b).collect();
+                        (0..hid)
+                            .map(|j| {
+                                let (ig, fg) = (sigmoid(z[j]), sigmoid(z[hid + j]));
+                                let (u, og) = (z[2 * hid + j].tanh(), sigmoid(z[3 * hid + j]));
+                                c[j] = fg * c[j] + ig * u;
+                                og * c[j].tanh()
+                            })
+                            .collect()
+                    }
+                    // w_x, w_h, b_x, b_h; gates reset, update, new.
+                    "gru(2)" => {
+                        let g = affine(&x, i_len, t_len, bi, t, &p[0], &p[2]);
+                        let gh: Vec<f64> = times(&h, &p[1], 3 * hid)
+                            .iter()
+                            .zip(&p[3])
+                            .map(|(a, b)| a + f64::from(*b))
+                            .collect();
+                        (0..hid)
+                            .map(|j| {
+                                let r = sigmoid(g[j] + gh[j]);
+                                let zg = sigmoid(g[hid + j] + gh[hid + j]);
+                                let n = (g[2 * hid + j] + r * gh[2 * hid + j]).tanh();
+                                (1.0 - zg) * n + zg * h[j]
+                            })
+                            .collect()
+                    }
+                    // w_x, w_h, b.
+                    _ => {
+                        let zx = affine(&x, i_len, t_len, bi, t, &p[0], &p[2]);
+                        let zh = times(&h, &p[1], hid);
+                        (0..hid).map(|j| (zx[j] + zh[j]).tanh()).collect()
+                    }
+                };
+                for j in 0..hid {
+                    let g = got[(bi * t_len + t) * hid + j];
+                    assert!(
+                        (f64::from(g) - h[j]).abs() < 1e-5,
+                        "{call} batch {bi} step {t} unit {j}: {g} vs {}",
+                        h[j]
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn batch_norm_embedding_and_dense_have_finite_difference_gradients() {
     let mut l = layer(
