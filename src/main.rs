@@ -76,10 +76,43 @@ enum Command {
         #[arg(long, default_value = "auto")]
         backend: BackendKind,
     },
-    /// Apply a run's preprocessing and model to new rows; writes CSV to standard output.
+    /// Apply a run's preprocessing and model to new inputs: a CSV or JSON Lines file for a
+    /// tabular model; PNG or JPEG files, directories of them, or IDX files for an image model.
+    /// Writes CSV (or `--format json`) to standard output.
     Predict {
         run_dir: PathBuf,
-        input: PathBuf,
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        #[arg(long, default_value = "csv", value_parser = ["csv", "json"])]
+        format: String,
+        /// Scale images of another size to the model's.
+        #[arg(long)]
+        resize: bool,
+        #[arg(long, default_value = "auto")]
+        backend: BackendKind,
+    },
+    /// Serve run directories over HTTP (TensorFlow Serving's REST paths): each model under its
+    /// train's name at /v1/models/NAME:predict; /healthz, /readyz and Prometheus /metrics.
+    Serve {
+        #[arg(required = true)]
+        run_dirs: Vec<PathBuf>,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Largest request body in bytes (larger: 413).
+        #[arg(long, default_value_t = 10_000_000)]
+        max_body: usize,
+        /// Most rows in one request (more: 413).
+        #[arg(long, default_value_t = 10_000)]
+        max_rows: usize,
+        /// Most rows in one model call (default: each train's batch size); concurrent requests
+        /// are gathered into calls of up to this many rows.
+        #[arg(long)]
+        max_batch: Option<usize>,
+        /// How long (in milliseconds) a call waits for more requests once one arrived.
+        #[arg(long, default_value_t = 1.0)]
+        batch_wait_ms: f64,
         #[arg(long, default_value = "auto")]
         backend: BackendKind,
     },
@@ -240,18 +273,57 @@ fn run(cli: Cli) -> ExitCode {
         },
         Command::Predict {
             run_dir,
-            input,
+            inputs,
+            format,
+            resize,
             backend,
-        } => match mlx::commands::predict(&run_dir, &input, backend) {
-            Ok((csv, warnings)) => {
-                for w in warnings {
-                    eprintln!("warning: {w}");
+        } => {
+            let opts = mlx::predict::PredictOptions {
+                backend,
+                format: if format == "json" {
+                    mlx::predict::Format::Json
+                } else {
+                    mlx::predict::Format::Csv
+                },
+                resize,
+            };
+            match mlx::predict::predict(&run_dir, &inputs, &opts) {
+                Ok((doc, warnings)) => {
+                    for w in warnings {
+                        eprintln!("warning: {w}");
+                    }
+                    print!("{doc}");
+                    0
                 }
-                print!("{csv}");
-                0
+                Err((sources, diags)) => report(&diags, &sources).max(1),
             }
-            Err((sources, diags)) => report(&diags, &sources).max(1),
-        },
+        }
+        Command::Serve {
+            run_dirs,
+            host,
+            port,
+            max_body,
+            max_rows,
+            max_batch,
+            batch_wait_ms,
+            backend,
+        } => {
+            let opts = mlx::serve::Options {
+                host,
+                port,
+                max_body,
+                max_rows,
+                max_batch,
+                batch_wait: std::time::Duration::from_secs_f64(
+                    batch_wait_ms.clamp(0.0, 1000.0) / 1000.0,
+                ),
+                backend,
+            };
+            match mlx::serve::serve(&run_dirs, &opts) {
+                Ok(()) => 0,
+                Err((sources, diags)) => report(&diags, &sources).max(1),
+            }
+        }
         Command::Runs { dir } => match mlx::history::list(&dir) {
             Ok(text) => {
                 print!("{text}");

@@ -9,11 +9,11 @@ use crate::backend::BackendKind;
 use crate::check::hir::{self, TrainPlan};
 use crate::diagnostics::{Diagnostic, Severity};
 use crate::driver::{self, Checked};
+use crate::rundir::lock::{self, Lock};
+use crate::rundir::{self, Summary};
 use crate::source::SourceMap;
 use crate::train::checkpoint;
-use crate::train::lock::{self, Lock};
 use crate::train::run::{self, Context, Options};
-use crate::train::rundir;
 use serde_json::Value;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -36,34 +36,10 @@ struct Opened {
 }
 
 fn open(dir: &Path) -> Result<Opened, Failed> {
-    if !dir.is_dir() {
-        return Err(fail(
-            Diagnostic::error(
-                "mlx::rundir::missing",
-                format!("there is no run directory {}", dir.display()),
-            )
-            .with_help("give the directory `mlx run` printed as its last line"),
-        ));
-    }
-    if dir.join("sweep.json").is_file() || dir.join("trials").is_dir() {
-        return Err(fail(
-            Diagnostic::error(
-                "mlx::rundir::missing",
-                format!(
-                    "{} is a sweep directory, not a run directory",
-                    dir.display()
-                ),
-            )
-            .with_help(format!(
-                "give one of its trials: {}",
-                dir.join("trials")
-                    .join("<train>")
-                    .join("<run-id>")
-                    .display()
-            )),
-        ));
-    }
-    let lock = lock::read(dir).map_err(fail)?;
+    let run = rundir::open(dir)
+        .and_then(rundir::RunDir::require_run)
+        .map_err(fail)?;
+    let lock = run.lock().map_err(fail)?;
     let backend: BackendKind = lock.backend.parse().map_err(|e: String| {
         fail(Diagnostic::error(
             "mlx::rundir::corrupt",
@@ -144,16 +120,14 @@ fn context<'a>(checked: &'a Checked, program: &'a hir::Program) -> Context<'a> {
     }
 }
 
-fn summary(dir: &Path) -> Option<Value> {
-    let text = std::fs::read_to_string(dir.join("summary.json")).ok()?;
-    serde_json::from_str(&text).ok()
+/// The run's summary; none while it has not ended (a corrupt one counts as none: the run is
+/// resumed or refused by its checkpoint and lock, which say more).
+fn summary(dir: &Path) -> Option<Summary> {
+    rundir::read_doc(&dir.join(rundir::SUMMARY)).ok()
 }
 
-fn completed(summary: Option<&Value>) -> bool {
-    summary
-        .and_then(|s| s.get("status"))
-        .and_then(Value::as_str)
-        == Some("completed")
+fn completed(summary: Option<&Summary>) -> bool {
+    summary.is_some_and(Summary::completed)
 }
 
 pub struct ResumeOptions {
@@ -179,11 +153,7 @@ fn resume_inner(
     let opened = open(dir)?;
     let s = summary(dir);
     if completed(s.as_ref()) {
-        let epochs = s
-            .as_ref()
-            .and_then(|s| s.get("epochs_run"))
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
+        let epochs = s.as_ref().and_then(|s| s.epochs_run).unwrap_or(0);
         let d = Diagnostic {
             severity: Severity::Advice,
             ..Diagnostic::error(
@@ -408,6 +378,14 @@ fn compare(a: &Path, b: &Path, text: &mut String, diffs: &mut Vec<(String, Vec<S
     file(
         "preprocess.json",
         json_file(a, b, "preprocess.json").map(|(va, vb)| {
+            let mut out = Vec::new();
+            json_diff("", &va, &vb, &mut out);
+            (String::new(), out)
+        }),
+    );
+    file(
+        rundir::INPUT,
+        json_file(a, b, rundir::INPUT).map(|(va, vb)| {
             let mut out = Vec::new();
             json_diff("", &va, &vb, &mut out);
             (String::new(), out)

@@ -103,6 +103,19 @@ impl Data {
             })
             .unwrap_or((Vec::new(), ','));
         let t = csv::read(path, sep).map_err(|e| unreadable(path, e.line, &e.message))?;
+        Data::for_prediction(plan, &t, path, &missing)
+    }
+
+    /// Prediction rows from a parsed table (a CSV file, or a request's rows): every feature
+    /// column must be present; other columns are ignored; no row is dropped (rows missing a
+    /// `drop_missing` value are recorded in `unusable_rows`). `origin` names the input in
+    /// messages, with the table's line numbers.
+    pub fn for_prediction(
+        plan: &DatasetPlan,
+        t: &csv::Table,
+        origin: &Path,
+        missing: &[String],
+    ) -> Result<Data, DataError> {
         let absent: Vec<&str> = plan
             .features
             .iter()
@@ -122,7 +135,7 @@ impl Data {
                         .join(", ")
                 ),
             )
-            .at(path, Some(1))
+            .at(origin, Some(1))
             .with_help(format!(
                 "the model was trained on the columns: {}",
                 plan.features
@@ -133,8 +146,40 @@ impl Data {
             )));
         }
         let mut b = Builder::new(plan, true);
-        b.add_csv(&t, path, &missing, SourceRole::All)?;
+        b.add_csv(t, origin, missing, SourceRole::All)?;
         b.data.unusable = (0..b.drop.len()).filter(|i| b.drop[*i]).collect();
+        Ok(b.data)
+    }
+
+    /// Prediction rows of an image model: `pixels` holds `n` images of the plan's one image
+    /// feature, raw bytes in its declared shape; image `i` is named by `origins[i]` (a file and
+    /// a record number) in messages.
+    pub fn from_images(
+        plan: &DatasetPlan,
+        pixels: Vec<u8>,
+        origins: &[(PathBuf, usize)],
+    ) -> Result<Data, DataError> {
+        let mut b = Builder::new(plan, true);
+        let n = origins.len();
+        match b.data.columns.as_mut_slice() {
+            [Column::Image { size, pixels: pool }] if pixels.len() == *size * n => {
+                *pool = pixels;
+            }
+            _ => {
+                return Err(DataError::new(
+                    MALFORMED,
+                    "the images do not match the model's one image feature",
+                ));
+            }
+        }
+        for (path, record) in origins {
+            let src = match b.data.paths.iter().position(|p| p == path) {
+                Some(i) => i as u32,
+                None => b.begin_source(path),
+            };
+            b.data.origins.push((src, *record as u32));
+        }
+        b.data.roles = vec![SourceRole::All; n];
         Ok(b.data)
     }
 

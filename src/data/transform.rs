@@ -310,9 +310,9 @@ impl Preprocessor {
         Ok(())
     }
 
-    /// Rows (among `rows`) with a category level never seen in training, each with a readable
-    /// description: `island = "Atlantis"`.
-    pub fn unseen_levels(&self, data: &Data, rows: &[usize]) -> Vec<(usize, String)> {
+    /// Every category value (among `rows`) whose level was never seen in training: its row,
+    /// column and level, in row order.
+    pub fn unseen(&self, data: &Data, rows: &[usize]) -> Vec<(usize, String, String)> {
         let encoders: Vec<(&str, Encoder<'_>)> = self
             .features
             .iter()
@@ -320,7 +320,6 @@ impl Preprocessor {
             .collect();
         let mut found = Vec::new();
         for &r in rows {
-            let mut what = Vec::new();
             for (column, e) in &encoders {
                 if let Encoder::Category {
                     codes,
@@ -331,14 +330,28 @@ impl Preprocessor {
                 {
                     let c = codes[r];
                     if c != MISSING && !known[c as usize] {
-                        what.push(format!("{column} = {:?}", levels[c as usize]));
+                        found.push((r, column.to_string(), levels[c as usize].clone()));
                     }
                 }
             }
-            if !what.is_empty() {
-                found.push((r, what.join(", ")));
-            }
         }
         found
+    }
+
+    /// Rows (among `rows`) with a category level never seen in training, each with a readable
+    /// description: `island = "Atlantis"`.
+    pub fn unseen_levels(&self, data: &Data, rows: &[usize]) -> Vec<(usize, String)> {
+        let mut out: Vec<(usize, String)> = Vec::new();
+        for (r, column, level) in self.unseen(data, rows) {
+            let what = format!("{column} = {level:?}");
+            match out.last_mut() {
+                Some((last, text)) if *last == r => {
+                    text.push_str(", ");
+                    text.push_str(&what);
+                }
+                _ => out.push((r, what)),
+            }
+        }
+        out
     }
 }

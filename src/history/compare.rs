@@ -3,8 +3,9 @@
 //! `program::diff`), the data and environment from the locks, and the results from the
 //! summaries with differences. A section with nothing to report says "no differences".
 
-use super::{INPUT, num, program, read_json, read_text, short_hash, when};
+use super::{INPUT, num, program, read_text, when};
 use crate::diagnostics::Diagnostic;
+use crate::rundir::{self, Summary};
 use crate::source::FileId;
 use crate::syntax::ast::Module;
 use serde_json::Value;
@@ -17,6 +18,7 @@ struct Run {
     spec: Module,
     lock: Value,
     summary: Value,
+    short_hash: String,
 }
 
 pub fn compare(a: &Path, b: &Path) -> Result<String, Diagnostic> {
@@ -54,8 +56,9 @@ fn load(dir: &Path) -> Result<Run, Diagnostic> {
         ));
     }
     if dir.join("sweep.json").is_file() {
-        let best = super::scan::json_or_none(&dir.join("sweep.json"))
-            .and_then(|s| s.get("best")?.get("dir")?.as_str().map(String::from));
+        let best = rundir::read_doc::<rundir::SweepDoc>(&dir.join(rundir::SWEEP))
+            .ok()
+            .and_then(|s| s.best?.dir);
         let d = Diagnostic::error(
             INPUT,
             format!(
@@ -79,10 +82,17 @@ fn load(dir: &Path) -> Result<Run, Diagnostic> {
             format!("{} does not parse: {}", spec_path.display(), d.message),
         ));
     }
+    let input = |d: Diagnostic| Diagnostic { code: INPUT, ..d };
+    let lock = rundir::lock::read(dir).map_err(input)?;
+    let summary: Summary = rundir::read_doc(&dir.join(rundir::SUMMARY)).map_err(input)?;
+    // The comparison walks the documents field by field.
+    let value =
+        |v: Result<Value, serde_json::Error>| v.map_err(|e| Diagnostic::internal(e.to_string()));
     Ok(Run {
         spec,
-        lock: read_json(&dir.join("mlx.lock"))?,
-        summary: read_json(&dir.join("summary.json"))?,
+        lock: value(serde_json::to_value(&lock))?,
+        summary: value(serde_json::to_value(&summary))?,
+        short_hash: lock.short_hash(),
     })
 }
 
@@ -96,7 +106,7 @@ fn headline(tag: &str, dir: &Path, r: &Run) -> Vec<String> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     parts.push(when(&id).unwrap_or_else(|| "-".into()));
-    parts.push(short_hash(&r.lock).map_or_else(|| "lock -".into(), |h| format!("lock {h}")));
+    parts.push(format!("lock {}", r.short_hash));
     parts
 }
 

@@ -3,9 +3,9 @@
 //! epochs (run/best) and the path relative to DIR.
 
 use super::scan::{self, Found};
-use super::{INPUT, num, parse_run_id, short_hash, when};
+use super::{INPUT, num, parse_run_id, when};
 use crate::diagnostics::Diagnostic;
-use serde_json::Value;
+use crate::rundir::{self, Figures, Lock, Status, Summary, SweepDoc, TrialEntry};
 use std::path::Path;
 
 const HEADER: [&str; 9] = [
@@ -116,16 +116,7 @@ fn sort_key(dir: &Path, p: &Path) -> (Option<String>, Vec<(String, u64)>) {
     (stamp, path)
 }
 
-fn text_of(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-fn figures_text(split: &str, figures: &Value) -> String {
+fn figures_text(split: &str, figures: &Figures) -> String {
     let f: Vec<String> = scan::key_figures(figures)
         .iter()
         .map(|(k, v)| format!("{k}={}", num(*v)))
@@ -138,47 +129,59 @@ fn figures_text(split: &str, figures: &Value) -> String {
 }
 
 fn run_row(dir: &Path, p: &Path) -> Row {
-    let summary = scan::json_or_none(&p.join("summary.json"));
-    let lock = scan::json_or_none(&p.join("mlx.lock"));
-    let s = |k: &str| summary.as_ref().and_then(|s| s.get(k));
-    let l = |k: &str| lock.as_ref().and_then(|l| l.get(k));
+    let run = scan::run_dir(p);
+    let summary: Option<Summary> = run.summary().ok();
+    let lock: Option<Lock> = run.lock().ok();
     let id = file_name(p);
-    let name = text_of(s("train"))
+    let name = summary
+        .as_ref()
+        .map(|s| s.train.clone())
+        .filter(|t| !t.is_empty())
         .or_else(|| p.parent().map(file_name))
         .unwrap_or_default();
     let status = match &summary {
-        Some(_) => text_of(s("status")).unwrap_or_else(|| "unknown".into()),
+        Some(s) => match s.status {
+            Some(Status::Completed) => "completed".into(),
+            Some(Status::Failed) => "failed".into(),
+            None => "unknown".into(),
+        },
         None => "incomplete".into(),
     };
-    let last = scan::last_metrics(p);
-    let figures = if scan::has_numbers(s("test")) {
-        s("test").map_or_else(|| "-".into(), |f| figures_text("test", f))
-    } else if scan::has_numbers(s("val")) {
-        s("val").map_or_else(|| "-".into(), |f| figures_text("val", f))
+    let last = run.last_metrics();
+    let test = summary.as_ref().and_then(|s| s.test.as_ref());
+    let val = summary.as_ref().and_then(|s| s.val.as_ref());
+    let figures = if scan::has_numbers(test) {
+        test.map_or_else(|| "-".into(), |f| figures_text("test", f))
+    } else if scan::has_numbers(val) {
+        val.map_or_else(|| "-".into(), |f| figures_text("val", f))
     } else {
         match last.as_ref() {
-            Some(m) if scan::has_numbers(m.get("val")) => {
-                let fold = m
-                    .get("fold")
-                    .and_then(Value::as_u64)
-                    .map_or_else(String::new, |f| format!("fold {f} "));
-                let epoch = m.get("epoch").and_then(Value::as_u64).unwrap_or(0);
-                let label = format!("{fold}epoch {epoch} val");
-                m.get("val")
+            Some(m) if scan::has_numbers(m.val.as_ref()) => {
+                let fold = m.fold.map_or_else(String::new, |f| format!("fold {f} "));
+                let label = format!("{fold}epoch {} val", m.epoch.unwrap_or(0));
+                m.val
+                    .as_ref()
                     .map_or_else(|| "-".into(), |f| figures_text(&label, f))
             }
             _ => "-".into(),
         }
     };
-    let epochs = match (text_of(s("epochs_run")), text_of(s("best_epoch"))) {
+    let s = summary.as_ref();
+    let epochs = match (s.and_then(|s| s.epochs_run), s.and_then(|s| s.best_epoch)) {
         (Some(r), Some(b)) => format!("{r}/{b}"),
         (Some(r), None) => format!("{r}/-"),
         _ => last
             .as_ref()
-            .and_then(|m| m.get("epoch"))
-            .and_then(Value::as_u64)
+            .and_then(|m| m.epoch)
             .map_or_else(|| "-".into(), |e| format!("{e}/-")),
     };
+    let seed = s
+        .and_then(|s| s.seed)
+        .or(lock.as_ref().map(|l| l.seed))
+        .map(|x| x.to_string());
+    let backend = s
+        .and_then(|s| s.backend.clone())
+        .or(lock.as_ref().map(|l| l.backend.clone()));
     let dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
     Row {
         key: sort_key(dir, p),
@@ -186,9 +189,9 @@ fn run_row(dir: &Path, p: &Path) -> Row {
             name,
             dash(when(&id)),
             status,
-            dash(lock.as_ref().and_then(short_hash)),
-            dash(text_of(s("seed")).or_else(|| text_of(l("seed")))),
-            dash(text_of(s("backend")).or_else(|| text_of(l("backend")))),
+            dash(lock.as_ref().map(Lock::short_hash)),
+            dash(seed),
+            dash(backend),
             figures,
             epochs,
             relative(dir, p),
@@ -196,40 +199,43 @@ fn run_row(dir: &Path, p: &Path) -> Row {
     }
 }
 
-/// The one value every trial's summary has for `key`, if they agree.
-fn common(trials: &[Value], key: &str) -> Option<String> {
-    let mut values = trials
-        .iter()
-        .map(|t| text_of(t.get("summary").and_then(|s| s.get(key))));
+/// The one value every trial's summary has, if they agree.
+fn common<T: PartialEq + ToString>(
+    trials: &[TrialEntry],
+    key: impl Fn(&Summary) -> Option<T>,
+) -> Option<String> {
+    let mut values = trials.iter().map(|t| t.summary.as_ref().and_then(&key));
     let first = values.next()??;
     values
-        .all(|v| v.as_deref() == Some(first.as_str()))
-        .then_some(first)
+        .all(|v| v.as_ref() == Some(&first))
+        .then(|| first.to_string())
 }
 
 fn sweep_row(dir: &Path, p: &Path) -> Row {
-    let doc = scan::json_or_none(&p.join("sweep.json"));
-    let d = |k: &str| doc.as_ref().and_then(|s| s.get(k));
+    let doc: Option<SweepDoc> = rundir::read_doc(&p.join(rundir::SWEEP)).ok();
     let id = file_name(p);
-    let name = text_of(d("sweep"))
+    let name = doc
+        .as_ref()
+        .map(|d| d.sweep.clone())
+        .filter(|n| !n.is_empty())
         .or_else(|| p.parent().map(file_name))
         .unwrap_or_default();
-    let trials: Vec<Value> = d("trials")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let objective = text_of(d("objective")).unwrap_or_else(|| "objective".into());
-    let best = d("best").filter(|b| !b.is_null());
-    let figures = match (&doc, best) {
-        (None, _) => "-".into(),
-        (Some(_), None) => format!("no best {objective} ({} trials)", trials.len()),
-        (Some(_), Some(b)) => {
-            let v = b
-                .get("objective")
-                .and_then(Value::as_f64)
-                .map_or_else(|| "-".into(), num);
-            let t = text_of(b.get("trial")).unwrap_or_else(|| "?".into());
-            format!("best {objective}={v} (trial {t} of {})", trials.len())
+    let trials: &[TrialEntry] = doc.as_ref().map_or(&[], |d| d.trials.as_slice());
+    let objective = doc
+        .as_ref()
+        .map(|d| d.objective.clone())
+        .filter(|o| !o.is_empty())
+        .unwrap_or_else(|| "objective".into());
+    let figures = match doc.as_ref().map(|d| d.best.as_ref()) {
+        None => "-".into(),
+        Some(None) => format!("no best {objective} ({} trials)", trials.len()),
+        Some(Some(b)) => {
+            let v = b.objective.map_or_else(|| "-".into(), num);
+            format!(
+                "best {objective}={v} (trial {} of {})",
+                b.trial,
+                trials.len()
+            )
         }
     };
     let dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
@@ -244,8 +250,8 @@ fn sweep_row(dir: &Path, p: &Path) -> Row {
                 "incomplete".into()
             },
             "-".into(),
-            dash(common(&trials, "seed")),
-            dash(common(&trials, "backend")),
+            dash(common(trials, |s| s.seed)),
+            dash(common(trials, |s| s.backend.clone())),
             figures,
             "-".into(),
             relative(dir, p),

@@ -9,7 +9,6 @@ mod program;
 mod scan;
 
 use crate::diagnostics::Diagnostic;
-use serde_json::Value;
 use std::path::Path;
 
 /// The code of every error about an unreadable or malformed run directory or file.
@@ -37,22 +36,6 @@ fn read_text(path: &Path) -> Result<String, Diagnostic> {
             ),
         )
     })
-}
-
-/// A JSON object read from a file, or an error naming the file.
-fn read_json(path: &Path) -> Result<Value, Diagnostic> {
-    let text = read_text(path)?;
-    match serde_json::from_str::<Value>(&text) {
-        Ok(v @ Value::Object(_)) => Ok(v),
-        Ok(_) => Err(Diagnostic::error(
-            INPUT,
-            format!("{} is not a JSON object", path.display()),
-        )),
-        Err(e) => Err(Diagnostic::error(
-            INPUT,
-            format!("{} is not valid JSON: {e}", path.display()),
-        )),
-    }
 }
 
 /// The start time in a run id `YYYYMMDD-HHMMSS[-N]`: the sortable stamp `YYYYMMDD-HHMMSS` and
@@ -103,13 +86,6 @@ fn num(v: f64) -> String {
     } else {
         format!("{v:.4}")
     }
-}
-
-/// The first 8 hex digits of a lock's program hash (`sha256:...`).
-fn short_hash(lock: &Value) -> Option<String> {
-    let h = lock.get("program")?.as_str()?;
-    let hex = h.strip_prefix("sha256:").unwrap_or(h);
-    Some(hex.chars().take(8).collect())
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! missing or corrupt file leaves its facts unknown instead of failing the listing.
 
 use super::parse_run_id;
+use crate::rundir::{self, Figures, RunDir};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -27,9 +28,12 @@ pub fn find(dir: &Path) -> Vec<Found> {
             .and_then(|n| n.to_str())
             .is_some_and(|n| parse_run_id(n).is_some());
         let has = |f: &str| d.join(f).is_file();
-        if has("sweep.json") || (named_like_run && d.join("trials").is_dir()) {
+        if has(rundir::SWEEP) || (named_like_run && d.join(rundir::TRIALS).is_dir()) {
             out.push(Found::Sweep(d.clone()));
-        } else if has("summary.json") || has("mlx.lock") || (named_like_run && has("spec.mlx")) {
+        } else if has(rundir::SUMMARY)
+            || has(rundir::lock::FILE)
+            || (named_like_run && has(rundir::SPEC))
+        {
             out.push(Found::Run(d.clone()));
         }
         if depth >= MAX_DEPTH {
@@ -47,34 +51,19 @@ pub fn find(dir: &Path) -> Vec<Found> {
     out
 }
 
-/// A JSON object from a file, or `None` when it is missing or unreadable.
-pub fn json_or_none(path: &Path) -> Option<Value> {
-    let text = std::fs::read_to_string(path).ok()?;
-    serde_json::from_str::<Value>(&text)
-        .ok()
-        .filter(Value::is_object)
-}
-
-/// The last complete line of `metrics.jsonl` (a killed run may leave none).
-pub fn last_metrics(dir: &Path) -> Option<Value> {
-    let text = std::fs::read_to_string(dir.join("metrics.jsonl")).ok()?;
-    text.lines()
-        .rev()
-        .filter(|l| !l.trim().is_empty())
-        .find_map(|l| {
-            serde_json::from_str::<Value>(l)
-                .ok()
-                .filter(Value::is_object)
-        })
+/// A found directory as a run directory, whose documents are read leniently (a missing or
+/// corrupt one is an unknown).
+pub fn run_dir(p: &Path) -> RunDir {
+    RunDir {
+        dir: p.to_path_buf(),
+        kind: rundir::Kind::Run,
+    }
 }
 
 /// The figures `mlx runs` shows from a split's figure map: accuracy and macro F1 for a
 /// classifier, R² and RMSE for a regression (two other figures when neither is there), and
 /// always the loss.
-pub fn key_figures(figures: &Value) -> Vec<(String, f64)> {
-    let Some(m) = figures.as_object() else {
-        return Vec::new();
-    };
+pub fn key_figures(m: &Figures) -> Vec<(String, f64)> {
     let numeric = |k: &str| m.get(k).and_then(Value::as_f64);
     let pick = |keys: &[&str]| -> Vec<(String, f64)> {
         keys.iter()
@@ -98,8 +87,6 @@ pub fn key_figures(figures: &Value) -> Vec<(String, f64)> {
 }
 
 /// Whether a figure map holds any number (k-fold runs leave `test` empty).
-pub fn has_numbers(figures: Option<&Value>) -> bool {
-    figures
-        .and_then(Value::as_object)
-        .is_some_and(|m| m.values().any(Value::is_number))
+pub fn has_numbers(figures: Option<&Figures>) -> bool {
+    figures.is_some_and(|m| m.values().any(Value::is_number))
 }

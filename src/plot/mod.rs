@@ -77,7 +77,7 @@ fn runs_inside(dir: &Path) -> Vec<PathBuf> {
 /// Writes `text` to `dir/name` atomically and records the path.
 fn write(dir: &Path, name: &str, text: &str, out: &mut Vec<PathBuf>) -> Result<(), Diagnostic> {
     let path = dir.join(name);
-    crate::train::rundir::write_atomic(&path, text.as_bytes()).map_err(|e| {
+    crate::rundir::write_atomic(&path, text.as_bytes()).map_err(|e| {
         Diagnostic::error(
             "mlx::run::io",
             format!("cannot write {}: {e}", path.display()),
@@ -98,7 +98,7 @@ fn plot_run(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
         && let Some((split, m)) = &s.confusion
     {
         let train = s.train.as_deref();
-        let classes = read::class_names(dir, train, m.len());
+        let classes = read::class_names(dir, m.len());
         let run = train.map_or_else(|| read::dir_name(dir), str::to_string);
         let (title, subtitle) = confusion::captions(&run, split, m);
         let svg = confusion::render(&title, &subtitle, &classes, m)?;

@@ -1,8 +1,9 @@
 //! Reading what the plots need: takes a run or sweep directory, gives its epochs
-//! (`metrics.jsonl`), summary, trials and class names, or an `mlx::plot::input` diagnostic.
+//! (`metrics.jsonl`), summary, trials and class names, read through `crate::rundir`, or an
+//! `mlx::plot::input` diagnostic.
 
-use crate::check::hir::TargetKind;
 use crate::diagnostics::Diagnostic;
+use crate::rundir::{self, Figures, RunDir, SweepDoc};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -52,14 +53,9 @@ pub struct Sweep {
     pub best: Option<usize>,
 }
 
-fn corrupt(path: &Path, what: impl std::fmt::Display) -> Diagnostic {
-    Diagnostic::error(INPUT, format!("{} is not valid: {what}", path.display()))
-}
-
-fn read_json(path: &Path) -> Result<Value, Diagnostic> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Diagnostic::error(INPUT, format!("cannot read {}: {e}", path.display())))?;
-    serde_json::from_str(&text).map_err(|e| corrupt(path, e))
+/// A run-directory read failure as this module's diagnostic (the message names the file).
+fn input(d: Diagnostic) -> Diagnostic {
+    Diagnostic { code: INPUT, ..d }
 }
 
 /// The finite number a JSON value holds.
@@ -67,25 +63,19 @@ fn number(v: &Value) -> Option<f64> {
     v.as_f64().filter(|x| x.is_finite())
 }
 
-fn count(v: Option<&Value>) -> Option<usize> {
-    v.and_then(Value::as_u64).map(|n| n as usize)
-}
-
 /// The numeric figures of a split (`{"loss": 0.4, "confusion": [..]}` gives `loss` only;
 /// null counts as a missing value of that figure).
-fn figures(v: Option<&Value>) -> BTreeMap<String, Option<f64>> {
+fn figures(v: Option<&Figures>) -> BTreeMap<String, Option<f64>> {
     let mut out = BTreeMap::new();
-    if let Some(Value::Object(m)) = v {
-        for (k, x) in m {
-            match x {
-                Value::Number(_) => {
-                    out.insert(k.clone(), number(x));
-                }
-                Value::Null => {
-                    out.insert(k.clone(), None);
-                }
-                _ => {}
+    for (k, x) in v.into_iter().flatten() {
+        match x {
+            Value::Number(_) => {
+                out.insert(k.clone(), number(x));
             }
+            Value::Null => {
+                out.insert(k.clone(), None);
+            }
+            _ => {}
         }
     }
     out
@@ -93,27 +83,11 @@ fn figures(v: Option<&Value>) -> BTreeMap<String, Option<f64>> {
 
 /// The epochs of `metrics.jsonl` (none when the file does not exist).
 pub fn metrics(dir: &Path) -> Result<Vec<Epoch>, Diagnostic> {
-    let path = dir.join("metrics.jsonl");
-    if !path.is_file() {
-        return Ok(Vec::new());
-    }
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| Diagnostic::error(INPUT, format!("cannot read {}: {e}", path.display())))?;
+    let lines = run_dir(dir).metrics().map_err(input)?;
     let mut out: Vec<Epoch> = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let v: Value = serde_json::from_str(line)
-            .map_err(|e| corrupt(&path, format_args!("line {}: {e}", i + 1)))?;
-        if !v.is_object() {
-            return Err(corrupt(
-                &path,
-                format_args!("line {} is not a JSON object", i + 1),
-            ));
-        }
-        let fold = count(v.get("fold")).unwrap_or(0);
-        let epoch = count(v.get("epoch")).unwrap_or_else(|| {
+    for m in lines {
+        let fold = m.fold.unwrap_or(0);
+        let epoch = m.epoch.unwrap_or_else(|| {
             // No epoch number: the one after this fold's previous line.
             out.iter()
                 .filter(|e| e.fold == fold)
@@ -125,11 +99,19 @@ pub fn metrics(dir: &Path) -> Result<Vec<Epoch>, Diagnostic> {
         out.push(Epoch {
             epoch,
             fold,
-            train: figures(v.get("train")),
-            val: figures(v.get("val")),
+            train: figures(Some(&m.train)),
+            val: figures(m.val.as_ref()),
         });
     }
     Ok(out)
+}
+
+/// `dir` as a run directory (the plots read files that may or may not be there).
+fn run_dir(dir: &Path) -> RunDir {
+    RunDir {
+        dir: dir.to_path_buf(),
+        kind: rundir::Kind::Run,
+    }
 }
 
 /// A k×k matrix of counts, if `v` is one.
@@ -159,32 +141,29 @@ fn matrix(v: Option<&Value>) -> Option<Vec<Vec<u64>>> {
 
 /// `summary.json` (`None` when the file does not exist).
 pub fn summary(dir: &Path) -> Result<Option<Summary>, Diagnostic> {
-    let path = dir.join("summary.json");
-    if !path.is_file() {
+    let Some(s) = run_dir(dir).summary_if_any().map_err(input)? else {
         return Ok(None);
-    }
-    let v = read_json(&path)?;
-    if !v.is_object() {
-        return Err(corrupt(&path, "it is not a JSON object"));
-    }
-    let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-    let folds = v
-        .get("folds")
-        .and_then(Value::as_array)
-        .map(|fs| {
-            fs.iter()
-                .map(|f| (count(f.get("best_epoch")), count(f.get("epochs_run"))))
-                .collect()
-        })
-        .unwrap_or_default();
+    };
+    let folds = s
+        .folds
+        .iter()
+        .flatten()
+        .map(|f| (f.best_epoch, f.epochs_run))
+        .collect();
     let confusion = ["test", "val"].iter().find_map(|split| {
-        matrix(v.get(split).and_then(|s| s.get("confusion"))).map(|m| (split.to_string(), m))
+        matrix(s.split(split).and_then(|f| f.get("confusion"))).map(|m| (split.to_string(), m))
     });
     Ok(Some(Summary {
-        train: text("train"),
-        status: text("status"),
-        best_epoch: count(v.get("best_epoch")),
-        epochs_run: count(v.get("epochs_run")),
+        train: (!s.train.is_empty()).then(|| s.train.clone()),
+        status: s.status.map(|st| {
+            match st {
+                rundir::Status::Completed => "completed",
+                rundir::Status::Failed => "failed",
+            }
+            .to_string()
+        }),
+        best_epoch: s.best_epoch,
+        epochs_run: s.epochs_run,
         folds,
         confusion,
     }))
@@ -192,40 +171,36 @@ pub fn summary(dir: &Path) -> Result<Option<Summary>, Diagnostic> {
 
 /// `sweep.json` of a sweep directory.
 pub fn sweep(dir: &Path) -> Result<Sweep, Diagnostic> {
-    let path = dir.join("sweep.json");
-    let v = read_json(&path)?;
-    let Some(trials) = v.get("trials").and_then(Value::as_array) else {
-        return Err(corrupt(&path, "it has no \"trials\" list"));
-    };
-    let mut out = Vec::new();
-    for (i, t) in trials.iter().enumerate() {
-        let point = match t.get("point") {
-            Some(Value::Object(m)) => m
+    let doc: SweepDoc = rundir::read_doc(&dir.join(rundir::SWEEP)).map_err(input)?;
+    let trials = doc
+        .trials
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Trial {
+            trial: t.trial.unwrap_or(i + 1),
+            point: t
+                .point
                 .iter()
-                .map(|(k, v)| {
-                    let s = match v {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    (k.clone(), s)
-                })
+                .map(|(k, v)| (k.clone(), rundir::docs::point_text(v)))
                 .collect(),
-            _ => Vec::new(),
-        };
-        out.push(Trial {
-            trial: count(t.get("trial")).unwrap_or(i + 1),
-            point,
-            objective: t.get("objective").and_then(number),
-            dir: t.get("dir").and_then(Value::as_str).map(PathBuf::from),
-        });
-    }
-    let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+            objective: t.objective.filter(|x| x.is_finite()),
+            dir: t.dir.as_ref().map(PathBuf::from),
+        })
+        .collect();
     Ok(Sweep {
-        name: text("sweep").unwrap_or_else(|| dir_name(dir)),
-        objective: text("objective").unwrap_or_else(|| "objective".into()),
-        maximize: text("direction").as_deref() == Some("maximize"),
-        best: v.get("best").and_then(|b| count(b.get("trial"))),
-        trials: out,
+        name: if doc.sweep.is_empty() {
+            dir_name(dir)
+        } else {
+            doc.sweep.clone()
+        },
+        objective: if doc.objective.is_empty() {
+            "objective".into()
+        } else {
+            doc.objective.clone()
+        },
+        maximize: doc.direction == rundir::Direction::Maximize,
+        best: doc.best.as_ref().map(|b| b.trial),
+        trials,
     })
 }
 
@@ -237,24 +212,14 @@ pub fn dir_name(dir: &Path) -> String {
     )
 }
 
-/// The names of a classifier's `k` classes: the target levels of the run's own `spec.mlx`
-/// when it still checks (its data files are readable), else `0..k`.
-pub fn class_names(dir: &Path, train: Option<&str>, k: usize) -> Vec<String> {
-    let fallback = || (0..k).map(|i| i.to_string()).collect();
-    let spec = dir.join("spec.mlx");
-    if !spec.is_file() {
-        return fallback();
-    }
-    let checked = crate::driver::check_file(&spec, &[]);
-    let Some(program) = checked.program else {
-        return fallback();
-    };
-    let dataset = train
-        .and_then(|t| program.trains.iter().find(|p| p.name == t))
-        .and_then(|p| program.datasets.iter().find(|d| d.name == p.dataset))
-        .or_else(|| program.datasets.first());
-    match dataset.map(|d| &d.target.kind) {
-        Some(TargetKind::Class { levels, .. }) if levels.len() == k => levels.clone(),
-        _ => fallback(),
+/// The names of a classifier's `k` classes, as the run's input schema records them, else
+/// `0..k`.
+pub fn class_names(dir: &Path, k: usize) -> Vec<String> {
+    match run_dir(dir).input() {
+        Ok(schema) => match schema.classes() {
+            Some(c) if c.len() == k => c.to_vec(),
+            _ => (0..k).map(|i| i.to_string()).collect(),
+        },
+        Err(_) => (0..k).map(|i| i.to_string()).collect(),
     }
 }

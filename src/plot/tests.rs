@@ -233,34 +233,26 @@ fn validation_confusion_is_used_without_a_test_split() {
 }
 
 #[test]
-fn class_names_come_from_the_runs_spec() {
+fn class_names_come_from_the_runs_input_schema() {
     let t = Tmp::new("spec");
-    let mut csv = String::from("x,animal\n");
-    for i in 0..40 {
-        csv.push_str(&format!(
-            "{}.5,{}\n",
-            i,
-            if i % 2 == 0 { "cat" } else { "dog" }
-        ));
-    }
-    std::fs::write(t.0.join("pets.csv"), csv).unwrap();
-    let spec = format!(
-        r#"use std.nn
-dataset pets {{
-  source = csv("{}")
-  split  = random(train: 0.6, val: 0.2, test: 0.2)
-  features {{ x: Float = standardize }}
-  target animal: Class[2]
-}}
-model clf(x: Float[B, F]) -> Float[B, C] {{ x |> dense(C) }}
-train pets_clf {{
-  model = clf  data = pets  loss = cross_entropy
-  optimizer = adam(lr: 0.01)  epochs = 2  seed = 1
-}}
-"#,
-        t.0.join("pets.csv").display()
-    );
-    std::fs::write(t.0.join("spec.mlx"), spec).unwrap();
+    // The program is not read again (its data may be gone): the input schema names the
+    // classes.
+    std::fs::write(t.0.join("spec.mlx"), "this does not even parse").unwrap();
+    let schema = crate::rundir::InputSchema {
+        format: crate::rundir::FORMAT,
+        train: "pets_clf".into(),
+        features: Vec::new(),
+        target: crate::rundir::TargetSchema {
+            name: "animal".into(),
+            kind: crate::rundir::TargetSchemaKind::Class {
+                classes: vec!["cat".into(), "dog".into()],
+            },
+        },
+        missing: Vec::new(),
+        separator: ',',
+        batch: 32,
+    };
+    crate::rundir::write_doc(&t.0.join(crate::rundir::INPUT), &schema).unwrap();
     write_summary(
         &t.0,
         &json!({"train": "pets_clf", "test": {"confusion": [[3, 1], [2, 4]]}}),

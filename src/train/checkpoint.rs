@@ -11,8 +11,8 @@
 //! `step`, `fold` (1-based), `resume` (JSON of everything else) and `sha256` (over the sorted
 //! tensors and every other metadata entry).
 
-use super::rundir::{self, NamedTensor};
 use super::schedule::Scheduler;
+use crate::rundir::{self, NamedTensor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};

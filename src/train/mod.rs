@@ -1,16 +1,14 @@
-//! Training: the loop, optimizers, schedules, metrics, early stopping, checkpoints and run
-//! directories.
+//! Training: the loop, optimizers, schedules, metrics, early stopping, checkpoints; the
+//! files they write are `crate::rundir`'s.
 
 pub mod checkpoint;
 pub mod graph;
 pub mod init;
-pub mod lock;
 pub mod metrics;
 pub mod progress;
 mod report;
 pub mod resolve;
 pub mod run;
-pub mod rundir;
 pub mod schedule;
 pub mod sweep;
 

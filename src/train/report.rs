@@ -1,11 +1,16 @@
 //! What a run reports: takes its figures and gives the per-epoch line, the end-of-run figures
-//! (standard error) and the `summary.json` document.
+//! (standard error), the `summary.json` document and the model's input schema (`input.json`).
 
 use super::checkpoint::FoldFigures;
 use super::metrics;
-use super::run::json_number;
-use crate::check::hir::TrainPlan;
-use serde_json::{Map, Value, json};
+use crate::check::hir::{self, ColumnKind, TargetKind, TrainPlan};
+use crate::data::Preprocessor;
+use crate::data::preprocess::FittedStep;
+use crate::rundir::{
+    self, FoldSummary, InputFeature, InputKind, InputSchema, Status, Summary, TargetSchema,
+    TargetSchemaKind,
+};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 pub(super) fn epoch_line(
@@ -30,20 +35,13 @@ pub(super) fn epoch_line(
     s
 }
 
-pub(super) fn summary_json(
+pub(super) fn summary(
     plan: &TrainPlan,
     backend: &str,
     folds: &[FoldFigures],
     wall: f64,
-) -> Value {
-    let mut s = Map::new();
-    s.insert("train".into(), json!(plan.name));
-    s.insert("status".into(), json!("completed"));
-    s.insert("seed".into(), json!(plan.seed));
-    s.insert("backend".into(), json!(backend));
+) -> Summary {
     let last = folds.last();
-    s.insert("epochs_run".into(), json!(last.map_or(0, |f| f.epochs_run)));
-    s.insert("best_epoch".into(), json!(last.map_or(0, |f| f.best_epoch)));
     let vals: Vec<BTreeMap<String, Value>> = folds.iter().map(|f| f.val.clone()).collect();
     let tests: Vec<BTreeMap<String, Value>> = folds.iter().map(|f| f.test.clone()).collect();
     let (val, test) = if folds.len() > 1 {
@@ -57,35 +55,52 @@ pub(super) fn summary_json(
             tests.into_iter().next().unwrap_or_default(),
         )
     };
-    s.insert(
-        "val".into(),
-        serde_json::to_value(val).unwrap_or(Value::Null),
-    );
-    s.insert(
-        "test".into(),
-        serde_json::to_value(test).unwrap_or(Value::Null),
-    );
-    if folds.len() > 1 {
-        let fs: Vec<Value> = folds
-            .iter()
-            .map(|f| json!({"val": f.val, "test": f.test, "best_epoch": f.best_epoch, "epochs_run": f.epochs_run}))
-            .collect();
-        s.insert("folds".into(), Value::Array(fs));
-        s.insert("model_fold".into(), json!(folds.len()));
-    }
+    let kfold = folds.len() > 1;
     let mut rates: Vec<f64> = folds.iter().map(|f| f.samples_per_second).collect();
     rates.sort_by(f64::total_cmp);
-    s.insert(
-        "samples_per_second".into(),
-        json_number(rates.get(rates.len() / 2).copied().unwrap_or(0.0)),
-    );
-    s.insert("wall_seconds".into(), json_number(wall));
-    Value::Object(s)
+    let finite = |x: f64| x.is_finite().then_some(x);
+    Summary {
+        format: rundir::FORMAT,
+        train: plan.name.clone(),
+        status: Some(Status::Completed),
+        error: None,
+        seed: Some(plan.seed),
+        backend: Some(backend.to_string()),
+        epochs_run: Some(last.map_or(0, |f| f.epochs_run)),
+        best_epoch: Some(last.map_or(0, |f| f.best_epoch)),
+        val: Some(val),
+        test: Some(test),
+        folds: kfold.then(|| {
+            folds
+                .iter()
+                .map(|f| FoldSummary {
+                    val: f.val.clone(),
+                    test: f.test.clone(),
+                    best_epoch: Some(f.best_epoch),
+                    epochs_run: Some(f.epochs_run),
+                })
+                .collect()
+        }),
+        model_fold: kfold.then_some(folds.len()),
+        samples_per_second: finite(rates.get(rates.len() / 2).copied().unwrap_or(0.0)),
+        wall_seconds: finite(wall),
+    }
 }
 
-pub(super) fn print_results(plan: &TrainPlan, summary: &Value) {
+/// The summary of a run that stopped with `error`.
+pub(super) fn failed(plan: &TrainPlan, error: &str) -> Summary {
+    Summary {
+        format: rundir::FORMAT,
+        train: plan.name.clone(),
+        status: Some(Status::Failed),
+        error: Some(error.to_string()),
+        ..Summary::default()
+    }
+}
+
+pub(super) fn print_results(plan: &TrainPlan, summary: &Summary) {
     for split in ["val", "test"] {
-        let Some(Value::Object(m)) = summary.get(split) else {
+        let Some(m) = summary.split(split) else {
             continue;
         };
         let parts: Vec<String> = m
@@ -95,5 +110,78 @@ pub(super) fn print_results(plan: &TrainPlan, summary: &Value) {
         if !parts.is_empty() {
             eprintln!("{} {split}: {}", plan.name, parts.join("  "));
         }
+    }
+}
+
+/// The model's input schema (`input.json`): the raw feature columns in order with the levels
+/// the preprocessing was fitted on, and the target's class names.
+pub(super) fn input_schema(
+    plan: &TrainPlan,
+    d: &hir::DatasetPlan,
+    pre: &Preprocessor,
+) -> InputSchema {
+    let features = d
+        .features
+        .iter()
+        .map(|f| {
+            let kind = match &f.kind {
+                ColumnKind::Numeric => InputKind::Number,
+                ColumnKind::Tensor { shape } => InputKind::Image {
+                    shape: shape.clone(),
+                },
+                ColumnKind::Category { levels } => {
+                    let fitted = pre
+                        .features
+                        .iter()
+                        .find(|p| p.column == f.column)
+                        .and_then(|p| {
+                            p.steps.iter().find_map(|s| match s {
+                                FittedStep::OneHot { fitted, .. } => Some(fitted.clone()),
+                                FittedStep::Ordinal { levels } => Some(levels.clone()),
+                                _ => None,
+                            })
+                        });
+                    InputKind::Category {
+                        levels: fitted.unwrap_or_else(|| levels.clone()),
+                    }
+                }
+            };
+            InputFeature {
+                name: f.column.clone(),
+                kind,
+            }
+        })
+        .collect();
+    let target = TargetSchema {
+        name: d.target.column.clone(),
+        kind: match &d.target.kind {
+            TargetKind::Class {
+                classes, levels, ..
+            } => TargetSchemaKind::Class {
+                classes: if levels.len() == *classes {
+                    levels.clone()
+                } else {
+                    (0..*classes).map(|i| i.to_string()).collect()
+                },
+            },
+            TargetKind::Regression => TargetSchemaKind::Value,
+        },
+    };
+    let (missing, separator) = d
+        .sources
+        .iter()
+        .find_map(|s| match &s.loader {
+            hir::Loader::Csv { missing, sep, .. } => Some((missing.clone(), *sep)),
+            hir::Loader::Idx { .. } => None,
+        })
+        .unwrap_or((Vec::new(), ','));
+    InputSchema {
+        format: rundir::FORMAT,
+        train: plan.name.clone(),
+        features,
+        target,
+        missing,
+        separator,
+        batch: plan.batch,
     }
 }

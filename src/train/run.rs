@@ -8,17 +8,17 @@
 use super::checkpoint::{self, Checkpoint, FoldFigures, Progress};
 use super::graph::{self, Built, Spec};
 use super::metrics;
-use super::report::{epoch_line, print_results, summary_json};
-use super::rundir::{self, NamedTensor};
+use super::report::{self, epoch_line, print_results};
 use crate::backend::{self, BackendKind, Executable, HostTensor};
 use crate::check::Override;
 use crate::check::hir::{self, Optimizer, TargetKind, TrainPlan};
 use crate::data::{self, Data, Fold, Preprocessor};
 use crate::diagnostics::Diagnostic;
 use crate::ir::StateKind;
+use crate::rundir::{self, Lock, MetricsLine, NamedTensor, Summary};
 use crate::source::SourceMap;
 use crate::syntax::ast;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -61,7 +61,7 @@ impl Options {
 /// A finished (or failed) run: its directory, if one was created, and its summary.
 pub struct Outcome {
     pub dir: Option<PathBuf>,
-    pub summary: Value,
+    pub summary: Summary,
 }
 
 /// A run that failed after its directory was created: the diagnostic and where it is.
@@ -185,9 +185,9 @@ pub fn train(ctx: &Context<'_>, plan: &TrainPlan, opts: &Options) -> Result<Outc
     let spec_path = dir.join("spec.mlx");
     rundir::write_atomic(&spec_path, spec.as_bytes())
         .map_err(|e| job.fail(io_error(&spec_path, e)))?;
-    let lock = super::lock::json(&spec, dset, backend.name(), plan.seed);
-    let lock_path = dir.join(super::lock::FILE);
-    rundir::write_json(&lock_path, &lock).map_err(|e| job.fail(io_error(&lock_path, e)))?;
+    let lock = Lock::new(&spec, dset, backend.name(), plan.seed);
+    let lock_path = dir.join(rundir::lock::FILE);
+    rundir::write_doc(&lock_path, &lock).map_err(|e| job.fail(io_error(&lock_path, e)))?;
 
     if opts.verbose {
         let sizes: Vec<String> = folds
@@ -341,8 +341,8 @@ fn execute(job: &Job<'_>, from: Option<Checkpoint>) -> Result<Outcome, Failure> 
                 last = Some((o.weights, o.preprocessor));
             }
             Err(d) => {
-                let summary = json!({"train": plan.name, "status": "failed", "error": d.message});
-                let _ = rundir::write_json(&job.dir.join("summary.json"), &summary);
+                let summary = report::failed(plan, &d.message);
+                let _ = rundir::write_doc(&job.dir.join(rundir::SUMMARY), &summary);
                 return Err(job.fail(d));
             }
         }
@@ -358,14 +358,22 @@ fn execute(job: &Job<'_>, from: Option<Checkpoint>) -> Result<Outcome, Failure> 
         &[("train".into(), plan.name.clone())],
     )
     .map_err(|e| job.fail(io_error(&dir.join("model.safetensors"), e)))?;
-    let pre = serde_json::to_value(&preprocessor)
-        .map_err(|e| job.fail(Diagnostic::internal(e.to_string())))?;
-    rundir::write_json(&dir.join("preprocess.json"), &pre)
-        .map_err(|e| job.fail(io_error(&dir.join("preprocess.json"), e)))?;
-
-    let summary = summary_json(plan, job.backend.name(), &finished, job.wall_seconds());
-    rundir::write_json(&dir.join("summary.json"), &summary)
-        .map_err(|e| job.fail(io_error(&dir.join("summary.json"), e)))?;
+    let write =
+        |file: &str, r: std::io::Result<()>| r.map_err(|e| job.fail(io_error(&dir.join(file), e)));
+    write(
+        rundir::PREPROCESS,
+        rundir::write_doc(&dir.join(rundir::PREPROCESS), &preprocessor),
+    )?;
+    let input = report::input_schema(plan, job.dset, &preprocessor);
+    write(
+        rundir::INPUT,
+        rundir::write_doc(&dir.join(rundir::INPUT), &input),
+    )?;
+    let summary = report::summary(plan, job.backend.name(), &finished, job.wall_seconds());
+    write(
+        rundir::SUMMARY,
+        rundir::write_doc(&dir.join(rundir::SUMMARY), &summary),
+    )?;
     if job.opts.verbose {
         print_results(plan, &summary);
     }
@@ -671,22 +679,17 @@ fn train_fold(
         p.epoch_rates.push(fold.train.len() as f64 / secs.max(1e-9));
         let train_loss = loss_sum / fold.train.len().max(1) as f64;
         let val = evaluate(exe.as_mut(), &built, plan, dset, &pre, data, &fold.val)?;
-        let mut line = Map::new();
-        line.insert("epoch".into(), json!(epoch + 1));
-        if nfolds > 1 {
-            line.insert("fold".into(), json!(fi + 1));
-        }
-        line.insert("lr".into(), json_number(lr));
-        line.insert("train".into(), json!({"loss": json_number(train_loss)}));
-        if !fold.val.is_empty() {
-            line.insert(
-                "val".into(),
-                serde_json::to_value(&val).unwrap_or(Value::Null),
-            );
-        }
-        line.insert("seconds".into(), json_number(secs));
-        rundir::append_jsonl(&dir.join("metrics.jsonl"), &Value::Object(line))
-            .map_err(|e| io_error(&dir.join("metrics.jsonl"), e))?;
+        let finite = |x: f64| x.is_finite().then_some(x);
+        let line = MetricsLine {
+            epoch: Some(epoch + 1),
+            fold: (nfolds > 1).then_some(fi + 1),
+            lr: finite(lr),
+            train: [("loss".to_string(), json_number(train_loss))].into(),
+            val: (!fold.val.is_empty()).then(|| val.clone()),
+            seconds: finite(secs),
+        };
+        let metrics_path = dir.join(rundir::METRICS);
+        rundir::append_jsonl(&metrics_path, &line).map_err(|e| io_error(&metrics_path, e))?;
         *lines += 1;
         if job.opts.verbose {
             eprintln!(

@@ -4,19 +4,19 @@
 //! seeded by its own train), so the results do not depend on `jobs`.
 
 use super::run::{self, Context, Failure, Options, Outcome};
-use super::rundir;
 use crate::check::hir::SweepPlan;
 use crate::diagnostics::Diagnostic;
-use serde_json::{Value, json};
+use crate::rundir::{self, BestTrial, Direction, Summary, SweepDoc, TrialEntry};
+use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// The objective's value in a run summary.
-fn objective(s: &SweepPlan, summary: &Value) -> Option<f64> {
+fn objective(s: &SweepPlan, summary: &Summary) -> Option<f64> {
     summary
-        .get(&s.objective.split)?
+        .split(&s.objective.split)?
         .get(s.objective.metric.map_or("loss", |m| m.name()))?
         .as_f64()
 }
@@ -145,30 +145,38 @@ pub fn run(
                 best = Some((i, v));
             }
         }
-        let point: serde_json::Map<String, Value> = s.points[i]
+        let point: std::collections::BTreeMap<String, Value> = s.points[i]
             .iter()
-            .map(|(k, v)| (k.clone(), json!(v)))
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
             .collect();
-        trials.push(json!({
-            "trial": i + 1,
-            "point": point,
-            "objective": value,
-            "dir": out.dir.as_ref().map(|d| d.display().to_string()),
-            "summary": out.summary,
-        }));
+        trials.push(TrialEntry {
+            trial: Some(i + 1),
+            point,
+            objective: value,
+            dir: out.dir.as_ref().map(|d| d.display().to_string()),
+            summary: Some(out.summary),
+        });
     }
-    let best_json = best.map(|(i, v)| {
-        json!({"trial": i + 1, "point": trials[i]["point"], "objective": v, "dir": trials[i]["dir"]})
+    let best = best.map(|(i, v)| BestTrial {
+        trial: i + 1,
+        point: trials[i].point.clone(),
+        objective: Some(v),
+        dir: trials[i].dir.clone(),
     });
-    let doc = json!({
-        "sweep": s.name,
-        "base": s.base,
-        "objective": s.objective.name(),
-        "direction": if s.maximize { "maximize" } else { "minimize" },
-        "trials": trials,
-        "best": best_json,
-    });
-    rundir::write_json(&dir.join("sweep.json"), &doc).map_err(|e| Failure {
+    let doc = SweepDoc {
+        format: rundir::FORMAT,
+        sweep: s.name.clone(),
+        base: s.base.clone(),
+        objective: s.objective.name(),
+        direction: if s.maximize {
+            Direction::Maximize
+        } else {
+            Direction::Minimize
+        },
+        trials,
+        best,
+    };
+    rundir::write_doc(&dir.join(rundir::SWEEP), &doc).map_err(|e| Failure {
         diagnostic: Box::new(Diagnostic::error(
             "mlx::run::io",
             format!("cannot write sweep.json: {e}"),
@@ -182,17 +190,20 @@ pub fn run(
 }
 
 /// The end-of-sweep table: one row per trial, the best marked.
-pub fn table(s: &SweepPlan, doc: &Value) -> String {
+pub fn table(s: &SweepPlan, doc: &SweepDoc) -> String {
     let keys: Vec<String> = s
         .points
         .first()
         .map(|p| p.iter().map(|(k, _)| k.clone()).collect())
         .unwrap_or_default();
-    let best = doc["best"]["trial"].as_u64();
+    let best = doc.best.as_ref().map(|b| b.trial);
     let mut out = format!(
         "sweep `{}` ({} {}):\n",
         s.name,
-        doc["direction"].as_str().unwrap_or(""),
+        match doc.direction {
+            Direction::Maximize => "maximize",
+            Direction::Minimize => "minimize",
+        },
         s.objective.name()
     );
     out.push_str(&format!("  {:>5}  ", "trial"));
@@ -200,17 +211,22 @@ pub fn table(s: &SweepPlan, doc: &Value) -> String {
         out.push_str(&format!("{k:>14}  "));
     }
     out.push_str(&format!("{:>14}\n", s.objective.name()));
-    for t in doc["trials"].as_array().into_iter().flatten() {
-        let n = t["trial"].as_u64().unwrap_or(0);
+    for t in &doc.trials {
+        let n = t.trial.unwrap_or(0);
         out.push_str(&format!(
             "{} {:>5}  ",
             if Some(n) == best { "*" } else { " " },
             n
         ));
         for k in &keys {
-            out.push_str(&format!("{:>14}  ", t["point"][k].as_str().unwrap_or("")));
+            let v = t
+                .point
+                .get(k)
+                .map(rundir::docs::point_text)
+                .unwrap_or_default();
+            out.push_str(&format!("{v:>14}  "));
         }
-        match t["objective"].as_f64() {
+        match t.objective {
             Some(v) => out.push_str(&format!("{v:>14.4}\n")),
             None => out.push_str(&format!("{:>14}\n", "-")),
         }

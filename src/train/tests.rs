@@ -30,7 +30,7 @@ fn program(opt: &str, loss: &str, clip: &str) -> hir::Program {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!(
         "step-{}.mlx",
-        crate::train::rundir::sha256_hex(format!("{opt}{loss}{clip}").as_bytes())
+        crate::rundir::sha256_hex(format!("{opt}{loss}{clip}").as_bytes())
     ));
     let penguins = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/penguins.csv");
     let text = PROGRAM
@@ -296,7 +296,7 @@ fn eval_loss(target: &str, loss: &str, w: f64, b: f64, x: [f64; 2], y: [f64; 2])
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!(
         "{}.mlx",
-        crate::train::rundir::sha256_hex(format!("{target}{loss}").as_bytes())
+        crate::rundir::sha256_hex(format!("{target}{loss}").as_bytes())
     ));
     let csv = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/penguins.csv");
     let text = format!(

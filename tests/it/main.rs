@@ -8,6 +8,7 @@ mod fuzz;
 mod layers;
 mod reproduce;
 mod run;
+mod serve;
 mod sweep;
 mod tidy;
 mod ui;

@@ -154,8 +154,8 @@ fn a_diverging_run_stops_with_a_diagnostic_and_keeps_its_last_checkpoint() {
     assert!(err.contains("mlx::train::diverged"), "{err}");
     assert!(err.contains("at epoch 3, batch 1 of 12"), "{err}");
     let dir = dir.expect("the run directory is still printed");
-    let (tensors, meta) = mlx::train::rundir::load_safetensors(&dir.join("checkpoint.safetensors"))
-        .expect("checkpoint");
+    let (tensors, meta) =
+        mlx::rundir::load_safetensors(&dir.join("checkpoint.safetensors")).expect("checkpoint");
     assert!(
         meta.contains(&("epoch".to_string(), "2".to_string())),
         "{meta:?}"

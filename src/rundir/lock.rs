@@ -3,99 +3,74 @@
 //! seed); reads a lock back and checks a run directory against it (data files unchanged, the
 //! same mlx version, `spec.mlx` as recorded), each difference a diagnostic naming what changed.
 
-use super::rundir;
+use super::{FORMAT, io};
 use crate::check::hir;
 use crate::diagnostics::Diagnostic;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 pub const FILE: &str = "mlx.lock";
 
-/// The lock of a run. Data paths are made absolute so the lock can be checked from anywhere.
-pub fn json(spec: &str, d: &hir::DatasetPlan, backend: &str, seed: u64) -> Value {
-    let files: Vec<Value> = super::run::data_files(d)
-        .iter()
-        .map(|p| {
-            let abs = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
-            json!({
-                "path": abs.display().to_string(),
-                "sha256": rundir::sha256_file(p).unwrap_or_else(|e| format!("unreadable: {e}")),
-            })
-        })
-        .collect();
-    json!({
-        "mlx": env!("CARGO_PKG_VERSION"),
-        "program": format!("sha256:{}", rundir::sha256_hex(spec.as_bytes())),
-        "data": files,
-        "backend": backend,
-        "seed": seed,
-    })
-}
-
-/// A lock as read back.
-#[derive(Clone, Debug, PartialEq)]
+/// `mlx.lock`: what a run was made from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Lock {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub format: u32,
+    /// The mlx version.
     pub mlx: String,
     /// `sha256:<hex>` of `spec.mlx`.
     pub program: String,
-    /// Each data file and its sha256.
-    pub data: Vec<(PathBuf, String)>,
+    /// Each data file (absolute) and its sha256.
+    #[serde(default)]
+    pub data: Vec<DataFile>,
     pub backend: String,
     pub seed: u64,
 }
 
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DataFile {
+    pub path: PathBuf,
+    pub sha256: String,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
+impl Lock {
+    /// The lock of a run. Data paths are made absolute so the lock can be checked from
+    /// anywhere.
+    pub fn new(spec: &str, d: &hir::DatasetPlan, backend: &str, seed: u64) -> Lock {
+        let data = crate::train::run::data_files(d)
+            .iter()
+            .map(|p| DataFile {
+                path: std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()),
+                sha256: io::sha256_file(p).unwrap_or_else(|e| format!("unreadable: {e}")),
+            })
+            .collect();
+        Lock {
+            format: FORMAT,
+            mlx: env!("CARGO_PKG_VERSION").to_string(),
+            program: format!("sha256:{}", io::sha256_hex(spec.as_bytes())),
+            data,
+            backend: backend.to_string(),
+            seed,
+        }
+    }
+
+    /// The first 8 hex digits of the program hash.
+    pub fn short_hash(&self) -> String {
+        let hex = self
+            .program
+            .strip_prefix("sha256:")
+            .unwrap_or(&self.program);
+        hex.chars().take(8).collect()
+    }
+}
+
 /// Read `dir/mlx.lock`.
 pub fn read(dir: &Path) -> Result<Lock, Diagnostic> {
-    let path = dir.join(FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        Diagnostic::error(
-            "mlx::rundir::missing",
-            format!(
-                "{} is not a run directory: cannot read {FILE} ({})",
-                dir.display(),
-                crate::data::csv::io_message(&e)
-            ),
-        )
-        .with_help("give the directory `mlx run` printed as its last line")
-    })?;
-    let corrupt = |what: &str| {
-        Diagnostic::error(
-            "mlx::rundir::corrupt",
-            format!("{} is corrupt: {what}", path.display()),
-        )
-    };
-    let v: Value = serde_json::from_str(&text).map_err(|e| corrupt(&e.to_string()))?;
-    let s = |k: &str| {
-        v.get(k)
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .ok_or_else(|| corrupt(&format!("it has no `{k}`")))
-    };
-    let mut data = Vec::new();
-    for f in v
-        .get("data")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let (Some(p), Some(h)) = (
-            f.get("path").and_then(Value::as_str),
-            f.get("sha256").and_then(Value::as_str),
-        ) else {
-            return Err(corrupt("a data entry lacks its path or sha256"));
-        };
-        data.push((PathBuf::from(p), h.to_string()));
-    }
-    Ok(Lock {
-        mlx: s("mlx")?,
-        program: s("program")?,
-        data,
-        backend: s("backend")?,
-        seed: v
-            .get("seed")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| corrupt("it has no `seed`"))?,
-    })
+    super::read_doc(&dir.join(FILE))
 }
 
 /// Every way `dir` (with `lock`) no longer matches the recorded experiment: a data file whose
@@ -103,9 +78,10 @@ pub fn read(dir: &Path) -> Result<Lock, Diagnostic> {
 /// Empty when the run can be repeated exactly.
 pub fn check(dir: &Path, lock: &Lock) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    for (path, recorded) in &lock.data {
-        match rundir::sha256_file(path) {
-            Ok(now) if &now == recorded => {}
+    for f in &lock.data {
+        let (path, recorded) = (&f.path, &f.sha256);
+        match io::sha256_file(path) {
+            Ok(now) if now == *recorded => {}
             Ok(now) => out.push(
                 Diagnostic::error(
                     "mlx::lock::data",
@@ -139,7 +115,7 @@ pub fn check(dir: &Path, lock: &Lock) -> Vec<Diagnostic> {
         );
     }
     let spec = dir.join("spec.mlx");
-    match rundir::sha256_file(&spec) {
+    match io::sha256_file(&spec) {
         Ok(h) if format!("sha256:{h}") == lock.program => {}
         Ok(_) => out.push(
             Diagnostic::error(

@@ -1,4 +1,4 @@
-//! Run directories: atomic file writes (temp file, fsync, rename), run ids, weights in
+//! The run directory's file primitives: atomic file writes (temp file, fsync, rename), run ids, weights in
 //! safetensors, and content hashes for the lock file.
 
 use sha2::{Digest, Sha256};
@@ -38,15 +38,9 @@ fn write_file(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
     Ok(())
 }
 
-pub fn write_json(path: &Path, v: &serde_json::Value) -> std::io::Result<()> {
-    let mut text = serde_json::to_string_pretty(v).map_err(std::io::Error::other)?;
-    text.push('\n');
-    write_durable(path, text.as_bytes())
-}
-
 /// Append one line to a JSONL file: the whole file is rewritten atomically, so a crash leaves
 /// every earlier line intact.
-pub fn append_jsonl(path: &Path, v: &serde_json::Value) -> std::io::Result<()> {
+pub fn append_jsonl<T: serde::Serialize>(path: &Path, v: &T) -> std::io::Result<()> {
     let mut text = std::fs::read_to_string(path).unwrap_or_default();
     text.push_str(&serde_json::to_string(v).map_err(std::io::Error::other)?);
     text.push('\n');

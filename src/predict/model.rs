@@ -1,0 +1,260 @@
+//! A trained model reopened from its run directory: takes the directory and gives the checked
+//! program's plans, the fitted preprocessing, the input schema, and an executable with the
+//! saved weights, compiled once for a ladder of batch sizes (powers of two up to the largest),
+//! that turns preprocessed rows into outputs in any number of rows.
+
+use crate::backend::{self, BackendKind, Executable, HostTensor};
+use crate::check::hir::{self, TrainPlan};
+use crate::data::{Data, Preprocessor};
+use crate::diagnostics::Diagnostic;
+use crate::driver::{self, Checked};
+use crate::rundir::{self, InputSchema, Lock, RunDir, Summary};
+use crate::source::SourceMap;
+use crate::train::graph::{self, Spec};
+use crate::train::run;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Sources (for rendering) and every diagnostic.
+pub type Failed = (SourceMap, Vec<Diagnostic>);
+
+fn fail(d: Diagnostic) -> Failed {
+    (SourceMap::new(), vec![d])
+}
+
+/// A completed run, reopened: its documents and its program checked again.
+pub struct Reopened {
+    pub run: RunDir,
+    pub summary: Summary,
+    checked: Checked,
+}
+
+impl Reopened {
+    /// Open `dir` (a completed run or trial) and check its `spec.mlx` again.
+    pub fn open(dir: &std::path::Path) -> Result<Reopened, Failed> {
+        let run = rundir::open(dir)
+            .and_then(RunDir::require_run)
+            .map_err(fail)?;
+        let summary = run.completed_summary().map_err(fail)?;
+        let checked = driver::check_file(&run.path(rundir::SPEC), &[]);
+        if !checked.ok() {
+            return Err((checked.sources, checked.diags));
+        }
+        Ok(Reopened {
+            run,
+            summary,
+            checked,
+        })
+    }
+
+    /// The program, the run's train plan and its dataset plan.
+    pub fn plans(&self) -> Result<(&hir::Program, &TrainPlan, &hir::DatasetPlan), Failed> {
+        let program = self
+            .checked
+            .program
+            .as_ref()
+            .ok_or_else(|| fail(Diagnostic::internal("checked run without program")))?;
+        let plan = program
+            .trains
+            .iter()
+            .find(|t| t.name == self.summary.train)
+            .ok_or_else(|| {
+                fail(Diagnostic::error(
+                    "mlx::rundir::corrupt",
+                    format!(
+                        "{} has no train `{}`",
+                        self.run.path(rundir::SPEC).display(),
+                        self.summary.train
+                    ),
+                ))
+            })?;
+        let d = run::dataset(program, plan).map_err(fail)?;
+        Ok((program, plan, d))
+    }
+
+    /// A compiled program with evaluation functions for `eval` batch sizes and prediction
+    /// functions for `predict` ones, the saved weights loaded.
+    pub fn compile(
+        &self,
+        backend: BackendKind,
+        eval: Vec<usize>,
+        predict: Vec<usize>,
+    ) -> Result<(graph::Built, Box<dyn Executable>), Failed> {
+        let (program, plan, d) = self.plans()?;
+        let spec = Spec {
+            hir: program,
+            plan,
+            dataset: d,
+            train_batches: Vec::new(),
+            eval_batches: eval,
+            predict_batches: predict,
+        };
+        let built = graph::build(&spec).map_err(fail)?;
+        let (be, note) = backend::select(backend).map_err(fail)?;
+        if let Some(n) = note {
+            eprintln!("note: {n}");
+        }
+        let mut exe = be.compile(&built.program).map_err(fail)?;
+        let tensors = self.run.weights().map_err(fail)?;
+        for (i, s) in built.program.states.iter().enumerate() {
+            if s.kind == crate::ir::StateKind::Optimizer {
+                continue;
+            }
+            let t = tensors.iter().find(|t| t.name == s.name).ok_or_else(|| {
+                fail(Diagnostic::error(
+                    "mlx::rundir::corrupt",
+                    format!(
+                        "{} has no tensor `{}`",
+                        self.run.path(rundir::MODEL).display(),
+                        s.name
+                    ),
+                ))
+            })?;
+            exe.write_state(i, &HostTensor::f32(t.shape.clone(), t.data.clone()))
+                .map_err(|e| fail(e.diagnostic()))?;
+        }
+        Ok((built, exe))
+    }
+
+    /// Warnings for data files whose content changed since the run.
+    pub fn data_drift(&self) -> Vec<String> {
+        let lock = match self.run.lock() {
+            Ok(l) => l,
+            Err(d) => return vec![format!("the run's data cannot be verified: {}", d.message)],
+        };
+        let mut out = Vec::new();
+        for f in &lock.data {
+            match rundir::sha256_file(&f.path) {
+                Ok(now) if now == f.sha256 => {}
+                Ok(_) => out.push(format!("{} has changed since the run", f.path.display())),
+                Err(e) => out.push(format!("{} cannot be read: {e}", f.path.display())),
+            }
+        }
+        out
+    }
+}
+
+/// The batch sizes a model is compiled for: powers of two below `max`, and `max`.
+pub fn ladder(max: usize) -> Vec<usize> {
+    let max = max.max(1);
+    let mut v: Vec<usize> = std::iter::successors(Some(1usize), |b| b.checked_mul(2))
+        .take_while(|b| *b < max)
+        .collect();
+    v.push(max);
+    v
+}
+
+/// Everything about a model but its executable: what inputs, preprocessing and answers need.
+/// Shared between threads (a server's request handlers).
+pub struct ModelInfo {
+    /// The train's name (the name it is served under).
+    pub name: String,
+    pub run: RunDir,
+    pub summary: Summary,
+    pub lock: Option<Lock>,
+    pub input: InputSchema,
+    pub dataset: hir::DatasetPlan,
+    pub preprocessor: Preprocessor,
+    /// Most rows one call runs.
+    pub max_batch: usize,
+    /// Model-input values per row.
+    pub row_len: usize,
+    /// Output values per row (classes, or 1).
+    pub out_len: usize,
+}
+
+impl ModelInfo {
+    /// The model-input values of `data`'s rows (the fitted preprocessing applied).
+    pub fn features(&self, data: &Data) -> Result<Vec<f32>, crate::data::DataError> {
+        let rows: Vec<usize> = (0..data.len()).collect();
+        let mut x = Vec::with_capacity(rows.len() * self.row_len);
+        self.preprocessor.features(data, &rows, &mut x)?;
+        Ok(x)
+    }
+}
+
+/// A model ready to predict: its description and the compiled prediction functions.
+pub struct Model {
+    pub info: Arc<ModelInfo>,
+    exe: Box<dyn Executable>,
+    /// Batch size to prediction function, for every size of the ladder.
+    functions: BTreeMap<usize, usize>,
+}
+
+impl Model {
+    /// Load the model of the completed run in `dir`, compiled for up to `max_batch` rows a
+    /// call (default: the train's batch size).
+    pub fn load(
+        dir: &std::path::Path,
+        backend: BackendKind,
+        max_batch: Option<usize>,
+    ) -> Result<Model, Failed> {
+        let r = Reopened::open(dir)?;
+        let input = r.run.input().map_err(fail)?;
+        let preprocessor = r.run.preprocessor().map_err(fail)?;
+        let (_, plan, d) = r.plans()?;
+        let max_batch = max_batch.unwrap_or(plan.batch).max(1);
+        let sizes = ladder(max_batch);
+        let (built, exe) = r.compile(backend, Vec::new(), sizes.clone())?;
+        let functions: BTreeMap<usize, usize> = sizes
+            .iter()
+            .filter_map(|b| built.predict.get(b).map(|f| (*b, *f)))
+            .collect();
+        if functions.len() != sizes.len() {
+            return Err(fail(Diagnostic::internal(
+                "a prediction function is missing",
+            )));
+        }
+        let info = ModelInfo {
+            name: plan.name.clone(),
+            lock: r.run.lock().ok(),
+            dataset: d.clone(),
+            run: r.run.clone(),
+            summary: r.summary.clone(),
+            input,
+            preprocessor,
+            max_batch,
+            row_len: d.feature_shape.iter().product(),
+            out_len: d.target.kind.classes().unwrap_or(1),
+        };
+        Ok(Model {
+            info: Arc::new(info),
+            exe,
+            functions,
+        })
+    }
+
+    /// The outputs of `x` (rows of `row_len` values, row-major): `out_len` values a row. Rows
+    /// run in calls of at most `max_batch`, each padded with zero rows to a compiled size; a
+    /// row's output does not depend on the rows that share its call.
+    pub fn predict(&mut self, x: &[f32]) -> Result<Vec<f32>, Diagnostic> {
+        let info = &self.info;
+        let row_len = info.row_len.max(1);
+        let n = x.len() / row_len;
+        let mut out = Vec::with_capacity(n * info.out_len);
+        let mut shape = vec![0];
+        shape.extend(info.dataset.feature_shape.iter().copied());
+        for chunk in x.chunks(info.max_batch * row_len) {
+            let rows = chunk.len() / row_len;
+            let (&size, &f) = self
+                .functions
+                .range(rows..)
+                .next()
+                .ok_or_else(|| Diagnostic::internal("no prediction function for the batch"))?;
+            let mut input = Vec::with_capacity(size * row_len);
+            input.extend_from_slice(chunk);
+            input.resize(size * row_len, 0.0);
+            shape[0] = size;
+            let o = self
+                .exe
+                .run(f, &[HostTensor::f32(shape.clone(), input)])
+                .map_err(|e| e.diagnostic())?;
+            let values = o
+                .first()
+                .ok_or_else(|| Diagnostic::internal("a prediction function without output"))?
+                .as_f32();
+            out.extend_from_slice(&values[..rows * info.out_len]);
+        }
+        Ok(out)
+    }
+}
