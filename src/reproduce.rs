@@ -367,17 +367,17 @@ fn compare(a: &Path, b: &Path, text: &mut String, diffs: &mut Vec<(String, Vec<S
         }),
     );
     file(
-        "summary.json",
-        json_file(a, b, "summary.json").map(|(va, vb)| {
+        rundir::SUMMARY,
+        json_file(a, b, rundir::SUMMARY).map(|(va, vb)| {
             let mut out = Vec::new();
             json_diff("", &va, &vb, &mut out);
             (" (timing fields excepted)".into(), out)
         }),
     );
-    file("metrics.jsonl", metrics(a, b));
+    file(rundir::METRICS, metrics(a, b));
     file(
-        "preprocess.json",
-        json_file(a, b, "preprocess.json").map(|(va, vb)| {
+        rundir::PREPROCESS,
+        json_file(a, b, rundir::PREPROCESS).map(|(va, vb)| {
             let mut out = Vec::new();
             json_diff("", &va, &vb, &mut out);
             (String::new(), out)
@@ -391,7 +391,7 @@ fn compare(a: &Path, b: &Path, text: &mut String, diffs: &mut Vec<(String, Vec<S
             (String::new(), out)
         }),
     );
-    file("model.safetensors", bytes(a, b, "model.safetensors"));
+    file(rundir::MODEL, bytes(a, b, rundir::MODEL));
 }
 
 fn read(dir: &Path, name: &str) -> Result<Vec<u8>, String> {
@@ -471,7 +471,7 @@ fn tensor_diff(a: &[rundir::NamedTensor], b: &[rundir::NamedTensor]) -> Vec<Stri
 }
 
 fn metrics(a: &Path, b: &Path) -> Result<(String, Vec<String>), String> {
-    let name = "metrics.jsonl";
+    let name = rundir::METRICS;
     let (x, y) = (read(a, name)?, read(b, name)?);
     let lines = |bytes: &[u8], dir: &Path| -> Result<Vec<Value>, String> {
         String::from_utf8_lossy(bytes)

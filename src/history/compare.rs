@@ -55,7 +55,7 @@ fn load(dir: &Path) -> Result<Run, Diagnostic> {
             format!("no such run directory: {}", dir.display()),
         ));
     }
-    if dir.join("sweep.json").is_file() {
+    if dir.join(rundir::SWEEP).is_file() {
         let best = rundir::read_doc::<rundir::SweepDoc>(&dir.join(rundir::SWEEP))
             .ok()
             .and_then(|s| s.best?.dir);

@@ -12,6 +12,7 @@ mod sweep;
 mod tests;
 
 use crate::diagnostics::Diagnostic;
+use crate::rundir;
 use read::INPUT;
 use std::path::{Path, PathBuf};
 
@@ -30,7 +31,7 @@ pub fn plot(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
         )
         .with_help("give the run directory that `mlx run` printed as its last line"));
     }
-    if dir.join("sweep.json").is_file() {
+    if dir.join(rundir::SWEEP).is_file() {
         return plot_sweep(dir);
     }
     if is_run(dir) {
@@ -56,7 +57,7 @@ pub fn plot(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
 }
 
 fn is_run(dir: &Path) -> bool {
-    dir.join("metrics.jsonl").is_file() || dir.join("summary.json").is_file()
+    dir.join(rundir::METRICS).is_file() || dir.join(rundir::SUMMARY).is_file()
 }
 
 /// Run or sweep directories directly inside `dir`, sorted (the newest run ids last).
@@ -67,7 +68,7 @@ fn runs_inside(dir: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.is_dir() && (is_run(p) || p.join("sweep.json").is_file()))
+        .filter(|p| p.is_dir() && (is_run(p) || p.join(rundir::SWEEP).is_file()))
         .collect();
     out.sort();
     out.reverse();

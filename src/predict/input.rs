@@ -294,25 +294,34 @@ pub fn decode_image(bytes: &[u8], shape: &[usize], resize: bool) -> Result<Vec<u
             "the image is {format:?}; PNG and JPEG are accepted"
         ));
     }
-    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
-    // Bounded decoding: a hostile header cannot make us allocate gigabytes.
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(16_384);
-    limits.max_image_height = Some(16_384);
-    limits.max_alloc = Some(256 << 20);
-    reader.limits(limits);
-    let img = reader
-        .decode()
+    let reader = || image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+    // The header first: an image of another size is refused before any pixel is decoded, and
+    // a hostile header cannot make us allocate gigabytes.
+    let (iw, ih) = reader()
+        .into_dimensions()
         .map_err(|e| format!("the image does not decode: {e}"))?;
-    let (iw, ih) = (img.width() as usize, img.height() as usize);
-    let img = if (iw, ih) == (w, h) {
-        img
-    } else if resize {
-        img.resize_exact(w as u32, h as u32, image::imageops::FilterType::Triangle)
-    } else {
+    let (iw, ih) = (iw as usize, ih as usize);
+    if (iw, ih) != (w, h) && !resize {
         return Err(format!(
             "the image is {iw}x{ih} pixels, but the model takes {w}x{h}"
         ));
+    }
+    if iw * ih > 64 << 20 {
+        return Err(format!(
+            "the image is {iw}x{ih} pixels: too large to decode"
+        ));
+    }
+    let mut r = reader();
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(1 << 30);
+    r.limits(limits);
+    let img = r
+        .decode()
+        .map_err(|e| format!("the image does not decode: {e}"))?;
+    let img = if (iw, ih) == (w, h) {
+        img
+    } else {
+        img.resize_exact(w as u32, h as u32, image::imageops::FilterType::Triangle)
     };
     Ok(if c == 1 {
         img.to_luma8().into_raw()

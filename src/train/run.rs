@@ -254,7 +254,7 @@ pub fn resume(
         }
     }
     let lines = from.as_ref().map_or(0, |c| c.metrics_lines);
-    truncate_metrics(&dir.join("metrics.jsonl"), lines)?;
+    truncate_metrics(&dir.join(rundir::METRICS), lines)?;
     if opts.verbose {
         match &from {
             Some(c) => eprintln!(
@@ -353,11 +353,11 @@ fn execute(job: &Job<'_>, from: Option<Checkpoint>) -> Result<Outcome, Failure> 
     // The weights and statistics of the last fold are the run's model.
     let dir = job.dir;
     rundir::save_safetensors(
-        &dir.join("model.safetensors"),
+        &dir.join(rundir::MODEL),
         &weights,
         &[("train".into(), plan.name.clone())],
     )
-    .map_err(|e| job.fail(io_error(&dir.join("model.safetensors"), e)))?;
+    .map_err(|e| job.fail(io_error(&dir.join(rundir::MODEL), e)))?;
     let write =
         |file: &str, r: std::io::Result<()>| r.map_err(|e| job.fail(io_error(&dir.join(file), e)));
     write(

@@ -58,6 +58,29 @@ fn crates_stay_in_their_layers() {
                 "{rel}: cudarc is used only under src/backend/cuda/"
             );
         }
+        if code.contains("axum::") || code.contains("tokio::") {
+            assert!(
+                rel.starts_with("serve/"),
+                "{rel}: the HTTP stack is used only under src/serve/"
+            );
+        }
+        // The run directory's documents are named, read and written only by src/rundir/.
+        if !rel.starts_with("rundir/") && !rel.ends_with("tests.rs") && !rel.contains("/tests/") {
+            for doc in [
+                "\"summary.json\"",
+                "\"mlx.lock\"",
+                "\"sweep.json\"",
+                "\"metrics.jsonl\"",
+                "\"input.json\"",
+                "\"preprocess.json\"",
+                "\"model.safetensors\"",
+            ] {
+                assert!(
+                    !code.contains(doc),
+                    "{rel}: {doc} is read and written through crate::rundir"
+                );
+            }
+        }
         assert!(!code.contains("dbg!("), "{rel}: leftover dbg!");
     }
 }
