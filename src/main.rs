@@ -110,8 +110,9 @@ enum Command {
         /// are gathered into calls of up to this many rows.
         #[arg(long)]
         max_batch: Option<usize>,
-        /// How long (in milliseconds) a call waits for more requests once one arrived.
-        #[arg(long, default_value_t = 1.0)]
+        /// How long (in milliseconds) a model call may wait for requests still being read
+        /// (0: it takes the requests queued while the previous call ran, and never waits).
+        #[arg(long, default_value_t = 0.0)]
         batch_wait_ms: f64,
         #[arg(long, default_value = "auto")]
         backend: BackendKind,

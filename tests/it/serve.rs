@@ -288,6 +288,11 @@ fn serve_answers_concurrent_clients_exactly_as_predict_and_refuses_bad_input() {
     );
     let pen = penguin_instances(&pschema);
     assert_eq!(pen.len(), p_expected.len());
+    // JSON Lines input gives the same predictions as the CSV.
+    let jsonl = work.join("penguins.jsonl");
+    let lines: Vec<String> = pen.iter().map(Value::to_string).collect();
+    std::fs::write(&jsonl, lines.join("\n")).unwrap();
+    assert_eq!(predict_json(&pdir, &[&jsonl]), p_expected);
     let (pixels, _) = t10k();
     let images = 400;
 
@@ -383,8 +388,9 @@ fn serve_answers_concurrent_clients_exactly_as_predict_and_refuses_bad_input() {
             &metrics,
             "mlx_requests_total{model=\"penguins_mlp\",code=\"200\"}"
         ),
-        // and the metadata request, and the two with unseen categories.
-        p_ok + 3,
+        // and the metadata request, the CSV body and its JSON twin, the two with unseen
+        // categories.
+        p_ok + 5,
         "{metrics}"
     );
     assert_eq!(
@@ -400,7 +406,7 @@ fn serve_answers_concurrent_clients_exactly_as_predict_and_refuses_bad_input() {
             &metrics,
             "mlx_rows_predicted_total{model=\"fashion_small\"}",
         );
-    assert_eq!(rows_total, sent_rows.load(Ordering::SeqCst) as u64 + 3);
+    assert_eq!(rows_total, sent_rows.load(Ordering::SeqCst) as u64 + 5);
     assert_eq!(
         counter(
             &metrics,
@@ -607,6 +613,22 @@ fn bad_inputs(server: &Server, pen: &[Value]) {
         &body(vec![row(0)]),
     );
     assert_eq!(s, 404, "{text}");
+    // A CSV body is read like a CSV file.
+    let csv = "bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,island,sex\n39.1,18.7,181,3750,Torgersen,male\n";
+    let (s, text) = server.call(
+        "POST",
+        "/v1/models/penguins_mlp:predict",
+        "text/csv",
+        csv.as_bytes(),
+    );
+    assert_eq!(s, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        v["predictions"][0],
+        server
+            .predict("penguins_mlp", &json!({"instances": [row(0)]}))
+            .1["predictions"][0]
+    );
     // An unseen category predicts as `mlx predict` does, and says so.
     let mut unseen = row(5);
     unseen["island"] = json!("Atlantis");
