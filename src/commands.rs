@@ -92,6 +92,7 @@ pub fn run(
         modules: &checked.modules,
         overrides: &checked.overrides,
         program,
+        schemas: &checked.schemas,
     };
     let ropts = Options {
         backend: opts.backend,

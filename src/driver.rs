@@ -7,7 +7,7 @@ use crate::data::schema::{self, Schema, SchemaError};
 use crate::diagnostics::{Diagnostic, did_you_mean, has_errors};
 use crate::source::{FileId, Origin, SourceMap, Span};
 use crate::syntax::{self, ast};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -28,6 +28,8 @@ pub struct Checked {
     pub program: Option<hir::Program>,
     pub diags: Vec<Diagnostic>,
     pub overrides: Vec<Override>,
+    /// Every data schema read while checking, by `loader_key` (a run records its own).
+    pub schemas: BTreeMap<String, Arc<Schema>>,
 }
 
 impl Checked {
@@ -288,17 +290,43 @@ pub struct DiskSchemas {
 
 impl SchemaSource for DiskSchemas {
     fn schema(&mut self, loader: &hir::Loader) -> Result<Arc<Schema>, SchemaError> {
-        let key = format!("{loader:?}");
         self.cache
-            .entry(key)
+            .entry(loader_key(loader))
             .or_insert_with(|| schema::read(loader).map(Arc::new))
             .clone()
     }
 }
 
+/// A data source's identity: its loader (format, absolute paths, options) as JSON.
+pub fn loader_key(loader: &hir::Loader) -> String {
+    serde_json::to_string(loader).unwrap_or_else(|_| format!("{loader:?}"))
+}
+
+/// Schemas recorded by a run, then the disk for any other source.
+pub struct RecordedSchemas {
+    pub recorded: BTreeMap<String, Arc<Schema>>,
+    pub disk: DiskSchemas,
+}
+
+impl SchemaSource for RecordedSchemas {
+    fn schema(&mut self, loader: &hir::Loader) -> Result<Arc<Schema>, SchemaError> {
+        match self.recorded.get(&loader_key(loader)) {
+            Some(s) => Ok(s.clone()),
+            None => self.disk.schema(loader),
+        }
+    }
+}
+
 /// `mlx check`: load, parse, check.
 pub fn check_file(path: &Path, sets: &[String]) -> Checked {
-    check_file_with(path, sets, &mut DiskSchemas::default())
+    let mut disk = DiskSchemas::default();
+    let mut c = check_file_with(path, sets, &mut disk);
+    c.schemas = disk
+        .cache
+        .into_iter()
+        .filter_map(|(k, v)| v.ok().map(|s| (k, s)))
+        .collect();
+    c
 }
 
 /// `check_file` with a schema source of the caller's (a cache shared across many checks).
@@ -319,6 +347,7 @@ pub fn check_file_with(path: &Path, sets: &[String], schemas: &mut dyn SchemaSou
             program: None,
             diags,
             overrides,
+            schemas: BTreeMap::new(),
         };
     }
     let (program, check_diags) = {
@@ -339,6 +368,7 @@ pub fn check_file_with(path: &Path, sets: &[String], schemas: &mut dyn SchemaSou
         program: ok.then_some(program),
         diags,
         overrides,
+        schemas: BTreeMap::new(),
     }
 }
 

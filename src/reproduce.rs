@@ -117,6 +117,7 @@ fn context<'a>(checked: &'a Checked, program: &'a hir::Program) -> Context<'a> {
         modules: &checked.modules,
         overrides: &checked.overrides,
         program,
+        schemas: &checked.schemas,
     }
 }
 

@@ -3,25 +3,27 @@
 
 use super::{csv, idx};
 use crate::check::hir::Loader;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// At most this many distinct values are kept as a column's levels.
 pub const MAX_LEVELS: usize = 10_000;
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "format", rename_all = "lowercase")]
 pub enum Schema {
     Csv(CsvSchema),
     Idx(IdxSchema),
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CsvSchema {
     pub columns: Vec<Column>,
     pub rows: usize,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Column {
     pub name: String,
     /// Every non-missing value parses as a number.
@@ -36,7 +38,7 @@ pub struct Column {
     pub first_text: Option<(String, usize)>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IdxSchema {
     pub images: usize,
     /// Dimensions of one image (`[28, 28]`).

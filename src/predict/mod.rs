@@ -28,9 +28,16 @@ pub struct Unseen {
 pub struct Predicted {
     /// `out_len` values a row.
     pub outputs: Vec<f32>,
-    /// Rows with a missing value the model cannot use (a `drop_missing` feature): no prediction.
-    pub unusable: Vec<usize>,
+    /// Rows with a missing value the model cannot use (a `drop_missing` feature), in order,
+    /// each with that feature: no prediction.
+    pub unusable: Vec<(usize, String)>,
     pub unseen: Vec<Unseen>,
+}
+
+impl Predicted {
+    pub fn is_unusable(&self, row: usize) -> bool {
+        self.unusable.binary_search_by_key(&row, |u| u.0).is_ok()
+    }
 }
 
 /// The model's rows from checked inputs; `origin` names the input in messages.
@@ -61,7 +68,8 @@ fn data_error(e: &crate::data::DataError) -> InputError {
 pub struct Prepared {
     /// `row_len` values a row.
     pub x: Vec<f32>,
-    pub unusable: Vec<usize>,
+    /// Rows without a prediction, each with the `drop_missing` feature it lacks.
+    pub unusable: Vec<(usize, String)>,
     pub unseen: Vec<Unseen>,
 }
 
@@ -75,11 +83,30 @@ pub fn prepare(model: &ModelInfo, data: &Data) -> Result<Prepared, InputError> {
         .map(|(row, column, level)| Unseen { row, column, level })
         .collect();
     let x = model.features(data).map_err(|e| data_error(&e))?;
+    let unusable = data
+        .unusable_rows()
+        .iter()
+        .map(|&r| (r, missing_feature(model, data, r).unwrap_or_default()))
+        .collect();
     Ok(Prepared {
         x,
-        unusable: data.unusable_rows().to_vec(),
+        unusable,
         unseen,
     })
+}
+
+/// The `drop_missing` feature whose value `row` lacks.
+fn missing_feature(model: &ModelInfo, data: &Data, row: usize) -> Option<String> {
+    model
+        .dataset
+        .features
+        .iter()
+        .filter(|f| f.steps.contains(&crate::check::hir::Step::DropMissing))
+        .find(|f| match data.numeric(&f.column) {
+            Some(xs) => xs.get(row).is_some_and(|x| x.is_nan()),
+            None => data.category(&f.column, row).is_none(),
+        })
+        .map(|f| f.column.clone())
 }
 
 impl Prepared {
@@ -155,11 +182,11 @@ pub fn json_document(model: &ModelInfo, p: &Predicted) -> String {
         if i > 0 {
             out.push(',');
         }
-        let usable = p.unusable.binary_search(&i).is_err();
+        let usable = !p.is_unusable(i);
         prediction_json(&mut out, classes, usable.then_some(row));
     }
     out.push(']');
-    let warnings = warnings(model, p);
+    let warnings = warnings(p);
     if !warnings.is_empty() {
         out.push_str(",\"warnings\":[");
         for (i, (row, field, message)) in warnings.iter().enumerate() {
@@ -179,7 +206,7 @@ pub fn json_document(model: &ModelInfo, p: &Predicted) -> String {
 }
 
 /// `(row, field, message)` for every unseen level and every row without a prediction.
-fn warnings(model: &ModelInfo, p: &Predicted) -> Vec<(usize, String, String)> {
+fn warnings(p: &Predicted) -> Vec<(usize, String, String)> {
     let mut w: Vec<(usize, String, String)> = p
         .unseen
         .iter()
@@ -194,17 +221,10 @@ fn warnings(model: &ModelInfo, p: &Predicted) -> Vec<(usize, String, String)> {
             )
         })
         .collect();
-    for &r in &p.unusable {
-        let field = model
-            .dataset
-            .features
-            .iter()
-            .find(|f| f.steps.contains(&crate::check::hir::Step::DropMissing))
-            .map(|f| f.column.clone())
-            .unwrap_or_default();
+    for (r, field) in &p.unusable {
         w.push((
-            r,
-            field,
+            *r,
+            field.clone(),
             "a value the model needs is missing (the feature drops missing rows); no prediction"
                 .into(),
         ));
@@ -241,7 +261,7 @@ pub fn csv_document(model: &ModelInfo, p: &Predicted, names: Option<&[String]>) 
             csv.push_str(&csv_field(n.get(i).map_or("", String::as_str)));
             csv.push(',');
         }
-        let usable = p.unusable.binary_search(&i).is_err() && row.iter().all(|v| v.is_finite());
+        let usable = !p.is_unusable(i) && row.iter().all(|v| v.is_finite());
         match model.input.classes() {
             Some(classes) if usable => {
                 csv.push_str(&csv_field(

@@ -30,13 +30,24 @@ pub struct Reopened {
 }
 
 impl Reopened {
-    /// Open `dir` (a completed run or trial) and check its `spec.mlx` again.
+    /// Open `dir` (a completed run or trial) and check its `spec.mlx` again, with the data
+    /// schemas it recorded.
     pub fn open(dir: &std::path::Path) -> Result<Reopened, Failed> {
         let run = rundir::open(dir)
             .and_then(RunDir::require_run)
             .map_err(fail)?;
         let summary = run.completed_summary().map_err(fail)?;
-        let checked = driver::check_file(&run.path(rundir::SPEC), &[]);
+        // The schemas the run recorded: its training data need not be here any more.
+        let mut schemas = driver::RecordedSchemas {
+            recorded: run
+                .source_schemas()
+                .map_err(fail)?
+                .into_iter()
+                .map(|s| (s.loader, std::sync::Arc::new(s.schema)))
+                .collect(),
+            disk: driver::DiskSchemas::default(),
+        };
+        let checked = driver::check_file_with(&run.path(rundir::SPEC), &[], &mut schemas);
         if !checked.ok() {
             return Err((checked.sources, checked.diags));
         }

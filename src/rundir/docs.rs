@@ -247,3 +247,19 @@ impl InputSchema {
         })
     }
 }
+
+/// `sources.json`: the schema of every data source of the run as read when its program was
+/// checked, so that predict, serve and plots can check `spec.mlx` again without the data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SourceSchemas {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub format: u32,
+    pub sources: Vec<RecordedSource>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordedSource {
+    /// The source's loader, as `driver::loader_key` spells it.
+    pub loader: String,
+    pub schema: crate::data::schema::Schema,
+}

@@ -11,7 +11,8 @@ pub mod lock;
 
 pub use docs::{
     BestTrial, Direction, Figures, FoldSummary, InputFeature, InputKind, InputSchema, MetricsLine,
-    Status, Summary, SweepDoc, TargetSchema, TargetSchemaKind, TrialEntry,
+    RecordedSource, SourceSchemas, Status, Summary, SweepDoc, TargetSchema, TargetSchemaKind,
+    TrialEntry,
 };
 pub use io::{
     Metadata, NamedTensor, append_jsonl, load_safetensors, new_run_dir, safetensors_bytes,
@@ -35,6 +36,7 @@ pub const SUMMARY: &str = "summary.json";
 pub const METRICS: &str = "metrics.jsonl";
 pub const SWEEP: &str = "sweep.json";
 pub const INPUT: &str = "input.json";
+pub const SOURCES: &str = "sources.json";
 pub const PREPROCESS: &str = "preprocess.json";
 pub const MODEL: &str = "model.safetensors";
 pub const SPEC: &str = "spec.mlx";
@@ -198,6 +200,14 @@ impl RunDir {
                 d
             }
         })
+    }
+
+    /// `sources.json`: the data schemas the run was checked with (empty for runs made
+    /// before they were recorded).
+    pub fn source_schemas(&self) -> Result<Vec<RecordedSource>, Diagnostic> {
+        Ok(read_doc_if_any::<SourceSchemas>(&self.path(SOURCES))?
+            .map(|s| s.sources)
+            .unwrap_or_default())
     }
 
     /// `preprocess.json`: the fitted preprocessing.

@@ -176,7 +176,11 @@ fn run(
                 let mut at = 0;
                 for j in jobs {
                     let n = j.rows * out_len;
-                    let _ = j.reply.send(Ok(out[at..at + n].to_vec()));
+                    let part = out
+                        .get(at..at + n)
+                        .map(<[f32]>::to_vec)
+                        .ok_or_else(|| "the model gave too few outputs".to_string());
+                    let _ = j.reply.send(part);
                     at += n;
                 }
             }

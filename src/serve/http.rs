@@ -397,18 +397,12 @@ async fn predict(
     };
     let data = predict::data_of(info, &rows, std::path::Path::new("request")).map_err(bad)?;
     let mut prepared = predict::prepare(info, &data).map_err(bad)?;
-    if let Some(&r) = prepared.unusable.first() {
-        let field = info
-            .dataset
-            .features
-            .iter()
-            .find(|f| f.steps.contains(&crate::check::hir::Step::DropMissing))
-            .map(|f| f.column.as_str());
+    if let Some((r, field)) = prepared.unusable.first() {
         return Err(bad(InputError::new(
             "missing_value",
             "the model cannot use a row with this value missing (the feature drops missing rows)",
         )
-        .at(r, field)));
+        .at(*r, Some(field))));
     }
     let n = data.len();
     let (tx, rx) = tokio::sync::oneshot::channel();

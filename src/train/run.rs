@@ -32,6 +32,9 @@ pub struct Context<'a> {
     pub modules: &'a [ast::Module],
     pub overrides: &'a [Override],
     pub program: &'a hir::Program,
+    /// The data schemas read while checking, by `driver::loader_key`.
+    pub schemas:
+        &'a std::collections::BTreeMap<String, std::sync::Arc<crate::data::schema::Schema>>,
 }
 
 #[derive(Clone, Debug)]
@@ -188,6 +191,24 @@ pub fn train(ctx: &Context<'_>, plan: &TrainPlan, opts: &Options) -> Result<Outc
     let lock = Lock::new(&spec, dset, backend.name(), plan.seed);
     let lock_path = dir.join(rundir::lock::FILE);
     rundir::write_doc(&lock_path, &lock).map_err(|e| job.fail(io_error(&lock_path, e)))?;
+    // The schemas of the run's sources: its program checks again without the data.
+    let sources = rundir::SourceSchemas {
+        format: rundir::FORMAT,
+        sources: dset
+            .sources
+            .iter()
+            .filter_map(|s| {
+                let key = crate::driver::loader_key(&s.loader);
+                let schema = ctx.schemas.get(&key)?;
+                Some(rundir::RecordedSource {
+                    loader: key,
+                    schema: schema.as_ref().clone(),
+                })
+            })
+            .collect(),
+    };
+    let sources_path = dir.join(rundir::SOURCES);
+    rundir::write_doc(&sources_path, &sources).map_err(|e| job.fail(io_error(&sources_path, e)))?;
 
     if opts.verbose {
         let sizes: Vec<String> = folds

@@ -723,3 +723,34 @@ fn predict_reads_png_files_directories_and_idx_like_eval() {
     let o = mlx().arg("predict").arg(&dir).arg(&bogus).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
 }
+
+#[test]
+fn a_run_predicts_and_serves_without_its_training_data() {
+    let work = out_dir("no-data");
+    std::fs::create_dir_all(work.join("data")).unwrap();
+    let csv = crate::root().join("examples/data/penguins.csv");
+    std::fs::copy(&csv, work.join("data/penguins.csv")).unwrap();
+    let spec = work.join("penguins.mlx");
+    std::fs::copy(crate::root().join("examples/penguins.mlx"), &spec).unwrap();
+    let dir = trained("no-data-run", &spec);
+    let expected = predict_json(&dir, &[&csv]);
+    // The model leaves for production; its training data stays behind.
+    std::fs::remove_file(work.join("data/penguins.csv")).unwrap();
+    assert_eq!(predict_json(&dir, &[&csv]), expected);
+    let schema: Value = crate::run::json(&dir.join("input.json"));
+    let server = Server::start(&[&dir], &[]);
+    let (s, v) = server.predict(
+        "penguins_mlp",
+        &json!({"instances": [penguin_instances(&schema)[0]]}),
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["predictions"][0], expected[0]);
+    // Evaluating needs the data: a diagnostic naming it, not a crash.
+    let o = mlx().arg("eval").arg(&dir).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("penguins.csv"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

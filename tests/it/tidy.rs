@@ -72,6 +72,7 @@ fn crates_stay_in_their_layers() {
                 "\"sweep.json\"",
                 "\"metrics.jsonl\"",
                 "\"input.json\"",
+                "\"sources.json\"",
                 "\"preprocess.json\"",
                 "\"model.safetensors\"",
             ] {
