@@ -376,22 +376,16 @@ fn compare(a: &Path, b: &Path, text: &mut String, diffs: &mut Vec<(String, Vec<S
         }),
     );
     file(rundir::METRICS, metrics(a, b));
-    file(
-        rundir::PREPROCESS,
-        json_file(a, b, rundir::PREPROCESS).map(|(va, vb)| {
-            let mut out = Vec::new();
-            json_diff("", &va, &vb, &mut out);
-            (String::new(), out)
-        }),
-    );
-    file(
-        rundir::INPUT,
-        json_file(a, b, rundir::INPUT).map(|(va, vb)| {
-            let mut out = Vec::new();
-            json_diff("", &va, &vb, &mut out);
-            (String::new(), out)
-        }),
-    );
+    for name in [rundir::PREPROCESS, rundir::INPUT, rundir::SOURCES] {
+        file(
+            name,
+            json_file(a, b, name).map(|(va, vb)| {
+                let mut out = Vec::new();
+                json_diff("", &va, &vb, &mut out);
+                (String::new(), out)
+            }),
+        );
+    }
     file(rundir::MODEL, bytes(a, b, rundir::MODEL));
 }
 
