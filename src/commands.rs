@@ -154,8 +154,8 @@ pub fn plot_warning(dir: &Path) -> Option<Diagnostic> {
 }
 
 /// `mlx eval`: the saved model on the run's test split (the same split, from the same seed).
-pub fn eval(dir: &Path, backend: BackendKind) -> Result<String, Failed> {
-    let r = Reopened::open(dir)?;
+pub fn eval(dir: &Path, backend: BackendKind, ignore_lock: bool) -> Result<String, Failed> {
+    let r = Reopened::open(dir, ignore_lock)?;
     for w in r.data_drift() {
         eprintln!("warning: {w}");
     }

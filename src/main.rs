@@ -75,6 +75,9 @@ enum Command {
         run_dir: PathBuf,
         #[arg(long, default_value = "auto")]
         backend: BackendKind,
+        /// Use the run even if its spec.mlx or model differ from what its lock recorded.
+        #[arg(long)]
+        ignore_lock: bool,
     },
     /// Apply a run's preprocessing and model to new inputs: a CSV or JSON Lines file for a
     /// tabular model; PNG or JPEG files, directories of them, or IDX files for an image model.
@@ -88,6 +91,9 @@ enum Command {
         /// Scale images of another size to the model's.
         #[arg(long)]
         resize: bool,
+        /// Use the run even if its spec.mlx or model differ from what its lock recorded.
+        #[arg(long)]
+        ignore_lock: bool,
         #[arg(long, default_value = "auto")]
         backend: BackendKind,
     },
@@ -116,6 +122,9 @@ enum Command {
         batch_wait_ms: f64,
         #[arg(long, default_value = "auto")]
         backend: BackendKind,
+        /// Serve runs even if their spec.mlx or model differ from what their locks recorded.
+        #[arg(long)]
+        ignore_lock: bool,
     },
     /// List the runs under DIR (default `runs`): name, when, lock hash, key figures.
     Runs {
@@ -265,7 +274,11 @@ fn run(cli: Cli) -> ExitCode {
             print!("{text}");
             report(&diags, &sources)
         }
-        Command::Eval { run_dir, backend } => match mlx::commands::eval(&run_dir, backend) {
+        Command::Eval {
+            run_dir,
+            backend,
+            ignore_lock,
+        } => match mlx::commands::eval(&run_dir, backend, ignore_lock) {
             Ok(text) => {
                 println!("{text}");
                 0
@@ -277,6 +290,7 @@ fn run(cli: Cli) -> ExitCode {
             inputs,
             format,
             resize,
+            ignore_lock,
             backend,
         } => {
             let opts = mlx::predict::PredictOptions {
@@ -287,6 +301,7 @@ fn run(cli: Cli) -> ExitCode {
                     mlx::predict::Format::Csv
                 },
                 resize,
+                ignore_lock,
             };
             match mlx::predict::predict(&run_dir, &inputs, &opts) {
                 Ok((doc, warnings)) => {
@@ -308,6 +323,7 @@ fn run(cli: Cli) -> ExitCode {
             max_batch,
             batch_wait_ms,
             backend,
+            ignore_lock,
         } => {
             let opts = mlx::serve::Options {
                 host,
@@ -319,6 +335,7 @@ fn run(cli: Cli) -> ExitCode {
                     batch_wait_ms.clamp(0.0, 1000.0) / 1000.0,
                 ),
                 backend,
+                ignore_lock,
             };
             match mlx::serve::serve(&run_dirs, &opts) {
                 Ok(()) => 0,

@@ -152,6 +152,7 @@ fn resume_inner(
     opts: &ResumeOptions,
 ) -> Result<(Vec<Diagnostic>, Option<PathBuf>), Failed> {
     let opened = open(dir)?;
+    let _writing = rundir::lock_for_writing(dir, "mlx resume").map_err(fail)?;
     let s = summary(dir);
     if completed(s.as_ref()) {
         let epochs = s.as_ref().and_then(|s| s.epochs_run).unwrap_or(0);

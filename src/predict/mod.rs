@@ -305,6 +305,8 @@ pub struct PredictOptions {
     pub format: Format,
     /// Scale images of another size to the declared one.
     pub resize: bool,
+    /// Use a run whose program or weights differ from its lock's (with a warning).
+    pub ignore_lock: bool,
 }
 
 fn input_diagnostic(what: &Path, e: &InputError) -> Diagnostic {
@@ -324,7 +326,7 @@ pub fn predict(
     opts: &PredictOptions,
 ) -> Result<(String, Vec<String>), Failed> {
     let fail = |d: Diagnostic| (SourceMap::new(), vec![d]);
-    let mut exe = Model::load(dir, opts.backend, None)?;
+    let mut exe = Model::load(dir, opts.backend, None, opts.ignore_lock)?;
     let model = exe.info.clone();
     let shown = inputs
         .iter()

@@ -30,13 +30,38 @@ pub struct Reopened {
 }
 
 impl Reopened {
-    /// Open `dir` (a completed run or trial) and check its `spec.mlx` again, with the data
-    /// schemas it recorded.
-    pub fn open(dir: &std::path::Path) -> Result<Reopened, Failed> {
+    /// Open `dir` (a completed run or trial), check that its program and weights are the
+    /// ones its lock vouches for (unless `ignore_lock`: then a mismatch is a warning), and
+    /// check its `spec.mlx` again, with the data schemas it recorded.
+    pub fn open(dir: &std::path::Path, ignore_lock: bool) -> Result<Reopened, Failed> {
         let run = rundir::open(dir)
             .and_then(RunDir::require_run)
             .map_err(fail)?;
         let summary = run.completed_summary().map_err(fail)?;
+        let problems = match run.lock() {
+            Ok(lock) => rundir::lock::check_model(&run.dir, &lock),
+            Err(d) => vec![d],
+        };
+        if ignore_lock {
+            for d in &problems {
+                eprintln!("warning: {} (--ignore-lock)", d.message);
+            }
+        } else if !problems.is_empty() {
+            let help = "restore the run directory as `mlx run` wrote it, train again with `mlx run`, or pass `--ignore-lock` to use it anyway";
+            return Err((
+                SourceMap::new(),
+                problems
+                    .into_iter()
+                    .map(|d| {
+                        if d.help.is_none() {
+                            d.with_help(help)
+                        } else {
+                            d
+                        }
+                    })
+                    .collect(),
+            ));
+        }
         // The schemas the run recorded: its training data need not be here any more.
         let mut schemas = driver::RecordedSchemas {
             recorded: run
@@ -199,8 +224,9 @@ impl Model {
         dir: &std::path::Path,
         backend: BackendKind,
         max_batch: Option<usize>,
+        ignore_lock: bool,
     ) -> Result<Model, Failed> {
-        let r = Reopened::open(dir)?;
+        let r = Reopened::open(dir, ignore_lock)?;
         let input = r.run.input().map_err(fail)?;
         let preprocessor = r.run.preprocessor().map_err(fail)?;
         let (_, plan, d) = r.plans()?;

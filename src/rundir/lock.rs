@@ -25,6 +25,9 @@ pub struct Lock {
     pub data: Vec<DataFile>,
     pub backend: String,
     pub seed: u64,
+    /// `sha256:<hex>` of `model.safetensors`, recorded when the run completes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -55,6 +58,7 @@ impl Lock {
             data,
             backend: backend.to_string(),
             seed,
+            model: None,
         }
     }
 
@@ -135,6 +139,59 @@ pub fn check(dir: &Path, lock: &Lock) -> Vec<Diagnostic> {
                 crate::data::csv::io_message(&e)
             ),
         )),
+    }
+    out
+}
+
+/// What a reader of the model (eval, predict, serve) checks: `spec.mlx` and
+/// `model.safetensors` are the ones the run recorded. Empty when both match (a lock from
+/// before weights were hashed vouches for the program only).
+pub fn check_model(dir: &Path, lock: &Lock) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let spec = dir.join(super::SPEC);
+    match io::sha256_file(&spec) {
+        Ok(h) if format!("sha256:{h}") == lock.program => {}
+        Ok(_) => out.push(Diagnostic::error(
+            "mlx::lock::program",
+            format!(
+                "{} was edited after the run: its hash differs from the lock's, so the model it describes is not the one trained",
+                spec.display()
+            ),
+        )),
+        Err(e) => out.push(Diagnostic::error(
+            "mlx::rundir::missing",
+            format!(
+                "cannot read {}: {}",
+                spec.display(),
+                crate::data::csv::io_message(&e)
+            ),
+        )),
+    }
+    if let Some(recorded) = &lock.model {
+        let model = dir.join(super::MODEL);
+        match io::sha256_file(&model) {
+            Ok(h) if format!("sha256:{h}") == *recorded => {}
+            Ok(h) => out.push(
+                Diagnostic::error(
+                    "mlx::lock::model",
+                    format!(
+                        "{} is not the model the run saved: its hash differs from the lock's",
+                        model.display()
+                    ),
+                )
+                .with_note(format!(
+                    "sha256 recorded in {FILE}: {recorded}\nsha256 now: sha256:{h}"
+                )),
+            ),
+            Err(e) => out.push(Diagnostic::error(
+                "mlx::rundir::missing",
+                format!(
+                    "cannot read {}: {}",
+                    model.display(),
+                    crate::data::csv::io_message(&e)
+                ),
+            )),
+        }
     }
     out
 }

@@ -41,6 +41,8 @@ pub const PREPROCESS: &str = "preprocess.json";
 pub const MODEL: &str = "model.safetensors";
 pub const SPEC: &str = "spec.mlx";
 pub const TRIALS: &str = "trials";
+/// Held (with `flock`) by the one process that writes the directory.
+pub const WRITER: &str = "writer.lock";
 
 /// What a directory holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -255,6 +257,61 @@ impl RunDir {
         load_safetensors(&path)
             .map(|(t, _)| t)
             .map_err(|m| Diagnostic::error("mlx::rundir::corrupt", m))
+    }
+}
+
+/// The exclusive right to write a run directory: held until dropped, and released by the
+/// operating system when the process dies (an advisory `flock` on `writer.lock`, which names
+/// the holder).
+#[derive(Debug)]
+pub struct WriteLock {
+    _file: std::fs::File,
+}
+
+/// Take the right to write `dir` for `what` (e.g. `mlx resume`), or a diagnostic naming the
+/// process that holds it.
+pub fn lock_for_writing(dir: &Path, what: &str) -> Result<WriteLock, Diagnostic> {
+    use std::io::{Read, Seek, Write};
+    let path = dir.join(WRITER);
+    let io = |e: std::io::Error| {
+        Diagnostic::error(
+            "mlx::run::io",
+            format!("cannot lock {}: {e}", path.display()),
+        )
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.set_len(0).map_err(io)?;
+            file.rewind().map_err(io)?;
+            writeln!(file, "process {}: {what}", std::process::id()).map_err(io)?;
+            Ok(WriteLock { _file: file })
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            Err(Diagnostic::error(
+                "mlx::rundir::locked",
+                format!(
+                    "{} is being written by another mlx ({})",
+                    dir.display(),
+                    if holder.is_empty() {
+                        "process unknown"
+                    } else {
+                        holder
+                    }
+                ),
+            )
+            .with_help("wait for it to end (or stop it); only one process writes a run directory"))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
     }
 }
 

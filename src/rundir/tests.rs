@@ -158,3 +158,20 @@ fn open_tells_runs_trials_and_sweeps_apart() {
         }
     );
 }
+
+#[test]
+fn one_writer_at_a_time_and_the_refusal_names_the_holder() {
+    let d = temp("writer");
+    let first = lock_for_writing(&d, "mlx run `t`").unwrap();
+    let e = lock_for_writing(&d, "mlx resume").unwrap_err();
+    assert_eq!(e.code, "mlx::rundir::locked");
+    assert!(
+        e.message
+            .contains(&format!("process {}: mlx run `t`", std::process::id())),
+        "{}",
+        e.message
+    );
+    drop(first);
+    let again = lock_for_writing(&d, "mlx resume").unwrap();
+    drop(again);
+}

@@ -68,6 +68,7 @@ pub fn start(
     backend: crate::backend::BackendKind,
     max_batch: Option<usize>,
     wait: Duration,
+    ignore_lock: bool,
     metrics: Arc<Metrics>,
 ) -> Result<(Arc<ModelInfo>, Batcher, std::thread::JoinHandle<()>), Failed> {
     let (tx, rx) = mpsc::channel::<Job>();
@@ -80,7 +81,7 @@ pub fn start(
     let handle = std::thread::Builder::new()
         .name(format!("mlx-model-{name}"))
         .spawn(move || {
-            let model = match Model::load(&dir, backend, max_batch) {
+            let model = match Model::load(&dir, backend, max_batch, ignore_lock) {
                 Ok(m) => {
                     let _ = loaded_tx.send(Ok(m.info.clone()));
                     m

@@ -31,6 +31,8 @@ pub struct Options {
     /// How long a model call waits for requests that are on their way.
     pub batch_wait: Duration,
     pub backend: BackendKind,
+    /// Serve runs whose program or weights differ from their locks' (with a warning).
+    pub ignore_lock: bool,
 }
 
 fn fail(d: Diagnostic) -> Failed {
@@ -48,6 +50,7 @@ pub fn serve(dirs: &[PathBuf], opts: &Options) -> Result<(), Failed> {
             opts.backend,
             opts.max_batch,
             opts.batch_wait,
+            opts.ignore_lock,
             metrics.clone(),
         )?;
         threads.push(handle);

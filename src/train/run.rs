@@ -172,6 +172,7 @@ pub fn train(ctx: &Context<'_>, plan: &TrainPlan, opts: &Options) -> Result<Outc
     let folds = data.folds(dset, plan.seed).map_err(|e| e.diagnostic())?;
 
     let dir = rundir::new_run_dir(&opts.out, &plan.name).map_err(|e| io_error(&opts.out, e))?;
+    let _writing = rundir::lock_for_writing(&dir, &format!("mlx run `{}`", plan.name))?;
     let job = Job {
         ctx,
         plan,
@@ -379,6 +380,15 @@ fn execute(job: &Job<'_>, from: Option<Checkpoint>) -> Result<Outcome, Failure> 
         &[("train".into(), plan.name.clone())],
     )
     .map_err(|e| job.fail(io_error(&dir.join(rundir::MODEL), e)))?;
+    // The lock also vouches for the model: eval, predict and serve refuse other weights.
+    let lock_path = dir.join(rundir::lock::FILE);
+    let sealed = rundir::lock::read(dir).and_then(|mut lock| {
+        let hash = rundir::sha256_file(&dir.join(rundir::MODEL))
+            .map_err(|e| io_error(&dir.join(rundir::MODEL), e))?;
+        lock.model = Some(format!("sha256:{hash}"));
+        rundir::write_doc(&lock_path, &lock).map_err(|e| io_error(&lock_path, e))
+    });
+    sealed.map_err(|d| job.fail(d))?;
     let write =
         |file: &str, r: std::io::Result<()>| r.map_err(|e| job.fail(io_error(&dir.join(file), e)));
     write(

@@ -231,6 +231,15 @@ fn run_and_kill(args: &[&str], out: &Path, ready: impl Fn(&[Value]) -> bool) -> 
                 .filter_map(|l| serde_json::from_str(l).ok())
                 .collect();
             if ready(&lines) {
+                // While the run lives, no other process may write its directory.
+                let r = resume(&dir);
+                assert_eq!(r.status.code(), Some(1), "{}", stderr(&r));
+                assert!(stderr(&r).contains("mlx::rundir::locked"), "{}", stderr(&r));
+                assert!(
+                    stderr(&r).contains(&format!("process {}", child.id())),
+                    "the holder is named: {}",
+                    stderr(&r)
+                );
                 child.kill().unwrap(); // SIGKILL
                 let status = child.wait().unwrap();
                 assert!(!status.success(), "the run ended before it was killed");
@@ -295,6 +304,20 @@ fn a_killed_run_resumes_to_the_uninterrupted_result() {
             .flatten()
             .map(|c| c.checkpoint.progress.epoch)
     );
+    // A resume while another process holds the directory (here: this test) is refused and
+    // writes nothing; the lock dies with its holder, so the killed run's is free.
+    let before = std::fs::read(killed.join("metrics.jsonl")).unwrap();
+    {
+        let holder = std::fs::File::options()
+            .write(true)
+            .open(killed.join("writer.lock"))
+            .unwrap();
+        holder.lock().unwrap();
+        let r = resume(&killed);
+        assert_eq!(r.status.code(), Some(1), "{}", stderr(&r));
+        assert!(stderr(&r).contains("mlx::rundir::locked"), "{}", stderr(&r));
+        assert_eq!(std::fs::read(killed.join("metrics.jsonl")).unwrap(), before);
+    }
     let r = resume(&killed);
     assert!(r.status.success(), "{}", stderr(&r));
     assert_eq!(last_line(&r), killed);

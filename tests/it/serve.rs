@@ -754,3 +754,77 @@ fn a_run_predicts_and_serves_without_its_training_data() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn eval_predict_and_serve_refuse_a_program_or_model_the_lock_does_not_vouch_for() {
+    let dir = trained("lock-check", &crate::root().join("examples/penguins.mlx"));
+    let csv = crate::root().join("examples/data/penguins.csv");
+    let predict = |extra: &[&str]| {
+        mlx()
+            .arg("predict")
+            .arg(&dir)
+            .arg(&csv)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let good = predict(&[]);
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    let lock = crate::run::json(&dir.join("mlx.lock"));
+    assert!(
+        lock["model"].as_str().unwrap().starts_with("sha256:"),
+        "{lock}"
+    );
+
+    // An edited activation in spec.mlx.
+    let spec = dir.join("spec.mlx");
+    let original = std::fs::read_to_string(&spec).unwrap();
+    assert!(original.contains("|> relu"));
+    std::fs::write(&spec, original.replace("|> relu", "|> tanh")).unwrap();
+    let o = predict(&[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("mlx::lock::program") && err.contains("--ignore-lock"),
+        "{err}"
+    );
+    let o = mlx().arg("eval").arg(&dir).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let o = predict(&["--ignore-lock"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("warning"));
+    assert_ne!(o.stdout, good.stdout, "tanh is not relu");
+    std::fs::write(&spec, &original).unwrap();
+
+    // A flipped byte in the weights.
+    let model = dir.join("model.safetensors");
+    let mut bytes = std::fs::read(&model).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&model, &bytes).unwrap();
+    let o = mlx().arg("eval").arg(&dir).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("mlx::lock::model"), "{err}");
+    let o = mlx()
+        .args(["serve", "--port", "0"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "the server does not start");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("mlx::lock::model"));
+    bytes[last] ^= 1;
+    std::fs::write(&model, &bytes).unwrap();
+    assert_eq!(predict(&[]).stdout, good.stdout);
+
+    // No lock at all: nothing vouches for the run.
+    std::fs::remove_file(dir.join("mlx.lock")).unwrap();
+    let o = predict(&[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("mlx.lock"), "{err}");
+}

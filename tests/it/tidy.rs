@@ -73,6 +73,7 @@ fn crates_stay_in_their_layers() {
                 "\"metrics.jsonl\"",
                 "\"input.json\"",
                 "\"sources.json\"",
+                "\"writer.lock\"",
                 "\"preprocess.json\"",
                 "\"model.safetensors\"",
             ] {
