@@ -193,7 +193,7 @@ fn render_options() -> RenderOptions {
 fn report(diags: &[Diagnostic], sources: &SourceMap) -> u8 {
     let opts = render_options();
     for d in diags {
-        eprint!("{}", diagnostics::render(d, sources, opts));
+        emit_err(&diagnostics::render(d, sources, opts));
     }
     if diags.iter().any(Diagnostic::is_internal) {
         2
@@ -213,13 +213,13 @@ fn run(cli: Cli) -> ExitCode {
                 let s = report(&checked.diags, &checked.sources);
                 let errors = checked.diags.iter().filter(|d| d.is_error()).count();
                 if s == 0 {
-                    eprintln!("{}: ok", f.display());
+                    emit_err(&format!("{}: ok\n", f.display()));
                 } else {
-                    eprintln!(
-                        "{}: {errors} error{}",
+                    emit_err(&format!(
+                        "{}: {errors} error{}\n",
                         f.display(),
                         if errors == 1 { "" } else { "s" }
-                    );
+                    ));
                 }
                 status = status.max(s);
             }
@@ -247,7 +247,7 @@ fn run(cli: Cli) -> ExitCode {
             let (sources, diags, dirs) = mlx::commands::run(&file, &sets, &opts);
             let s = report(&diags, &sources);
             for d in &dirs {
-                println!("{}", d.display());
+                emit(&format!("{}\n", d.display()));
             }
             s
         }
@@ -264,14 +264,14 @@ fn run(cli: Cli) -> ExitCode {
             let (sources, diags, dir) = mlx::reproduce::resume(&run_dir, &opts);
             let s = report(&diags, &sources);
             if let Some(d) = dir {
-                println!("{}", d.display());
+                emit(&format!("{}\n", d.display()));
             }
             s
         }
         Command::Verify { run_dir, quiet } => {
             let (sources, diags, text) =
                 mlx::reproduce::verify(&run_dir, !quiet, !quiet && std::io::stderr().is_terminal());
-            print!("{text}");
+            emit(&text);
             report(&diags, &sources)
         }
         Command::Eval {
@@ -280,7 +280,7 @@ fn run(cli: Cli) -> ExitCode {
             ignore_lock,
         } => match mlx::commands::eval(&run_dir, backend, ignore_lock) {
             Ok(text) => {
-                println!("{text}");
+                emit(&format!("{text}\n"));
                 0
             }
             Err((sources, diags)) => report(&diags, &sources).max(1),
@@ -306,9 +306,9 @@ fn run(cli: Cli) -> ExitCode {
             match mlx::predict::predict(&run_dir, &inputs, &opts) {
                 Ok((doc, warnings)) => {
                     for w in warnings {
-                        eprintln!("warning: {w}");
+                        emit_err(&format!("warning: {w}\n"));
                     }
-                    print!("{doc}");
+                    emit(&doc);
                     0
                 }
                 Err((sources, diags)) => report(&diags, &sources).max(1),
@@ -344,14 +344,14 @@ fn run(cli: Cli) -> ExitCode {
         }
         Command::Runs { dir } => match mlx::history::list(&dir) {
             Ok(text) => {
-                print!("{text}");
+                emit(&text);
                 0
             }
             Err(d) => report(&[d], &SourceMap::new()).max(1),
         },
         Command::Compare { a, b } => match mlx::history::compare(&a, &b) {
             Ok(text) => {
-                print!("{text}");
+                emit(&text);
                 0
             }
             Err(d) => report(&[d], &SourceMap::new()).max(1),
@@ -359,7 +359,7 @@ fn run(cli: Cli) -> ExitCode {
         Command::Plot { dir } => match mlx::plot::plot(&dir) {
             Ok(files) => {
                 for f in files {
-                    println!("{}", f.display());
+                    emit(&format!("{}\n", f.display()));
                 }
                 0
             }
@@ -373,11 +373,25 @@ fn run(cli: Cli) -> ExitCode {
             sets,
         } => match mlx::commands::ir(&file, &stage, train.as_deref(), batch, &sets) {
             Ok(text) => {
-                print!("{text}");
+                emit(&text);
                 0
             }
             Err((sources, diags)) => report(&diags, &sources).max(1),
         },
     };
     ExitCode::from(status)
+}
+
+/// Write command output to standard output. A reader that stopped reading (`mlx ... | head`)
+/// is a normal end: the rest is dropped and the exit status stays the command's.
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// `emit` for standard error (diagnostics and notes).
+fn emit_err(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }

@@ -38,13 +38,27 @@ fn write_file(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Append one line to a JSONL file: the whole file is rewritten atomically, so a crash leaves
-/// every earlier line intact.
+/// Append one line to a JSONL file, in one write: a killed process leaves every earlier line
+/// intact and this one whole or absent (only a power cut can tear it: the lines a checkpoint
+/// covers are flushed to disk with it, and resume drops the lines after them). The file is
+/// never read or rewritten, so a run's metrics cost what they hold.
 pub fn append_jsonl<T: serde::Serialize>(path: &Path, v: &T) -> std::io::Result<()> {
-    let mut text = std::fs::read_to_string(path).unwrap_or_default();
-    text.push_str(&serde_json::to_string(v).map_err(std::io::Error::other)?);
-    text.push('\n');
-    write_atomic(path, text.as_bytes())
+    let mut line = serde_json::to_string(v).map_err(std::io::Error::other)?;
+    line.push('\n');
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    f.write_all(line.as_bytes())
+}
+
+/// Flush a file's written content to disk.
+pub fn sync_file(path: &Path) -> std::io::Result<()> {
+    match std::fs::File::open(path) {
+        Ok(f) => f.sync_all(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// `YYYYMMDD-HHMMSS` in UTC.
@@ -229,6 +243,27 @@ mod tests {
         let bytes = std::fs::read(&p).unwrap();
         std::fs::write(&p, &bytes[..bytes.len() - 5]).unwrap();
         assert!(load_safetensors(&p).is_err());
+    }
+
+    #[test]
+    fn jsonl_lines_are_appended_not_rewritten() {
+        let dir = std::env::temp_dir().join(format!("mlx-jsonl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("m.jsonl");
+        let _ = std::fs::remove_file(&p);
+        append_jsonl(&p, &serde_json::json!({"epoch": 1})).unwrap();
+        // A second name for the same file sees every later line only if the file is appended
+        // to in place (a rewrite by rename would leave the link behind).
+        let link = dir.join("link.jsonl");
+        let _ = std::fs::remove_file(&link);
+        std::fs::hard_link(&p, &link).unwrap();
+        append_jsonl(&p, &serde_json::json!({"epoch": 2})).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&link).unwrap(),
+            "{\"epoch\":1}\n{\"epoch\":2}\n"
+        );
+        sync_file(&p).unwrap();
+        sync_file(&dir.join("absent")).unwrap();
     }
 
     #[test]

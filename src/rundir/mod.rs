@@ -16,8 +16,8 @@ pub use docs::{
 };
 pub use io::{
     Metadata, NamedTensor, append_jsonl, load_safetensors, new_run_dir, safetensors_bytes,
-    save_safetensors, save_safetensors_fast, sha256_file, sha256_hex, timestamp, write_atomic,
-    write_durable,
+    save_safetensors, save_safetensors_fast, sha256_file, sha256_hex, sync_file, timestamp,
+    write_atomic, write_durable,
 };
 pub use lock::Lock;
 

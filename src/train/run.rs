@@ -400,6 +400,10 @@ fn execute(job: &Job<'_>, from: Option<Checkpoint>) -> Result<Outcome, Failure> 
         rundir::INPUT,
         rundir::write_doc(&dir.join(rundir::INPUT), &input),
     )?;
+    write(
+        rundir::METRICS,
+        rundir::sync_file(&dir.join(rundir::METRICS)),
+    )?;
     let summary = report::summary(plan, job.backend.name(), &finished, job.wall_seconds());
     write(
         rundir::SUMMARY,

@@ -135,3 +135,33 @@ fn ir_prints_the_gpu_commands_and_cuda_c() {
         assert!(text.contains(want), "missing `{want}`");
     }
 }
+
+/// A reader that stops early (`mlx predict ... | head -1`) is a normal end, not a crash.
+#[test]
+fn a_closed_output_pipe_is_a_normal_end() {
+    use std::io::{BufRead, BufReader};
+    let out = crate::run::out_dir("pipe");
+    let (o, dir) = crate::run::run(&["examples/penguins.mlx", "--no-plot"], &out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Far more output than a pipe holds.
+    let text = std::fs::read_to_string(crate::root().join("examples/data/penguins.csv")).unwrap();
+    let (header, rows) = text.split_once('\n').unwrap();
+    let big = out.join("big.csv");
+    std::fs::write(&big, format!("{header}\n{}", rows.repeat(100))).unwrap();
+    let mut child = mlx()
+        .arg("predict")
+        .arg(dir.as_ref().unwrap())
+        .arg(&big)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is gone now.
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{status} after {first:?}");
+    assert!(first.starts_with("prediction,"), "{first}");
+}
