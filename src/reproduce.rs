@@ -275,36 +275,36 @@ fn verify_inner(
     );
     let checked = opened.recheck()?;
     let (program, plan) = opened.plan(&checked)?;
-    let tmp = std::env::temp_dir().join(format!(
-        "mlx-verify-{}-{}",
-        std::process::id(),
-        rundir::timestamp()
-    ));
+    // A private directory with a random name, removed on every way out but a mismatch.
+    let tmp = rundir::TempDir::new("mlx-verify-").map_err(|e| {
+        fail(Diagnostic::error(
+            "mlx::run::io",
+            format!("cannot create a temporary directory for the re-run: {e}"),
+        ))
+    })?;
     if verbose {
         eprintln!(
             "re-running `{}` (seed {}, back end {}) in {}",
             plan.name,
             plan.seed,
             lock.backend,
-            tmp.display()
+            tmp.path().display()
         );
     }
     let ropts = Options {
         progress,
-        ..Options::new(opened.backend, tmp.clone())
+        ..Options::new(opened.backend, tmp.path().to_path_buf())
     };
     let ctx = context(&checked, program);
-    let again = run::train(&ctx, plan, &ropts).map_err(|f| {
-        let _ = std::fs::remove_dir_all(&tmp);
-        (checked.sources.clone(), vec![*f.diagnostic])
-    })?;
+    let again = run::train(&ctx, plan, &ropts)
+        .map_err(|f| (checked.sources.clone(), vec![*f.diagnostic]))?;
     let Some(rerun) = again.dir else {
         return Err(fail(Diagnostic::internal("the re-run has no directory")));
     };
     let mut diffs = Vec::new();
     compare(dir, &rerun, text, &mut diffs);
     if diffs.is_empty() {
-        let _ = std::fs::remove_dir_all(&tmp);
+        drop(tmp);
         let _ = writeln!(
             text,
             "verified: re-running {} reproduces it bit for bit",
@@ -312,6 +312,7 @@ fn verify_inner(
         );
         return Ok(Vec::new());
     }
+    tmp.keep();
     let _ = writeln!(
         text,
         "NOT verified: the re-run differs from the recorded run"

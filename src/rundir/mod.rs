@@ -291,6 +291,7 @@ pub fn lock_for_writing(dir: &Path, what: &str) -> Result<WriteLock, Diagnostic>
             file.set_len(0).map_err(io)?;
             file.rewind().map_err(io)?;
             writeln!(file, "process {}: {what}", std::process::id()).map_err(io)?;
+            remove_stale_temporaries(dir);
             Ok(WriteLock { _file: file })
         }
         Err(std::fs::TryLockError::WouldBlock) => {
@@ -312,6 +313,77 @@ pub fn lock_for_writing(dir: &Path, what: &str) -> Result<WriteLock, Diagnostic>
             .with_help("wait for it to end (or stop it); only one process writes a run directory"))
         }
         Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+    }
+}
+
+/// Remove the temporary files (`.NAME.tmp-PID`) of writes a killed process left behind. Only
+/// the holder of the write lock calls it, so none of them is being written.
+fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.')
+            && name
+                .rsplit_once(".tmp-")
+                .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+            && e.file_type().is_ok_and(|t| t.is_file())
+        {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// A new private directory under the system's temporary directory: a random name, created
+/// exclusively (an existing file or planted symbolic link of that name is never used) and
+/// readable by its owner only; removed when dropped unless `keep` was called.
+#[derive(Debug)]
+pub struct TempDir {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl TempDir {
+    pub fn new(prefix: &str) -> std::io::Result<TempDir> {
+        use std::hash::{BuildHasher, Hasher};
+        let base = std::env::temp_dir();
+        let mut last = None;
+        for attempt in 0u32..16 {
+            // RandomState is seeded from the operating system's randomness.
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u32(attempt);
+            h.write_u32(std::process::id());
+            let path = base.join(format!("{prefix}{:016x}", h.finish()));
+            let mut b = std::fs::DirBuilder::new();
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+            match b.create(&path) {
+                Ok(()) => return Ok(TempDir { path, keep: false }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| std::io::Error::other("no free temporary name")))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Leave the directory in place (for inspection).
+    pub fn keep(mut self) -> PathBuf {
+        self.keep = true;
+        self.path.clone()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
     }
 }
 

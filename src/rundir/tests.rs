@@ -175,3 +175,41 @@ fn one_writer_at_a_time_and_the_refusal_names_the_holder() {
     let again = lock_for_writing(&d, "mlx resume").unwrap();
     drop(again);
 }
+
+#[test]
+fn the_writer_removes_temporaries_a_killed_write_left_behind() {
+    let d = temp("stale");
+    for f in [
+        ".checkpoint.safetensors.tmp-4242",
+        ".summary.json.tmp-7",
+        ".x.tmp-abc",
+        "notes.tmp-1",
+    ] {
+        std::fs::write(d.join(f), "x").unwrap();
+    }
+    let _w = lock_for_writing(&d, "mlx resume").unwrap();
+    let mut left: Vec<String> = std::fs::read_dir(&d)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, [".x.tmp-abc", "notes.tmp-1", WRITER]);
+}
+
+#[test]
+fn temporary_directories_are_private_random_and_removed() {
+    use std::os::unix::fs::PermissionsExt;
+    let a = TempDir::new("mlx-test-").unwrap();
+    let b = TempDir::new("mlx-test-").unwrap();
+    assert_ne!(a.path(), b.path());
+    let mode = std::fs::metadata(a.path()).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+    let pa = a.path().to_path_buf();
+    std::fs::write(pa.join("f"), "x").unwrap();
+    drop(a);
+    assert!(!pa.exists());
+    let kept = b.keep();
+    assert!(kept.exists());
+    std::fs::remove_dir_all(kept).unwrap();
+}

@@ -118,10 +118,30 @@ fn verify_passes_on_a_fresh_run_and_names_what_changed() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let dir = dir.unwrap();
-    let v = mlx().arg("verify").arg(&dir).arg("-q").output().unwrap();
+    // The re-run goes to a private, randomly named directory that is removed afterwards; a
+    // link planted in the temporary directory is never written through.
+    let tmp = work.join("tmp");
+    let target = work.join("target");
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::create_dir_all(&target).unwrap();
+    std::os::unix::fs::symlink(&target, tmp.join("mlx-verify-0000000000000000")).unwrap();
+    let v = mlx()
+        .arg("verify")
+        .arg(&dir)
+        .arg("-q")
+        .env("TMPDIR", &tmp)
+        .output()
+        .unwrap();
     let report = String::from_utf8_lossy(&v.stdout);
     assert_eq!(v.status.code(), Some(0), "{report}{}", stderr(&v));
     assert!(report.contains("verified: "), "{report}");
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left.len(), 1, "only the planted link is left: {left:?}");
+    assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0);
     assert!(report.contains("model.safetensors: identical"), "{report}");
     assert!(report.contains("summary.json: identical"), "{report}");
 
@@ -318,10 +338,14 @@ fn a_killed_run_resumes_to_the_uninterrupted_result() {
         assert!(stderr(&r).contains("mlx::rundir::locked"), "{}", stderr(&r));
         assert_eq!(std::fs::read(killed.join("metrics.jsonl")).unwrap(), before);
     }
+    // A temporary file of a write the kill interrupted is cleaned up by the next writer.
+    let stale = killed.join(".checkpoint.safetensors.tmp-99999");
+    std::fs::write(&stale, vec![0u8; 4096]).unwrap();
     let r = resume(&killed);
     assert!(r.status.success(), "{}", stderr(&r));
     assert_eq!(last_line(&r), killed);
     assert_same_run(&reference, &killed);
+    assert!(!stale.exists());
 
     // Resuming a finished run says so and changes nothing.
     let again = resume(&killed);
