@@ -43,7 +43,9 @@ pub fn find(dir: &Path) -> Vec<Found> {
             continue;
         };
         for e in entries.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
+            // A run still being set up (`rundir::Staging`) is not listed.
+            let staging = e.file_name().to_string_lossy().starts_with(".partial-");
+            if !staging && e.file_type().is_ok_and(|t| t.is_dir()) {
                 stack.push((e.path(), depth + 1));
             }
         }

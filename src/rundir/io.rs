@@ -108,6 +108,102 @@ pub fn new_run_dir(out: &Path, name: &str) -> std::io::Result<PathBuf> {
     ))
 }
 
+/// A run directory being set up under a hidden name (`out/<name>/.partial-<pid>-<n>`)
+/// until its first files are in; `publish` renames it to its run id. So every directory named
+/// like a run id already holds what `resume` needs. Removed when dropped unpublished.
+#[derive(Debug)]
+pub struct Staging {
+    path: PathBuf,
+    base: PathBuf,
+    stamp: String,
+    published: bool,
+}
+
+impl Staging {
+    pub fn new(out: &Path, name: &str) -> std::io::Result<Staging> {
+        let base = out.join(name);
+        std::fs::create_dir_all(&base)?;
+        remove_abandoned(&base);
+        let stamp = timestamp();
+        // Parallel sweep trials set up their runs in one process at once.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = base.join(format!(".partial-{}-{n}", std::process::id()));
+        std::fs::create_dir(&path)?;
+        Ok(Staging {
+            path,
+            base,
+            stamp,
+            published: false,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Rename the directory to `<stamp>[-N]`, the first free one; returns its path.
+    pub fn publish(mut self) -> std::io::Result<PathBuf> {
+        for n in 0..1000 {
+            let dir = if n == 0 {
+                self.base.join(&self.stamp)
+            } else {
+                self.base.join(format!("{}-{n}", self.stamp))
+            };
+            if dir.exists() {
+                continue;
+            }
+            match std::fs::rename(&self.path, &dir) {
+                Ok(()) => {
+                    self.published = true;
+                    return Ok(dir);
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::DirectoryNotEmpty
+                    ) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(std::io::Error::other(
+            "too many runs started in the same second",
+        ))
+    }
+}
+
+/// Remove the staging directories of processes that no longer run (killed before their run
+/// got its id). Where processes cannot be looked up (no `/proc`), nothing is removed.
+fn remove_abandoned(base: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(".partial-")
+            .and_then(|rest| rest.split('-').next())
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        if pid.bytes().all(|b| b.is_ascii_digit()) && !Path::new("/proc").join(&pid).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()

@@ -15,7 +15,7 @@ pub use docs::{
     TrialEntry,
 };
 pub use io::{
-    Metadata, NamedTensor, append_jsonl, load_safetensors, new_run_dir, safetensors_bytes,
+    Metadata, NamedTensor, Staging, append_jsonl, load_safetensors, new_run_dir, safetensors_bytes,
     save_safetensors, save_safetensors_fast, sha256_file, sha256_hex, sync_file, timestamp,
     write_atomic, write_durable,
 };

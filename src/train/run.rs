@@ -171,8 +171,16 @@ pub fn train(ctx: &Context<'_>, plan: &TrainPlan, opts: &Options) -> Result<Outc
     let data = Data::load(dset).map_err(|e| e.diagnostic())?;
     let folds = data.folds(dset, plan.seed).map_err(|e| e.diagnostic())?;
 
-    let dir = rundir::new_run_dir(&opts.out, &plan.name).map_err(|e| io_error(&opts.out, e))?;
-    let _writing = rundir::lock_for_writing(&dir, &format!("mlx run `{}`", plan.name))?;
+    // The directory gets its run id once its program, lock and schemas are in: every
+    // directory named like a run can be resumed.
+    let staging =
+        rundir::Staging::new(&opts.out, &plan.name).map_err(|e| io_error(&opts.out, e))?;
+    let _writing = rundir::lock_for_writing(staging.path(), &format!("mlx run `{}`", plan.name))?;
+    let spec = super::resolve::spec_text(ctx.sources, ctx.modules, ctx.overrides, &[plan]);
+    write_first_files(ctx, staging.path(), &spec, dset, backend.name(), plan.seed)?;
+    let dir = staging
+        .publish()
+        .map_err(|e| io_error(&opts.out.join(&plan.name), e))?;
     let job = Job {
         ctx,
         plan,
@@ -185,31 +193,6 @@ pub fn train(ctx: &Context<'_>, plan: &TrainPlan, opts: &Options) -> Result<Outc
         started,
         wall_before: 0.0,
     };
-    let spec = super::resolve::spec_text(ctx.sources, ctx.modules, ctx.overrides, &[plan]);
-    let spec_path = dir.join("spec.mlx");
-    rundir::write_atomic(&spec_path, spec.as_bytes())
-        .map_err(|e| job.fail(io_error(&spec_path, e)))?;
-    let lock = Lock::new(&spec, dset, backend.name(), plan.seed);
-    let lock_path = dir.join(rundir::lock::FILE);
-    rundir::write_doc(&lock_path, &lock).map_err(|e| job.fail(io_error(&lock_path, e)))?;
-    // The schemas of the run's sources: its program checks again without the data.
-    let sources = rundir::SourceSchemas {
-        format: rundir::FORMAT,
-        sources: dset
-            .sources
-            .iter()
-            .filter_map(|s| {
-                let key = crate::driver::loader_key(&s.loader);
-                let schema = ctx.schemas.get(&key)?;
-                Some(rundir::RecordedSource {
-                    loader: key,
-                    schema: schema.as_ref().clone(),
-                })
-            })
-            .collect(),
-    };
-    let sources_path = dir.join(rundir::SOURCES);
-    rundir::write_doc(&sources_path, &sources).map_err(|e| job.fail(io_error(&sources_path, e)))?;
 
     if opts.verbose {
         let sizes: Vec<String> = folds
@@ -239,6 +222,40 @@ pub fn train(ctx: &Context<'_>, plan: &TrainPlan, opts: &Options) -> Result<Outc
         );
     }
     execute(&job, None)
+}
+
+/// `spec.mlx`, `mlx.lock` and `sources.json`: what a run directory holds before training.
+fn write_first_files(
+    ctx: &Context<'_>,
+    dir: &Path,
+    spec: &str,
+    dset: &hir::DatasetPlan,
+    backend: &str,
+    seed: u64,
+) -> Result<(), Diagnostic> {
+    let spec_path = dir.join(rundir::SPEC);
+    rundir::write_atomic(&spec_path, spec.as_bytes()).map_err(|e| io_error(&spec_path, e))?;
+    let lock = Lock::new(spec, dset, backend, seed);
+    let lock_path = dir.join(rundir::lock::FILE);
+    rundir::write_doc(&lock_path, &lock).map_err(|e| io_error(&lock_path, e))?;
+    // The schemas of the run's sources: its program checks again without the data.
+    let sources = rundir::SourceSchemas {
+        format: rundir::FORMAT,
+        sources: dset
+            .sources
+            .iter()
+            .filter_map(|s| {
+                let key = crate::driver::loader_key(&s.loader);
+                let schema = ctx.schemas.get(&key)?;
+                Some(rundir::RecordedSource {
+                    loader: key,
+                    schema: schema.as_ref().clone(),
+                })
+            })
+            .collect(),
+    };
+    let sources_path = dir.join(rundir::SOURCES);
+    rundir::write_doc(&sources_path, &sources).map_err(|e| io_error(&sources_path, e))
 }
 
 /// Continue the run in `dir` (made by `train` for `plan`) from checkpoint `from`, or from the

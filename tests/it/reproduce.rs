@@ -455,3 +455,59 @@ fn resume_and_verify_refuse_what_is_not_a_run() {
         );
     }
 }
+
+/// A directory named like a run id always holds its program and lock: a run set up under a
+/// hidden name gets its id only once they are in, so any kill leaves a resumable directory or
+/// none (Fashion hashes 30 MB of data for its lock, a window of about 100 ms before).
+#[test]
+fn every_directory_named_like_a_run_can_be_resumed() {
+    if !crate::have_fashion("every_directory_named_like_a_run_can_be_resumed") {
+        return;
+    }
+    let out = out_dir("window");
+    // A planted staging directory of a process that is gone is cleaned up.
+    let abandoned = out.join("fashion_mlp").join(".partial-999999999-0");
+    std::fs::create_dir_all(&abandoned).unwrap();
+    let mut child = mlx()
+        .args([
+            "run",
+            "examples/fashion_mlp.mlx",
+            "--set",
+            "epochs=1",
+            "-q",
+            "--no-plot",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let mut seen = 0;
+    while seen < 200 {
+        if let Ok(entries) = std::fs::read_dir(out.join("fashion_mlp")) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with(|c: char| c.is_ascii_digit()) {
+                    assert!(
+                        e.path().join("mlx.lock").is_file() && e.path().join("spec.mlx").is_file(),
+                        "{name} is visible without its lock"
+                    );
+                    seen += 1;
+                }
+            }
+        }
+        if child.try_wait().unwrap().is_some() || started.elapsed() > Duration::from_secs(120) {
+            break;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(seen > 0, "the run directory never appeared");
+    assert!(
+        !abandoned.exists(),
+        "the abandoned staging directory is removed"
+    );
+}
