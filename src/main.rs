@@ -189,6 +189,15 @@ fn render_options() -> RenderOptions {
     RenderOptions { color, width }
 }
 
+/// 130 (as for SIGINT) when the run was stopped by Ctrl-C, else `status`.
+fn interrupted_or(diags: &[Diagnostic], status: u8) -> u8 {
+    if diags.iter().any(|d| d.code == mlx::train::interrupt::CODE) {
+        130
+    } else {
+        status
+    }
+}
+
 /// Print diagnostics; returns the exit status they call for.
 fn report(diags: &[Diagnostic], sources: &SourceMap) -> u8 {
     let opts = render_options();
@@ -244,8 +253,9 @@ fn run(cli: Cli) -> ExitCode {
                 jobs: usize::from(jobs),
                 plot: !no_plot,
             };
+            mlx::train::interrupt::install();
             let (sources, diags, dirs) = mlx::commands::run(&file, &sets, &opts);
-            let s = report(&diags, &sources);
+            let s = interrupted_or(&diags, report(&diags, &sources));
             for d in &dirs {
                 emit(&format!("{}\n", d.display()));
             }
@@ -261,8 +271,9 @@ fn run(cli: Cli) -> ExitCode {
                 verbose: !quiet,
                 plot: !no_plot,
             };
+            mlx::train::interrupt::install();
             let (sources, diags, dir) = mlx::reproduce::resume(&run_dir, &opts);
-            let s = report(&diags, &sources);
+            let s = interrupted_or(&diags, report(&diags, &sources));
             if let Some(d) = dir {
                 emit(&format!("{}\n", d.display()));
             }

@@ -140,11 +140,7 @@ fn run_row(dir: &Path, p: &Path) -> Row {
         .or_else(|| p.parent().map(file_name))
         .unwrap_or_default();
     let status = match &summary {
-        Some(s) => match s.status {
-            Some(Status::Completed) => "completed".into(),
-            Some(Status::Failed) => "failed".into(),
-            None => "unknown".into(),
-        },
+        Some(s) => s.status.map_or("unknown", Status::name).to_string(),
         None => "incomplete".into(),
     };
     let last = run.last_metrics();

@@ -155,13 +155,7 @@ pub fn summary(dir: &Path) -> Result<Option<Summary>, Diagnostic> {
     });
     Ok(Some(Summary {
         train: (!s.train.is_empty()).then(|| s.train.clone()),
-        status: s.status.map(|st| {
-            match st {
-                rundir::Status::Completed => "completed",
-                rundir::Status::Failed => "failed",
-            }
-            .to_string()
-        }),
+        status: s.status.map(|st| st.name().to_string()),
         best_epoch: s.best_epoch,
         epochs_run: s.epochs_run,
         folds,

@@ -21,6 +21,18 @@ fn is_zero(v: &u32) -> bool {
 pub enum Status {
     Completed,
     Failed,
+    /// Stopped by Ctrl-C at an epoch's end, with a checkpoint: `mlx resume` finishes it.
+    Interrupted,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Completed => "completed",
+            Status::Failed => "failed",
+            Status::Interrupted => "interrupted",
+        }
+    }
 }
 
 /// `summary.json`: written when a run ends (completed or failed).

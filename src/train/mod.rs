@@ -4,6 +4,7 @@
 pub mod checkpoint;
 pub mod graph;
 pub mod init;
+pub mod interrupt;
 pub mod metrics;
 pub mod progress;
 mod report;

@@ -87,6 +87,14 @@ pub(super) fn summary(
     }
 }
 
+/// The summary of a run stopped by Ctrl-C (it can be resumed).
+pub(super) fn interrupted(plan: &TrainPlan, message: &str) -> Summary {
+    Summary {
+        status: Some(Status::Interrupted),
+        ..failed(plan, message)
+    }
+}
+
 /// The summary of a run that stopped with `error`.
 pub(super) fn failed(plan: &TrainPlan, error: &str) -> Summary {
     Summary {

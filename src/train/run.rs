@@ -380,7 +380,11 @@ fn execute(job: &Job<'_>, from: Option<Checkpoint>) -> Result<Outcome, Failure> 
                 last = Some((o.weights, o.preprocessor));
             }
             Err(d) => {
-                let summary = report::failed(plan, &d.message);
+                let summary = if d.code == super::interrupt::CODE {
+                    report::interrupted(plan, &d.message)
+                } else {
+                    report::failed(plan, &d.message)
+                };
                 let _ = rundir::write_doc(&job.dir.join(rundir::SUMMARY), &summary);
                 return Err(job.fail(d));
             }
@@ -768,7 +772,12 @@ fn train_fold(
         p.epoch = epoch + 1;
         p.last_val = val;
         let stop = stopped_early(plan, &p);
-        if p.epoch % plan.checkpoint_every.max(1) == 0 || p.epoch == plan.epochs || stop {
+        let interrupted = super::interrupt::requested();
+        if p.epoch % plan.checkpoint_every.max(1) == 0
+            || p.epoch == plan.epochs
+            || stop
+            || interrupted
+        {
             let c = Checkpoint {
                 train: plan.name.clone(),
                 fold: fi,
@@ -779,6 +788,16 @@ fn train_fold(
                 wall_seconds: job.wall_seconds(),
             };
             checkpoint::save(dir, &c).map_err(|e| io_error(&dir.join(checkpoint::LATEST), e))?;
+        }
+        if interrupted && ((p.epoch < plan.epochs && !stop) || fi + 1 < job.folds.len()) {
+            return Err(Diagnostic::error(
+                super::interrupt::CODE,
+                format!(
+                    "`{}` was interrupted after {fold_tag}epoch {}; its checkpoint is saved",
+                    plan.name, p.epoch
+                ),
+            )
+            .with_help(format!("finish it with `mlx resume {}`", dir.display())));
         }
         if stop
             && job.opts.verbose

@@ -347,6 +347,63 @@ fn a_killed_run_resumes_to_the_uninterrupted_result() {
     assert_same_run(&reference, &killed);
     assert!(!stale.exists());
 
+    // Ctrl-C: the run stops at the end of the epoch with a checkpoint of it (though it
+    // checkpoints every 3), says how to resume, exits 130; resumed, it is the same run.
+    let out = work.join("interrupted");
+    let mut child = mlx()
+        .arg("run")
+        .args(args)
+        .arg("--out")
+        .arg(&out)
+        .args(["-q", "--no-plot"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let interrupted = loop {
+        let dir = std::fs::read_dir(out.join("penguins_mlp"))
+            .ok()
+            .and_then(|mut d| d.find_map(|e| e.ok().map(|e| e.path())))
+            .filter(|d| !d.file_name().unwrap().to_string_lossy().starts_with('.'));
+        if let Some(dir) = dir
+            && metrics_lines(&dir).len() >= 4
+        {
+            Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status()
+                .unwrap();
+            break dir;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before Ctrl-C"
+        );
+        assert!(started.elapsed() < Duration::from_secs(120), "run hangs");
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert!(stderr(&o).contains("mlx resume"), "{}", stderr(&o));
+    assert_eq!(
+        json(&interrupted.join("summary.json"))["status"],
+        "interrupted"
+    );
+    let at = mlx::train::checkpoint::load(&interrupted)
+        .unwrap()
+        .unwrap()
+        .checkpoint
+        .progress
+        .epoch;
+    assert_eq!(
+        at,
+        metrics_lines(&interrupted).len(),
+        "checkpointed at the stop"
+    );
+    let r = resume(&interrupted);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_same_run(&reference, &interrupted);
+
     // Resuming a finished run says so and changes nothing.
     let again = resume(&killed);
     assert!(again.status.success());
