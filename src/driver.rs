@@ -46,7 +46,7 @@ pub fn load(path: &Path) -> Loaded {
         root: FileId(0),
         diags: Vec::new(),
     };
-    let text = match std::fs::read_to_string(path) {
+    let text = match crate::data::csv::read_regular_text(path) {
         Ok(t) => t,
         Err(e) => {
             l.diags.push(
@@ -161,7 +161,7 @@ fn load_file(l: &mut Loaded, id: FileId, stack: &mut Vec<PathBuf>) {
                 {
                     continue;
                 }
-                match std::fs::read_to_string(&given) {
+                match crate::data::csv::read_regular_text(&given) {
                     Ok(text) => {
                         let fid = l.sources.add(Origin::Disk(given.clone()), text);
                         stack.push(abs);

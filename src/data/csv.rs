@@ -21,9 +21,44 @@ pub struct CsvError {
     pub message: String,
 }
 
+/// Whether `path` is a regular file (following links); a device, FIFO or directory is an
+/// error: reading `/dev/zero` would never end, and opening a FIFO blocks.
+pub fn check_regular(path: &Path) -> std::io::Result<()> {
+    let meta = std::fs::metadata(path)?;
+    if meta.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "this is a directory, not a file",
+        ));
+    }
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "it is not a regular file (a device or a FIFO): mlx reads files",
+        ));
+    }
+    Ok(())
+}
+
+/// The bytes of a regular file (`check_regular`).
+pub fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
+    check_regular(path)?;
+    std::fs::read(path)
+}
+
+/// The UTF-8 text of a regular file (`check_regular`).
+pub fn read_regular_text(path: &Path) -> std::io::Result<String> {
+    String::from_utf8(read_regular(path)?).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        )
+    })
+}
+
 /// Read a whole file (decompressing `.gz`) as UTF-8 text.
 pub fn read_text(path: &Path) -> Result<String, CsvError> {
-    let raw = std::fs::read(path).map_err(|e| CsvError {
+    let raw = read_regular(path).map_err(|e| CsvError {
         line: 0,
         message: io_message(&e),
     })?;

@@ -19,6 +19,7 @@ fn is_gz(path: &Path) -> bool {
 }
 
 fn open(path: &Path) -> Result<Box<dyn Read>, IdxError> {
+    super::csv::check_regular(path).map_err(|e| err(super::csv::io_message(&e)))?;
     let f = std::fs::File::open(path).map_err(|e| err(super::csv::io_message(&e)))?;
     let r = std::io::BufReader::new(f);
     Ok(if is_gz(path) {

@@ -165,3 +165,51 @@ fn a_closed_output_pipe_is_a_normal_end() {
     assert_eq!(status.code(), Some(0), "{status} after {first:?}");
     assert!(first.starts_with("prediction,"), "{first}");
 }
+
+/// A device or a FIFO given as a program, an import or a data file is refused at once (reading
+/// `/dev/zero` would never end; opening a FIFO blocks), never read.
+#[test]
+fn devices_and_fifos_are_refused_not_read() {
+    let dir = crate::run::out_dir("special-files");
+    let fifo = dir.join("pipe.csv");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let spec = |source: &str| {
+        format!(
+            "use std.nn\ndataset d {{\n  source = csv(\"{source}\")\n  split = random(train: 0.8, val: 0.2)\n  features {{ x: Float = standardize }}\n  target y: Float\n}}\n"
+        )
+    };
+    let cases = [
+        ("zero.mlx", spec("/dev/zero")),
+        ("fifo.mlx", spec(&fifo.display().to_string())),
+        ("use_zero.mlx", "use \"/dev/zero\"\n".to_string()),
+    ];
+    let check = |args: &[&std::path::Path]| {
+        let mut child = mlx()
+            .arg("check")
+            .args(args)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > std::time::Duration::from_secs(30) {
+                let _ = child.kill();
+                panic!("mlx check {args:?} hangs");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        child.wait_with_output().unwrap()
+    };
+    for (name, text) in cases {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        let o = check(&[&p]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+        assert!(err.contains("not a regular file"), "{name}: {err}");
+    }
+    let o = check(&[std::path::Path::new("/dev/zero")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a regular file"));
+}
