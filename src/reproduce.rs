@@ -156,6 +156,11 @@ fn resume_inner(
     let s = summary(dir);
     if completed(s.as_ref()) {
         let epochs = s.as_ref().and_then(|s| s.epochs_run).unwrap_or(0);
+        let mut diags = Vec::new();
+        // A completed run whose plots were lost (or never drawn) gets them again.
+        if opts.plot && !dir.join("loss.svg").is_file() {
+            diags.extend(crate::commands::plot_warning(dir));
+        }
         let d = Diagnostic {
             severity: Severity::Advice,
             ..Diagnostic::error(
@@ -166,7 +171,8 @@ fn resume_inner(
                 ),
             )
         };
-        return Ok((vec![d], Some(dir.to_path_buf())));
+        diags.push(d);
+        return Ok((diags, Some(dir.to_path_buf())));
     }
     opened.check_lock(
         "a resumed run must finish the recorded experiment, so nothing was resumed; restore it, or start a new run with `mlx run`",

@@ -404,7 +404,14 @@ fn a_killed_run_resumes_to_the_uninterrupted_result() {
     assert!(r.status.success(), "{}", stderr(&r));
     assert_same_run(&reference, &interrupted);
 
-    // Resuming a finished run says so and changes nothing.
+    // Resuming a finished run says so and changes nothing, but draws plots it lacks.
+    assert!(
+        !killed.join("loss.svg").exists(),
+        "the runs here are made with --no-plot"
+    );
+    let drawn = mlx().arg("resume").arg(&killed).arg("-q").output().unwrap();
+    assert!(drawn.status.success(), "{}", stderr(&drawn));
+    assert!(killed.join("loss.svg").is_file());
     let again = resume(&killed);
     assert!(again.status.success());
     assert!(
