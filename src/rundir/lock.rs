@@ -118,80 +118,65 @@ pub fn check(dir: &Path, lock: &Lock) -> Vec<Diagnostic> {
             .with_note("bit-identical results are promised only by the same mlx version"),
         );
     }
-    let spec = dir.join("spec.mlx");
-    match io::sha256_file(&spec) {
-        Ok(h) if format!("sha256:{h}") == lock.program => {}
-        Ok(_) => out.push(
+    out.extend(
+        hashed(
+            &dir.join(super::SPEC),
+            &lock.program,
+            "mlx::lock::program",
+            "was edited after the run",
+        )
+        .map(|d| d.with_help("start a new run of the edited program with `mlx run`")),
+    );
+    out
+}
+
+/// `path` against a recorded `sha256:<hex>`: `None` when it matches, else a diagnostic with
+/// `code` saying what happened to the file (or that it cannot be read).
+fn hashed(path: &Path, recorded: &str, code: &'static str, what: &str) -> Option<Diagnostic> {
+    match io::sha256_file(path) {
+        Ok(h) if format!("sha256:{h}") == recorded => None,
+        Ok(h) => Some(
             Diagnostic::error(
-                "mlx::lock::program",
+                code,
                 format!(
-                    "{} was edited after the run: its hash differs from the lock's",
-                    spec.display()
+                    "{} {what}: its hash differs from the lock's",
+                    path.display()
                 ),
             )
-            .with_help("start a new run of the edited program with `mlx run`"),
+            .with_note(format!(
+                "sha256 recorded in {FILE}: {recorded}\nsha256 now: sha256:{h}"
+            )),
         ),
-        Err(e) => out.push(Diagnostic::error(
+        Err(e) => Some(Diagnostic::error(
             "mlx::rundir::missing",
             format!(
                 "cannot read {}: {}",
-                spec.display(),
+                path.display(),
                 crate::data::csv::io_message(&e)
             ),
         )),
     }
-    out
 }
 
 /// What a reader of the model (eval, predict, serve) checks: `spec.mlx` and
 /// `model.safetensors` are the ones the run recorded. Empty when both match (a lock from
 /// before weights were hashed vouches for the program only).
 pub fn check_model(dir: &Path, lock: &Lock) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
-    let spec = dir.join(super::SPEC);
-    match io::sha256_file(&spec) {
-        Ok(h) if format!("sha256:{h}") == lock.program => {}
-        Ok(_) => out.push(Diagnostic::error(
-            "mlx::lock::program",
-            format!(
-                "{} was edited after the run: its hash differs from the lock's, so the model it describes is not the one trained",
-                spec.display()
-            ),
-        )),
-        Err(e) => out.push(Diagnostic::error(
-            "mlx::rundir::missing",
-            format!(
-                "cannot read {}: {}",
-                spec.display(),
-                crate::data::csv::io_message(&e)
-            ),
-        )),
-    }
+    let mut out: Vec<Diagnostic> = hashed(
+        &dir.join(super::SPEC),
+        &lock.program,
+        "mlx::lock::program",
+        "was edited after the run, so the model it describes is not the one trained",
+    )
+    .into_iter()
+    .collect();
     if let Some(recorded) = &lock.model {
-        let model = dir.join(super::MODEL);
-        match io::sha256_file(&model) {
-            Ok(h) if format!("sha256:{h}") == *recorded => {}
-            Ok(h) => out.push(
-                Diagnostic::error(
-                    "mlx::lock::model",
-                    format!(
-                        "{} is not the model the run saved: its hash differs from the lock's",
-                        model.display()
-                    ),
-                )
-                .with_note(format!(
-                    "sha256 recorded in {FILE}: {recorded}\nsha256 now: sha256:{h}"
-                )),
-            ),
-            Err(e) => out.push(Diagnostic::error(
-                "mlx::rundir::missing",
-                format!(
-                    "cannot read {}: {}",
-                    model.display(),
-                    crate::data::csv::io_message(&e)
-                ),
-            )),
-        }
+        out.extend(hashed(
+            &dir.join(super::MODEL),
+            recorded,
+            "mlx::lock::model",
+            "is not the model the run saved",
+        ));
     }
     out
 }
