@@ -191,9 +191,11 @@ pub fn from_csv(schema: &InputSchema, text: &str, strict: bool) -> Result<Rows, 
             "this model takes images: send JSON instances with base64 PNG/JPEG or pixel arrays",
         ));
     }
-    let t = csv::parse(text, schema.separator)
+    let mut t = csv::parse(text, schema.separator)
         .map_err(|e| InputError::new("malformed", format!("line {}: {}", e.line, e.message)))?;
     check_table(schema, &t, strict)?;
+    // Later errors name rows (from 0), as for JSON rows, not the text's lines.
+    t.lines = (1..=t.rows.len()).collect();
     Ok(Rows::Table(t))
 }
 

@@ -40,16 +40,17 @@ impl Predicted {
     }
 }
 
-/// The model's rows from checked inputs; `origin` names the input in messages.
-pub fn data_of(model: &ModelInfo, rows: &Rows, origin: &Path) -> Result<Data, InputError> {
+/// The model's rows from checked inputs; `origin` names the input in messages, a table's
+/// line numbers count its rows from 1.
+pub fn data_of(model: &ModelInfo, rows: Rows, origin: &Path) -> Result<Data, InputError> {
     let r = match rows {
-        Rows::Table(t) => Data::for_prediction(&model.dataset, t, origin, &model.input.missing),
+        Rows::Table(t) => Data::for_prediction(&model.dataset, &t, origin, &model.input.missing),
         Rows::Images(px) => {
             let size = model.row_len.max(1);
             let n = px.len() / size;
             let origins: Vec<(PathBuf, usize)> =
                 (1..=n).map(|i| (origin.to_path_buf(), i)).collect();
-            Data::from_images(&model.dataset, px.clone(), &origins)
+            Data::from_images(&model.dataset, px, &origins)
         }
     };
     r.map_err(|e| data_error(&e))
@@ -371,8 +372,7 @@ pub fn predict(
             })?;
             let rows = input::from_json_lines(&model.input, &text)
                 .map_err(|e| fail(input_diagnostic(path, &e)))?;
-            let data =
-                data_of(&model, &rows, path).map_err(|e| fail(input_diagnostic(path, &e)))?;
+            let data = data_of(&model, rows, path).map_err(|e| fail(input_diagnostic(path, &e)))?;
             (data, None)
         } else {
             let data =

@@ -395,7 +395,7 @@ async fn predict(
             predict::input::from_instances(&info.input, instances).map_err(bad)?
         }
     };
-    let data = predict::data_of(info, &rows, std::path::Path::new("request")).map_err(bad)?;
+    let data = predict::data_of(info, rows, std::path::Path::new("request")).map_err(bad)?;
     let mut prepared = predict::prepare(info, &data).map_err(bad)?;
     if let Some((r, field)) = prepared.unusable.first() {
         return Err(bad(InputError::new(
