@@ -77,6 +77,8 @@ struct Server {
     child: Child,
     port: u16,
     log: Arc<Mutex<String>>,
+    /// Reads the server's standard error into `log` until it closes.
+    drain: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
@@ -105,14 +107,19 @@ impl Server {
         };
         let log = Arc::new(Mutex::new(log));
         let sink = log.clone();
-        std::thread::spawn(move || {
+        let drain = std::thread::spawn(move || {
             for l in lines.map_while(Result::ok) {
                 let mut g = sink.lock().unwrap();
                 g.push_str(&l);
                 g.push('\n');
             }
         });
-        Server { child, port, log }
+        Server {
+            child,
+            port,
+            log,
+            drain: Some(drain),
+        }
     }
 
     fn call(&self, method: &str, path: &str, ctype: &str, body: &[u8]) -> (u16, String) {
@@ -491,6 +498,8 @@ fn serve_answers_concurrent_clients_exactly_as_predict_and_refuses_bad_input() {
             .unwrap();
     });
     let code = server.child.wait().unwrap().code();
+    // Everything the server wrote is in the log once its standard error closes.
+    server.drain.take().unwrap().join().unwrap();
     assert_eq!(code, Some(0), "{}", server.log.lock().unwrap());
     assert!(answered.load(Ordering::SeqCst) > 0);
     let log = server.log.lock().unwrap().clone();
