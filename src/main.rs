@@ -97,6 +97,23 @@ enum Command {
         #[arg(long, default_value = "auto")]
         backend: BackendKind,
     },
+    /// Export a completed run as one ONNX model: raw input columns in, the fitted
+    /// preprocessing and the model as standard operators, probabilities and labels (or
+    /// values) out; runs in onnxruntime, tract and other ONNX runtimes.
+    Export {
+        run_dir: PathBuf,
+        #[arg(long, default_value = "onnx", value_parser = ["onnx"])]
+        format: String,
+        /// Where to write the model (default: RUN_DIR/model.onnx).
+        #[arg(short = 'o', long)]
+        output: Option<PathBuf>,
+        /// The model to export (a run holds one: its model's name).
+        #[arg(long)]
+        model: Option<String>,
+        /// Export even if the run's spec.mlx or model differ from what its lock recorded.
+        #[arg(long)]
+        ignore_lock: bool,
+    },
     /// Serve run directories over HTTP (TensorFlow Serving's REST paths): each model under its
     /// train's name at /v1/models/NAME:predict; /healthz, /readyz and Prometheus /metrics.
     Serve {
@@ -296,6 +313,32 @@ fn run(cli: Cli) -> ExitCode {
             }
             Err((sources, diags)) => report(&diags, &sources).max(1),
         },
+        Command::Export {
+            run_dir,
+            format: _,
+            output,
+            model,
+            ignore_lock,
+        } => {
+            let opts = mlx::export::Options {
+                output,
+                model,
+                ignore_lock,
+            };
+            match mlx::export::export(&run_dir, &opts) {
+                Ok(e) => {
+                    emit_err(&format!(
+                        "exported {} ONNX nodes ({} bytes, opset {})\n",
+                        e.nodes,
+                        e.bytes,
+                        mlx::export::OPSET
+                    ));
+                    emit(&format!("{}\n", e.path.display()));
+                    0
+                }
+                Err((sources, diags)) => report(&diags, &sources).max(1),
+            }
+        }
         Command::Predict {
             run_dir,
             inputs,

@@ -83,6 +83,11 @@ impl Reopened {
         })
     }
 
+    /// The sources the program was checked from (to render diagnostics that point into it).
+    pub fn sources(&self) -> &SourceMap {
+        &self.checked.sources
+    }
+
     /// The program, the run's train plan and its dataset plan.
     pub fn plans(&self) -> Result<(&hir::Program, &TrainPlan, &hir::DatasetPlan), Failed> {
         let program = self

@@ -41,6 +41,8 @@ pub const PREPROCESS: &str = "preprocess.json";
 pub const MODEL: &str = "model.safetensors";
 pub const SPEC: &str = "spec.mlx";
 pub const TRIALS: &str = "trials";
+/// Written by `mlx export` unless `-o` names another file.
+pub const ONNX: &str = "model.onnx";
 /// Held (with `flock`) by the one process that writes the directory.
 pub const WRITER: &str = "writer.lock";
 

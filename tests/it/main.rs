@@ -4,6 +4,7 @@
 
 mod cli;
 mod examples;
+mod export;
 mod fuzz;
 mod layers;
 mod reproduce;

@@ -59,7 +59,7 @@ fn trained(name: &str, spec: &Path) -> PathBuf {
 }
 
 /// `mlx predict --format json` on `inputs`: the predictions, in input order.
-fn predict_json(dir: &Path, inputs: &[&Path]) -> Vec<Value> {
+pub fn predict_json(dir: &Path, inputs: &[&Path]) -> Vec<Value> {
     let o = mlx()
         .arg("predict")
         .arg(dir)

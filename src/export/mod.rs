@@ -1,0 +1,253 @@
+//! `mlx export`: a completed run as one ONNX model, from the raw input columns to the answer.
+//! Takes a run directory (its lock checked as for `mlx predict`), gives `model.onnx`: the
+//! fitted preprocessing (`prep`), the model's prediction function translated op by op from
+//! the IR (`model`), and the outputs `probabilities [N, K]` and `label [N]` (class names) or
+//! `value [N, 1]`. Messages are prost structs (`proto`); the graph is assembled by `builder`.
+
+pub mod builder;
+pub mod model;
+pub mod prep;
+pub mod proto;
+
+use crate::diagnostics::Diagnostic;
+use crate::predict::model::{Failed, Reopened};
+use crate::rundir;
+use crate::source::SourceMap;
+use crate::train::graph::{self, Spec};
+use builder::{Builder, Dim};
+use prost::Message;
+use proto::dtype;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// The default opset of the graph; `CategoryMapper` comes from `ai.onnx.ml` version 1.
+pub const OPSET: i64 = 17;
+const ML_OPSET: i64 = 1;
+/// The ONNX IR version of opset 17.
+const IR_VERSION: i64 = 8;
+
+pub struct Options {
+    pub output: Option<PathBuf>,
+    pub model: Option<String>,
+    pub ignore_lock: bool,
+}
+
+/// What `mlx export` wrote.
+pub struct Exported {
+    pub path: PathBuf,
+    pub bytes: usize,
+    pub nodes: usize,
+}
+
+fn fail(d: Diagnostic) -> Failed {
+    (SourceMap::new(), vec![d])
+}
+
+/// Export the run in `dir` to ONNX: `-o` or `<dir>/model.onnx`. Nothing is written when any
+/// part cannot be exported.
+pub fn export(dir: &Path, opts: &Options) -> Result<Exported, Failed> {
+    let r = Reopened::open(dir, opts.ignore_lock)?;
+    let bytes =
+        onnx_bytes(&r, opts.model.as_deref()).map_err(|d| (r.sources().clone(), vec![d]))?;
+    let path = opts
+        .output
+        .clone()
+        .unwrap_or_else(|| r.run.path(rundir::ONNX));
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.is_dir()
+    {
+        return Err(fail(Diagnostic::error(
+            "mlx::export::write",
+            format!(
+                "cannot write {}: {} is not a directory",
+                path.display(),
+                parent.display()
+            ),
+        )));
+    }
+    rundir::write_atomic(&path, &bytes).map_err(|e| {
+        fail(Diagnostic::error(
+            "mlx::export::write",
+            format!("cannot write {}: {e}", path.display()),
+        ))
+    })?;
+    let nodes = proto::Model::decode(bytes.as_slice())
+        .ok()
+        .and_then(|m| m.graph)
+        .map_or(0, |g| g.node.len());
+    Ok(Exported {
+        path,
+        bytes: bytes.len(),
+        nodes,
+    })
+}
+
+/// The serialized ONNX model of a reopened run.
+pub fn onnx_bytes(r: &Reopened, model_name: Option<&str>) -> Result<Vec<u8>, Diagnostic> {
+    let (program, plan, dataset) = r.plans().map_err(first)?;
+    let own = plan
+        .model_call
+        .split('(')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    if let Some(want) = model_name
+        && want != own
+    {
+        return Err(Diagnostic::error(
+            "mlx::export::model",
+            format!("the run `{}` has no model `{want}`", plan.name),
+        )
+        .with_help(format!("its model is `{own}`")));
+    }
+    let input = r.run.input()?;
+    let preprocessor = r.run.preprocessor()?;
+    let spec = Spec {
+        hir: program,
+        plan,
+        dataset,
+        train_batches: Vec::new(),
+        eval_batches: Vec::new(),
+        predict_batches: model::PROBES.to_vec(),
+    };
+    let built = graph::build(&spec)?;
+    let f = |b: usize| {
+        built
+            .predict
+            .get(&b)
+            .map(|i| &built.program.functions[*i])
+            .ok_or_else(|| Diagnostic::internal("a prediction function is missing"))
+    };
+    let (fa, fb) = (f(model::PROBES[0])?, f(model::PROBES[1])?);
+    let dims = model::dims(fa, fb)?;
+    let weights: HashMap<String, (Vec<usize>, Vec<f32>)> = r
+        .run
+        .weights()?
+        .into_iter()
+        .map(|t| (t.name, (t.shape, t.data)))
+        .collect();
+
+    let mut b = Builder::default();
+    let prepared = prep::preprocess(
+        &mut b,
+        &preprocessor,
+        &input.missing,
+        &dataset.feature_shape,
+    )?;
+    let outs = model::translate(
+        &mut b,
+        fa,
+        &dims,
+        &built.program.states,
+        &weights,
+        &prepared.x,
+    )?;
+    let (out_name, out) = outs
+        .into_iter()
+        .next()
+        .ok_or_else(|| Diagnostic::internal("a prediction function without output"))?;
+    let out_dims = fa
+        .outputs
+        .iter()
+        .find(|(n, _)| *n == out_name)
+        .map(|(_, v)| dims[*v].clone())
+        .unwrap_or_default();
+    // A row with a value missing after preprocessing has no prediction: NaN.
+    let nan = b.f32s(&[], &[f32::NAN]);
+    let out = b.op("Where", &[&prepared.unusable, &nan, &out], vec![]);
+    let mut outputs = Vec::new();
+    match input.classes() {
+        Some(classes) => {
+            b.op_into("Identity", "", &[&out], vec![], "probabilities");
+            outputs.push(builder::value_info(
+                "probabilities",
+                dtype::FLOAT,
+                &out_dims,
+            ));
+            let best = b.op(
+                "ArgMax",
+                &[&out],
+                vec![builder::int("axis", 1), builder::int("keepdims", 0)],
+            );
+            let names = b.strings(&[classes.len()], classes);
+            b.op_into(
+                "Gather",
+                "",
+                &[&names, &best],
+                vec![builder::int("axis", 0)],
+                "label",
+            );
+            outputs.push(builder::value_info(
+                "label",
+                dtype::STRING,
+                &[Dim::Batch(1)],
+            ));
+        }
+        None => {
+            b.op_into("Identity", "", &[&out], vec![], "value");
+            outputs.push(builder::value_info("value", dtype::FLOAT, &out_dims));
+        }
+    }
+
+    let lock_hash = rundir::sha256_file(&r.run.path(rundir::lock::FILE))
+        .map(|h| format!("sha256:{h}"))
+        .unwrap_or_default();
+    let meta = |k: &str, v: String| proto::StringPair {
+        key: k.into(),
+        value: v,
+    };
+    let mut metadata_props = vec![
+        meta("mlx_version", env!("CARGO_PKG_VERSION").into()),
+        meta("train", plan.name.clone()),
+        meta("model", plan.model_call.clone()),
+        meta("lock", lock_hash),
+    ];
+    if let Some(l) = r.run.lock().ok().and_then(|l| l.model) {
+        metadata_props.push(meta("weights", l));
+    }
+    let classes = input.classes().map(|c| c.join(","));
+    if let Some(c) = classes {
+        metadata_props.push(meta("classes", c));
+    }
+    let graph = proto::Graph {
+        node: b.nodes,
+        name: plan.name.clone(),
+        initializer: b.initializers,
+        doc_string: format!(
+            "{}: raw columns -> fitted preprocessing -> {}",
+            plan.name, plan.model_call
+        ),
+        input: prepared.inputs,
+        output: outputs,
+    };
+    let model = proto::Model {
+        ir_version: IR_VERSION,
+        producer_name: "mlx".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        domain: String::new(),
+        model_version: 1,
+        doc_string: String::new(),
+        graph: Some(graph),
+        opset_import: vec![
+            proto::OpsetId {
+                domain: String::new(),
+                version: OPSET,
+            },
+            proto::OpsetId {
+                domain: "ai.onnx.ml".into(),
+                version: ML_OPSET,
+            },
+        ],
+        metadata_props,
+    };
+    Ok(model.encode_to_vec())
+}
+
+fn first((_, mut d): Failed) -> Diagnostic {
+    if d.is_empty() {
+        Diagnostic::internal("a failure without diagnostic")
+    } else {
+        d.remove(0)
+    }
+}
