@@ -9,6 +9,7 @@ pub mod driver;
 pub mod export;
 pub mod history;
 pub mod ir;
+pub mod monitor;
 pub mod plot;
 pub mod predict;
 pub mod reproduce;

@@ -114,6 +114,28 @@ enum Command {
         #[arg(long)]
         ignore_lock: bool,
     },
+    /// Compare new rows with a run's training data: per column PSI, KS or chi-square, missing
+    /// and out-of-range rates, unseen levels; drift of the model's answers; the model's figures
+    /// when the rows hold the target. A table, drift.json and SVG plots.
+    Monitor {
+        run_dir: PathBuf,
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Limits whose crossing is an error (exit 1), e.g. `psi=0.2,unseen=0.01`. Known:
+        /// psi, ks, chi2_p, missing, range, unseen, prediction_psi.
+        #[arg(long)]
+        fail_on: Option<String>,
+        /// Where drift.json and the plots go (default: RUN_DIR/monitor).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Scale images of another size to the model's.
+        #[arg(long)]
+        resize: bool,
+        #[arg(long)]
+        ignore_lock: bool,
+        #[arg(long, default_value = "auto")]
+        backend: BackendKind,
+    },
     /// Serve run directories over HTTP (TensorFlow Serving's REST paths): each model under its
     /// train's name at /v1/models/NAME:predict; /healthz, /readyz and Prometheus /metrics.
     Serve {
@@ -142,6 +164,9 @@ enum Command {
         /// Serve runs even if their spec.mlx or model differ from what their locks recorded.
         #[arg(long)]
         ignore_lock: bool,
+        /// Rows of each model's drift window (GET /v1/models/NAME/drift, drift gauges).
+        #[arg(long, default_value_t = 1000)]
+        drift_window: usize,
     },
     /// List the runs under DIR (default `runs`): name, when, lock hash, key figures.
     Runs {
@@ -339,6 +364,50 @@ fn run(cli: Cli) -> ExitCode {
                 Err((sources, diags)) => report(&diags, &sources).max(1),
             }
         }
+        Command::Monitor {
+            run_dir,
+            inputs,
+            fail_on,
+            out,
+            resize,
+            ignore_lock,
+            backend,
+        } => {
+            let parsed = fail_on
+                .as_deref()
+                .map(mlx::monitor::profile::Thresholds::parse)
+                .transpose()
+                .map_err(|m| {
+                    (
+                        SourceMap::new(),
+                        vec![Diagnostic::error(
+                            "mlx::monitor::fail_on",
+                            format!("--fail-on: {m}"),
+                        )],
+                    )
+                });
+            let result = parsed.and_then(|fail_on| {
+                let opts = mlx::monitor::Options {
+                    fail_on,
+                    out,
+                    resize,
+                    ignore_lock,
+                    backend,
+                };
+                mlx::monitor::monitor(&run_dir, &inputs, &opts)
+            });
+            match result {
+                Ok(m) => {
+                    emit(&m.table);
+                    if m.failures.is_empty() {
+                        0
+                    } else {
+                        report(&m.failures, &SourceMap::new()).max(1)
+                    }
+                }
+                Err((sources, diags)) => report(&diags, &sources).max(1),
+            }
+        }
         Command::Predict {
             run_dir,
             inputs,
@@ -378,6 +447,7 @@ fn run(cli: Cli) -> ExitCode {
             batch_wait_ms,
             backend,
             ignore_lock,
+            drift_window,
         } => {
             let opts = mlx::serve::Options {
                 host,
@@ -390,6 +460,7 @@ fn run(cli: Cli) -> ExitCode {
                 ),
                 backend,
                 ignore_lock,
+                drift_window,
             };
             match mlx::serve::serve(&run_dirs, &opts) {
                 Ok(()) => 0,

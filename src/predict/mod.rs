@@ -321,6 +321,64 @@ fn input_diagnostic(what: &Path, e: &InputError) -> Diagnostic {
 
 /// `mlx predict`: the predictions for CSV or JSON Lines rows (tabular models) or PNG/JPEG
 /// files, directories of them and IDX files (image models). Returns the document and warnings.
+/// The rows of `inputs` for `model`: CSV or JSON Lines (one file) for a tabular model; PNG or
+/// JPEG files, directories of them, or IDX files for an image model, with each row's name.
+pub fn read_inputs(
+    model: &ModelInfo,
+    inputs: &[PathBuf],
+    resize: bool,
+) -> Result<(Data, Option<Vec<String>>), Diagnostic> {
+    let shown = inputs
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (data, names) = if let Some((_, shape)) = model.input.image() {
+        let (pixels, origins) = input::read_images(inputs, shape, resize).map_err(|m| {
+            Diagnostic::error("mlx::data::shape", m)
+                .with_help("give PNG or JPEG files of the declared size (or add `--resize`), a directory of them, or an IDX file")
+        })?;
+        let names: Vec<String> = origins
+            .iter()
+            .map(|(p, r)| {
+                if input::is_image_file(p) {
+                    p.display().to_string()
+                } else {
+                    format!("{}#{r}", p.display())
+                }
+            })
+            .collect();
+        let data =
+            Data::from_images(&model.dataset, pixels, &origins).map_err(|e| e.diagnostic())?;
+        (data, Some(names))
+    } else {
+        let [path] = inputs else {
+            return Err(Diagnostic::error(
+                "mlx::data::malformed",
+                format!(
+                    "a tabular model predicts one CSV or JSON Lines file at a time, not {shown}"
+                ),
+            ));
+        };
+        let jsonl = path
+            .extension()
+            .is_some_and(|e| e == "jsonl" || e == "ndjson");
+        if jsonl {
+            let text = crate::data::csv::read_text(path).map_err(|e| {
+                crate::data::error::unreadable(path, e.line, &e.message).diagnostic()
+            })?;
+            let rows = input::from_json_lines(&model.input, &text)
+                .map_err(|e| input_diagnostic(path, &e))?;
+            let data = data_of(model, rows, path).map_err(|e| input_diagnostic(path, &e))?;
+            (data, None)
+        } else {
+            let data = Data::load_for_predict(&model.dataset, path).map_err(|e| e.diagnostic())?;
+            (data, None)
+        }
+    };
+    Ok((data, names))
+}
+
 pub fn predict(
     dir: &Path,
     inputs: &[PathBuf],
@@ -334,52 +392,7 @@ pub fn predict(
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
         .join(", ");
-    let (data, names) = if let Some((_, shape)) = model.input.image() {
-        let (pixels, origins) = input::read_images(inputs, shape, opts.resize).map_err(|m| {
-            fail(
-                Diagnostic::error("mlx::data::shape", m)
-                    .with_help("give PNG or JPEG files of the declared size (or add `--resize`), a directory of them, or an IDX file"),
-            )
-        })?;
-        let names: Vec<String> = origins
-            .iter()
-            .map(|(p, r)| {
-                if input::is_image_file(p) {
-                    p.display().to_string()
-                } else {
-                    format!("{}#{r}", p.display())
-                }
-            })
-            .collect();
-        let data = Data::from_images(&model.dataset, pixels, &origins)
-            .map_err(|e| fail(e.diagnostic()))?;
-        (data, Some(names))
-    } else {
-        let [path] = inputs else {
-            return Err(fail(Diagnostic::error(
-                "mlx::data::malformed",
-                format!(
-                    "a tabular model predicts one CSV or JSON Lines file at a time, not {shown}"
-                ),
-            )));
-        };
-        let jsonl = path
-            .extension()
-            .is_some_and(|e| e == "jsonl" || e == "ndjson");
-        if jsonl {
-            let text = crate::data::csv::read_text(path).map_err(|e| {
-                fail(crate::data::error::unreadable(path, e.line, &e.message).diagnostic())
-            })?;
-            let rows = input::from_json_lines(&model.input, &text)
-                .map_err(|e| fail(input_diagnostic(path, &e)))?;
-            let data = data_of(&model, rows, path).map_err(|e| fail(input_diagnostic(path, &e)))?;
-            (data, None)
-        } else {
-            let data =
-                Data::load_for_predict(&model.dataset, path).map_err(|e| fail(e.diagnostic()))?;
-            (data, None)
-        }
-    };
+    let (data, names) = read_inputs(&model, inputs, opts.resize).map_err(fail)?;
     let prepared =
         prepare(&model, &data).map_err(|e| fail(input_diagnostic(Path::new(&shown), &e)))?;
     let outputs = exe.predict(&prepared.x).map_err(fail)?;

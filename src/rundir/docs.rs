@@ -275,3 +275,75 @@ pub struct RecordedSource {
     pub loader: String,
     pub schema: crate::data::schema::Schema,
 }
+
+/// `profile.json`: what the training data and the model's answers looked like, written at
+/// train time, the reference `mlx monitor` and `mlx serve` measure drift against.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub format: u32,
+    pub train: String,
+    /// Training rows the columns were profiled on.
+    pub rows: usize,
+    /// One per raw input column, in the model's order.
+    pub columns: Vec<ColumnProfile>,
+    /// The model's answers on the validation rows.
+    pub predictions: Option<PredictionProfile>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ColumnProfile {
+    pub name: String,
+    /// Values present (not missing).
+    pub count: usize,
+    pub missing_rate: f64,
+    #[serde(flatten)]
+    pub kind: ColumnStats,
+}
+
+/// Histograms with their bins fixed at train time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ColumnStats {
+    Number(NumberStats),
+    /// Training levels (sorted) and how many training rows had each.
+    Category {
+        levels: Vec<String>,
+        counts: Vec<u64>,
+    },
+    /// Per channel, counts of pixel values in `bins` equal bins over 0..=255.
+    Image {
+        channels: usize,
+        bins: usize,
+        counts: Vec<Vec<u64>>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NumberStats {
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+    pub std: f64,
+    /// Inner bin edges (the training deciles, repeated values removed): bin `i` holds
+    /// `edges[i-1] < x <= edges[i]`, the first and last bins are open.
+    pub edges: Vec<f64>,
+    pub counts: Vec<u64>,
+    /// Evenly spaced order statistics of the training values (all of them up to 1000): the
+    /// reference distribution of the KS statistic.
+    pub quantiles: Vec<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum PredictionProfile {
+    /// How often each class was predicted (the argmax), in class order.
+    Class {
+        rows: usize,
+        counts: Vec<u64>,
+    },
+    Value {
+        rows: usize,
+        stats: NumberStats,
+    },
+}

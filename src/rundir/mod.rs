@@ -10,9 +10,9 @@ pub mod io;
 pub mod lock;
 
 pub use docs::{
-    BestTrial, Direction, Figures, FoldSummary, InputFeature, InputKind, InputSchema, MetricsLine,
-    RecordedSource, SourceSchemas, Status, Summary, SweepDoc, TargetSchema, TargetSchemaKind,
-    TrialEntry,
+    BestTrial, ColumnProfile, ColumnStats, Direction, Figures, FoldSummary, InputFeature,
+    InputKind, InputSchema, MetricsLine, NumberStats, PredictionProfile, Profile, RecordedSource,
+    SourceSchemas, Status, Summary, SweepDoc, TargetSchema, TargetSchemaKind, TrialEntry,
 };
 pub use io::{
     Metadata, NamedTensor, Staging, append_jsonl, load_safetensors, new_run_dir, safetensors_bytes,
@@ -43,6 +43,8 @@ pub const SPEC: &str = "spec.mlx";
 pub const TRIALS: &str = "trials";
 /// Written by `mlx export` unless `-o` names another file.
 pub const ONNX: &str = "model.onnx";
+/// The training data's reference profile (drift monitoring).
+pub const PROFILE: &str = "profile.json";
 /// Held (with `flock`) by the one process that writes the directory.
 pub const WRITER: &str = "writer.lock";
 
@@ -196,6 +198,17 @@ impl RunDir {
     }
 
     /// `input.json`: the model's input schema.
+    /// `profile.json`, the reference of drift monitoring.
+    pub fn profile(&self) -> Result<Profile, Diagnostic> {
+        read_doc(&self.path(PROFILE)).map_err(|d| {
+            if d.code == "mlx::rundir::missing" {
+                d.with_help("runs made before mlx recorded a reference profile cannot be monitored; train the model again with `mlx run`")
+            } else {
+                d
+            }
+        })
+    }
+
     pub fn input(&self) -> Result<InputSchema, Diagnostic> {
         read_doc(&self.path(INPUT)).map_err(|d| {
             if d.code == "mlx::rundir::missing" {

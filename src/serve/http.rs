@@ -24,15 +24,19 @@ pub struct Served {
     pub info: Arc<ModelInfo>,
     pub batcher: Batcher,
     metadata: Value,
+    /// The drift window (`None`: the run has no reference profile).
+    watch: Option<super::watch::Watch>,
 }
 
 impl Served {
-    pub fn new(info: Arc<ModelInfo>, batcher: Batcher) -> Served {
+    pub fn new(info: Arc<ModelInfo>, batcher: Batcher, window: usize) -> Served {
         let metadata = metadata(&info);
+        let watch = super::watch::Watch::new(&info, window);
         Served {
             info,
             batcher,
             metadata,
+            watch,
         }
     }
 }
@@ -131,6 +135,7 @@ pub async fn run(
     let router = Router::new()
         .route("/v1/models", get(list))
         .route("/v1/models/{spec}", get(model_get).post(model_post))
+        .route("/v1/models/{spec}/drift", get(drift))
         .route(
             "/healthz",
             get(|| async { answer(StatusCode::OK, r#"{"status":"ok"}"#.into()) }),
@@ -220,12 +225,55 @@ async fn ready(State(app): State<App>) -> Response {
 }
 
 async fn metrics_text(State(app): State<App>) -> Response {
+    let reports: Vec<(String, crate::monitor::profile::Report)> = app
+        .models
+        .values()
+        .filter_map(|m| {
+            m.watch
+                .as_ref()
+                .map(|w| (m.info.name.clone(), w.report(&m.info)))
+        })
+        .collect();
+    let mut text = app.metrics.render(&app.info);
+    text.push_str(&super::watch::gauges(&reports));
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.metrics.render(&app.info),
+        text,
     )
         .into_response()
+}
+
+/// `GET /v1/models/NAME/drift`: the drift of the latest answered rows against training.
+async fn drift(State(app): State<App>, Path(spec): Path<String>) -> Response {
+    let started = Instant::now();
+    let (name, r) = match app.models.get(&spec) {
+        Some(m) => match &m.watch {
+            Some(w) => (
+                spec.as_str(),
+                answer(
+                    StatusCode::OK,
+                    serde_json::to_string(&w.report(&m.info)).unwrap_or_default(),
+                ),
+            ),
+            None => (
+                spec.as_str(),
+                error(
+                    StatusCode::NOT_FOUND,
+                    &InputError::new(
+                        "no_profile",
+                        format!(
+                            "the run of `{spec}` has no reference profile (trained before mlx recorded one); train it again to watch its drift"
+                        ),
+                    ),
+                ),
+            ),
+        },
+        None => ("-", unknown_model(&app, &spec)),
+    };
+    app.metrics
+        .request(name, r.status().as_u16(), started.elapsed());
+    r
 }
 
 async fn list(State(app): State<App>) -> Response {
@@ -432,6 +480,13 @@ async fn predict(
         app.metrics.unseen(&info.name, &u.column);
     }
     app.metrics.rows(&info.name, n);
+    if let Some(w) = &model.watch {
+        let classes = info.input.classes().is_some();
+        w.record(
+            &data,
+            crate::monitor::profile::answers(&outputs, info.out_len, classes),
+        );
+    }
     let p = prepared.with_outputs(outputs);
     Ok(answer(StatusCode::OK, predict::json_document(info, &p)))
 }

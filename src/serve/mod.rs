@@ -9,6 +9,7 @@
 mod batch;
 mod http;
 pub mod metrics;
+mod watch;
 
 use crate::backend::BackendKind;
 use crate::diagnostics::Diagnostic;
@@ -33,6 +34,8 @@ pub struct Options {
     pub backend: BackendKind,
     /// Serve runs whose program or weights differ from their locks' (with a warning).
     pub ignore_lock: bool,
+    /// Rows of each model's drift window.
+    pub drift_window: usize,
 }
 
 fn fail(d: Diagnostic) -> Failed {
@@ -75,7 +78,10 @@ pub fn serve(dirs: &[PathBuf], opts: &Options) -> Result<(), Failed> {
             dir.display(),
             info.max_batch
         );
-        models.insert(info.name.clone(), http::Served::new(info, batcher));
+        models.insert(
+            info.name.clone(),
+            http::Served::new(info, batcher, opts.drift_window),
+        );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

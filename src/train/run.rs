@@ -377,7 +377,7 @@ fn execute(job: &Job<'_>, from: Option<Checkpoint>) -> Result<Outcome, Failure> 
         match train_fold(job, fi, resume_at.take(), &finished, &mut lines) {
             Ok(o) => {
                 finished.push(o.figures);
-                last = Some((o.weights, o.preprocessor));
+                last = Some((o.weights, o.preprocessor, o.profile));
             }
             Err(d) => {
                 let summary = if d.code == super::interrupt::CODE {
@@ -390,7 +390,7 @@ fn execute(job: &Job<'_>, from: Option<Checkpoint>) -> Result<Outcome, Failure> 
             }
         }
     }
-    let Some((weights, preprocessor)) = last else {
+    let Some((weights, preprocessor, profile)) = last else {
         return Err(job.fail(Diagnostic::internal("no fold was trained")));
     };
     // The weights and statistics of the last fold are the run's model.
@@ -422,6 +422,10 @@ fn execute(job: &Job<'_>, from: Option<Checkpoint>) -> Result<Outcome, Failure> 
         rundir::write_doc(&dir.join(rundir::INPUT), &input),
     )?;
     write(
+        rundir::PROFILE,
+        rundir::write_doc(&dir.join(rundir::PROFILE), &profile),
+    )?;
+    write(
         rundir::METRICS,
         rundir::sync_file(&dir.join(rundir::METRICS)),
     )?;
@@ -445,6 +449,7 @@ struct FoldOutcome {
     figures: FoldFigures,
     weights: Vec<NamedTensor>,
     preprocessor: Preprocessor,
+    profile: rundir::Profile,
 }
 
 /// Distinct batch sizes needed to cover `n` rows in batches of `b`.
@@ -549,6 +554,33 @@ fn batch_inputs(
     Ok((HostTensor::f32(shape, x), yt))
 }
 
+/// The evaluation function over `rows`: the summed loss, the outputs (`k` values a row) and
+/// the targets.
+pub fn eval_pass(
+    exe: &mut dyn Executable,
+    built: &Built,
+    plan: &TrainPlan,
+    dset: &hir::DatasetPlan,
+    pre: &Preprocessor,
+    data: &Data,
+    rows: &[usize],
+) -> Result<(f64, Vec<f32>, Vec<f32>), Diagnostic> {
+    let mut loss_sum = 0.0f64;
+    let mut outs: Vec<f32> = Vec::new();
+    let mut targets: Vec<f32> = Vec::new();
+    for chunk in rows.chunks(plan.batch) {
+        let f = *built.eval.get(&chunk.len()).ok_or_else(|| {
+            Diagnostic::internal(format!("no evaluation function for batch {}", chunk.len()))
+        })?;
+        let (x, y) = batch_inputs(dset, pre, data, chunk)?;
+        let r = exe.run(f, &[x, y.clone()]).map_err(|e| e.diagnostic())?;
+        loss_sum += f64::from(r[0].item());
+        outs.extend_from_slice(r[1].as_f32());
+        targets.extend(y.into_f32());
+    }
+    Ok((loss_sum, outs, targets))
+}
+
 /// Loss and figures of the model on `rows` (evaluation mode).
 pub fn evaluate(
     exe: &mut dyn Executable,
@@ -563,30 +595,30 @@ pub fn evaluate(
     if rows.is_empty() {
         return Ok(figures);
     }
-    let mut loss_sum = 0.0f64;
-    let mut outs: Vec<f32> = Vec::new();
-    let mut targets: Vec<f32> = Vec::new();
-    for chunk in rows.chunks(plan.batch) {
-        let f = *built.eval.get(&chunk.len()).ok_or_else(|| {
-            Diagnostic::internal(format!("no evaluation function for batch {}", chunk.len()))
-        })?;
-        let (x, y) = batch_inputs(dset, pre, data, chunk)?;
-        let r = exe.run(f, &[x, y.clone()]).map_err(|e| e.diagnostic())?;
-        loss_sum += f64::from(r[0].item());
-        outs.extend_from_slice(r[1].as_f32());
-        targets.extend(y.into_f32());
-    }
+    let (loss_sum, outs, targets) = eval_pass(exe, built, plan, dset, pre, data, rows)?;
     figures.insert("loss".into(), json_number(loss_sum / rows.len() as f64));
-    let more = match dset.target.kind.classes() {
-        Some(_) => {
-            let k = outs.len() / rows.len();
-            let labels: Vec<u32> = targets.iter().map(|v| *v as u32).collect();
-            metrics::classification(&outs, k, &labels, &plan.metrics)
-        }
-        None => metrics::regression(&outs, &targets, &plan.metrics),
-    };
-    figures.extend(more);
+    figures.extend(figures_of(plan, dset, &outs, &targets));
     Ok(figures)
+}
+
+/// The train's metrics of outputs against targets.
+pub fn figures_of(
+    plan: &TrainPlan,
+    dset: &hir::DatasetPlan,
+    outs: &[f32],
+    targets: &[f32],
+) -> BTreeMap<String, Value> {
+    if targets.is_empty() {
+        return BTreeMap::new();
+    }
+    match dset.target.kind.classes() {
+        Some(_) => {
+            let k = outs.len() / targets.len();
+            let labels: Vec<u32> = targets.iter().map(|v| *v as u32).collect();
+            metrics::classification(outs, k, &labels, &plan.metrics)
+        }
+        None => metrics::regression(outs, targets, &plan.metrics),
+    }
 }
 
 pub fn json_number(v: f64) -> Value {
@@ -821,6 +853,19 @@ fn train_fold(
         None => (epochs_run, p.last_val),
     };
     let test = evaluate(exe.as_mut(), &built, plan, dset, &pre, data, &fold.test)?;
+    // The reference of drift monitoring: the training rows as they came, and the answers
+    // of the model on the validation rows.
+    let profile = {
+        let sample = crate::monitor::profile::Sample::of(&pre, data, &fold.train);
+        let k = dset.target.kind.classes();
+        let answers = if fold.val.is_empty() {
+            Vec::new()
+        } else {
+            let (_, outs, _) = eval_pass(exe.as_mut(), &built, plan, dset, &pre, data, &fold.val)?;
+            crate::monitor::profile::answers(&outs, k.unwrap_or(1), k.is_some())
+        };
+        crate::monitor::profile::profile(&plan.name, &sample, &answers, k)
+    };
     let mut rates = p.epoch_rates;
     rates.sort_by(f64::total_cmp);
     let median = rates.get(rates.len() / 2).copied().unwrap_or(0.0);
@@ -834,6 +879,7 @@ fn train_fold(
         },
         weights: weights(exe.as_ref(), &built)?,
         preprocessor: pre,
+        profile,
     })
 }
 

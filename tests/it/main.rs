@@ -7,6 +7,7 @@ mod examples;
 mod export;
 mod fuzz;
 mod layers;
+mod monitor;
 mod reproduce;
 mod run;
 mod serve;

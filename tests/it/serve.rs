@@ -73,7 +73,7 @@ pub fn predict_json(dir: &Path, inputs: &[&Path]) -> Vec<Value> {
 }
 
 /// A running `mlx serve` on a free port; killed when dropped.
-struct Server {
+pub struct Server {
     child: Child,
     port: u16,
     log: Arc<Mutex<String>>,
@@ -82,7 +82,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(dirs: &[&Path], extra: &[&str]) -> Server {
+    pub fn start(dirs: &[&Path], extra: &[&str]) -> Server {
         let mut child = mlx()
             .arg("serve")
             .args(dirs)
@@ -122,7 +122,7 @@ impl Server {
         }
     }
 
-    fn call(&self, method: &str, path: &str, ctype: &str, body: &[u8]) -> (u16, String) {
+    pub fn call(&self, method: &str, path: &str, ctype: &str, body: &[u8]) -> (u16, String) {
         http(self.port, method, path, ctype, body).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
