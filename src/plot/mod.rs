@@ -2,7 +2,7 @@
 //! it (learning curves, a confusion matrix; a sweep's objective and every trial's plots) and
 //! gives their paths.
 
-mod chart;
+pub(crate) mod chart;
 mod confusion;
 mod curves;
 mod lines;
