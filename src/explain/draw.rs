@@ -50,7 +50,7 @@ pub fn importance_svg(doc: &Document) -> Result<String, Diagnostic> {
         root.draw(&Text::new(title, (12, 12), font(16.0).color(&INK)))
             .map_err(|e| draw_err("importance", e))?;
         let sub = format!(
-            "{} lost when a column is shuffled ({} rows of the {}, mean ± std of {} shuffles)",
+            "{} lost when a column is shuffled ({} rows of {}, mean ± std of {} shuffles)",
             doc.metric, doc.rows, doc.rows_from, doc.repeats
         );
         root.draw(&Text::new(sub, (12, 36), font(12.0).color(&MUTED)))

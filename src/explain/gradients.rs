@@ -387,7 +387,7 @@ pub fn run(r: &Reopened, opts: &Options, out: &Path) -> Result<Explained, Failed
         }
     }
     let summary = format!(
-        "integrated gradients of {} on {n} rows of the {}: baseline = all-zeros model input, midpoint rule from {steps} steps; completeness (attributions sum to f(x) − f(baseline)) worst error {:.2e} relative, {:.2e} absolute",
+        "integrated gradients of {} on {n} rows of {}: baseline = all-zeros model input, midpoint rule from {steps} steps; completeness (attributions sum to f(x) − f(baseline)) worst error {:.2e} relative, {:.2e} absolute",
         doc.output, explained.origin, doc.worst_completeness_rel, doc.worst_completeness_abs
     );
     Ok(Explained {

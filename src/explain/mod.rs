@@ -113,7 +113,7 @@ pub fn raw_columns(pre: &Preprocessor) -> Vec<RawColumn> {
 pub struct Rows {
     pub data: Data,
     pub rows: Vec<usize>,
-    /// `test split` or the INPUT file.
+    /// `the test split` or the INPUT file.
     pub origin: String,
 }
 
@@ -193,7 +193,7 @@ pub fn load_rows(
     Ok(Rows {
         rows: fold.test.clone(),
         data,
-        origin: "test split".into(),
+        origin: "the test split".into(),
     })
 }
 

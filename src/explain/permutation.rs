@@ -38,7 +38,7 @@ pub struct Document {
     pub format: u32,
     pub train: String,
     pub method: &'static str,
-    /// `test split` or the INPUT file.
+    /// `the test split` or the INPUT file.
     pub rows_from: String,
     pub rows: usize,
     pub metric: String,
@@ -174,7 +174,7 @@ pub fn run(r: &Reopened, opts: &Options, out: &Path) -> Result<Explained, Failed
     let svg = super::draw::importance_svg(&doc).map_err(fail)?;
     files.push(super::write(out, "importance.svg", svg.as_bytes())?);
     let summary = format!(
-        "permutation importance on {n} rows of the {}: {} {} with every column intact; importance = {} when a column is shuffled (mean ± std of {repeats} shuffles)",
+        "permutation importance on {n} rows of {}: {} {} with every column intact; importance = {} when a column is shuffled (mean ± std of {repeats} shuffles)",
         rows.origin,
         metric.name(),
         fmt(base),
