@@ -327,7 +327,7 @@ pub fn run(r: &Reopened, opts: &Options, out: &Path) -> Result<Explained, Failed
         let (abs, rel) = completeness(&attr, fx, f0);
         let prediction = match input.classes() {
             Some(names) => names.get(classes[i]).cloned().unwrap_or_default(),
-            None => format!("{fx}"),
+            None => format!("{}", fx as f32),
         };
         let pixels = columns.iter().find(|c| c.image.is_some()).map(|c| {
             attr[c.offset..c.offset + c.width]
