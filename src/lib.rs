@@ -6,6 +6,7 @@ pub mod commands;
 pub mod data;
 pub mod diagnostics;
 pub mod driver;
+pub mod explain;
 pub mod export;
 pub mod history;
 pub mod ir;

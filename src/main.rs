@@ -97,6 +97,35 @@ enum Command {
         #[arg(long, default_value = "auto")]
         backend: BackendKind,
     },
+    /// Explain a trained model: which raw input columns it relies on. `permutation` (the
+    /// default) shuffles each column across the rows and measures the loss in the train's
+    /// first metric; `gradients` gives integrated-gradient attributions of every row.
+    Explain {
+        /// A completed run directory.
+        run_dir: PathBuf,
+        /// Labelled rows to explain on (a CSV file with the target column); default: the
+        /// run's test split.
+        input: Option<PathBuf>,
+        /// permutation or gradients.
+        #[arg(long, default_value = "permutation")]
+        method: String,
+        /// Shuffles per column (permutation).
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+        repeats: u32,
+        /// Riemann steps from the baseline to a row (gradients).
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+        steps: u32,
+        /// Explain only the first N rows (gradients; default: every row, 8 images).
+        #[arg(long, value_name = "N")]
+        rows: Option<usize>,
+        /// Where the files go (default: RUN_DIR/explain).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, default_value = "auto")]
+        backend: BackendKind,
+        #[arg(long)]
+        ignore_lock: bool,
+    },
     /// Export a completed run as one ONNX model: raw input columns in, the fitted
     /// preprocessing and the model as standard operators, probabilities and labels (or
     /// values) out; runs in onnxruntime, tract and other ONNX runtimes.
@@ -338,6 +367,39 @@ fn run(cli: Cli) -> ExitCode {
             }
             Err((sources, diags)) => report(&diags, &sources).max(1),
         },
+        Command::Explain {
+            run_dir,
+            input,
+            method,
+            repeats,
+            steps,
+            rows,
+            out,
+            backend,
+            ignore_lock,
+        } => {
+            let opts = mlx::explain::Options {
+                method,
+                input,
+                repeats: repeats as usize,
+                steps: steps as usize,
+                rows,
+                out,
+                backend,
+                ignore_lock,
+            };
+            match mlx::explain::explain(&run_dir, &opts) {
+                Ok(e) => {
+                    emit_err(&format!("{}\n", e.summary));
+                    emit(&e.table);
+                    for f in &e.files {
+                        emit_err(&format!("wrote {}\n", f.display()));
+                    }
+                    0
+                }
+                Err((sources, diags)) => report(&diags, &sources).max(1),
+            }
+        }
         Command::Export {
             run_dir,
             format: _,

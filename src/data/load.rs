@@ -106,6 +106,41 @@ impl Data {
         Data::for_prediction(plan, &t, path, &missing)
     }
 
+    /// Labelled rows from one CSV file (to measure a model on rows of one's own): every
+    /// feature column and the target column must be present; rows with a missing
+    /// `drop_missing` value are removed, as in training. The CSV settings (missing-value
+    /// tokens, separator) are those of the plan's first CSV source.
+    pub fn load_labelled(plan: &DatasetPlan, path: &Path) -> Result<Data, DataError> {
+        if let Some(f) = plan
+            .features
+            .iter()
+            .find(|f| matches!(f.kind, ColumnKind::Tensor { .. }))
+        {
+            return Err(DataError::new(
+                COLUMN_MISSING,
+                format!(
+                    "the feature `{}` is an image read from IDX files; labelled rows are a CSV file of feature and target columns",
+                    f.column
+                ),
+            )
+            .at(path, None));
+        }
+        let (missing, sep) = plan
+            .sources
+            .iter()
+            .find_map(|s| match &s.loader {
+                Loader::Csv { missing, sep, .. } => Some((missing.clone(), *sep)),
+                Loader::Idx { .. } => None,
+            })
+            .unwrap_or((Vec::new(), ','));
+        let t = csv::read(path, sep).map_err(|e| unreadable(path, e.line, &e.message))?;
+        let mut b = Builder::new(plan, false);
+        b.add_csv(&t, path, &missing, SourceRole::All)?;
+        let keep: Vec<bool> = b.drop.iter().map(|d| !d).collect();
+        b.compact(&keep);
+        Ok(b.data)
+    }
+
     /// Prediction rows from a parsed table (a CSV file, or a request's rows): every feature
     /// column must be present; other columns are ignored; no row is dropped (rows missing a
     /// `drop_missing` value are recorded in `unusable_rows`). `origin` names the input in

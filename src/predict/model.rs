@@ -121,23 +121,40 @@ impl Reopened {
         eval: Vec<usize>,
         predict: Vec<usize>,
     ) -> Result<(graph::Built, Box<dyn Executable>), Failed> {
+        let spec = self.spec(eval, predict)?;
+        let built = graph::build(&spec).map_err(fail)?;
+        let exe = self.compile_program(backend, &built.program)?;
+        Ok((built, exe))
+    }
+
+    /// The program spec of the run's train with evaluation functions for `eval` batch sizes
+    /// and prediction functions for `predict` ones (no training functions).
+    pub fn spec(&self, eval: Vec<usize>, predict: Vec<usize>) -> Result<Spec<'_>, Failed> {
         let (program, plan, d) = self.plans()?;
-        let spec = Spec {
+        Ok(Spec {
             hir: program,
             plan,
             dataset: d,
             train_batches: Vec::new(),
             eval_batches: eval,
             predict_batches: predict,
-        };
-        let built = graph::build(&spec).map_err(fail)?;
+        })
+    }
+
+    /// `program` (built from [`Reopened::spec`], with any functions added) compiled, the
+    /// saved weights loaded into its states.
+    pub fn compile_program(
+        &self,
+        backend: BackendKind,
+        program: &crate::ir::Program,
+    ) -> Result<Box<dyn Executable>, Failed> {
         let (be, note) = backend::select(backend).map_err(fail)?;
         if let Some(n) = note {
             eprintln!("note: {n}");
         }
-        let mut exe = be.compile(&built.program).map_err(fail)?;
+        let mut exe = be.compile(program).map_err(fail)?;
         let tensors = self.run.weights().map_err(fail)?;
-        for (i, s) in built.program.states.iter().enumerate() {
+        for (i, s) in program.states.iter().enumerate() {
             if s.kind == crate::ir::StateKind::Optimizer {
                 continue;
             }
@@ -154,7 +171,7 @@ impl Reopened {
             exe.write_state(i, &HostTensor::f32(t.shape.clone(), t.data.clone()))
                 .map_err(|e| fail(e.diagnostic()))?;
         }
-        Ok((built, exe))
+        Ok(exe)
     }
 
     /// Warnings for data files whose content changed since the run.
@@ -232,6 +249,16 @@ impl Model {
         ignore_lock: bool,
     ) -> Result<Model, Failed> {
         let r = Reopened::open(dir, ignore_lock)?;
+        Model::from_reopened(&r, backend, max_batch)
+    }
+
+    /// The model of a reopened run, compiled for up to `max_batch` rows a call (default: the
+    /// train's batch size).
+    pub fn from_reopened(
+        r: &Reopened,
+        backend: BackendKind,
+        max_batch: Option<usize>,
+    ) -> Result<Model, Failed> {
         let input = r.run.input().map_err(fail)?;
         let preprocessor = r.run.preprocessor().map_err(fail)?;
         let (_, plan, d) = r.plans()?;

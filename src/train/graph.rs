@@ -75,7 +75,7 @@ pub fn build(spec: &Spec<'_>) -> Result<Built, Diagnostic> {
     Ok(built)
 }
 
-fn input_shape(spec: &Spec<'_>, batch: usize) -> Vec<usize> {
+pub(crate) fn input_shape(spec: &Spec<'_>, batch: usize) -> Vec<usize> {
     let mut s = vec![batch];
     s.extend(spec.dataset.feature_shape.iter().copied());
     s
@@ -89,7 +89,7 @@ fn target_dtype(spec: &Spec<'_>) -> DType {
 }
 
 /// Lower the model in the given mode; returns its output `[B, width]`.
-fn forward(
+pub(crate) fn forward(
     spec: &Spec<'_>,
     b: &mut FnBuilder<'_>,
     x: ValueId,
@@ -386,7 +386,16 @@ fn eval_fn(
         let total = b.sum(per, &[0]);
         b.output("loss_sum", total);
     }
-    let shown = match (&spec.plan.loss, &spec.dataset.target.kind) {
+    let shown = shown(spec, &mut b, out, batch);
+    b.output("out", shown);
+    Ok(b.finish())
+}
+
+/// What a prediction shows of the model output `out` `[B, width]`: class probabilities
+/// `[B, K]` (softmax, or `[1 - p, p]` for a binary cross-entropy model), or the predicted
+/// values `[B, 1]`.
+pub(crate) fn shown(spec: &Spec<'_>, b: &mut FnBuilder<'_>, out: ValueId, batch: usize) -> ValueId {
+    match (&spec.plan.loss, &spec.dataset.target.kind) {
         (Loss::BinaryCrossEntropy, TargetKind::Class { .. }) => {
             let p1 = b.unary(UnaryOp::Sigmoid, out);
             let one = b.scalar(1.0);
@@ -400,7 +409,5 @@ fn eval_fn(
             b.unary(UnaryOp::Exp, lp)
         }
         (_, TargetKind::Regression) => out,
-    };
-    b.output("out", shown);
-    Ok(b.finish())
+    }
 }

@@ -4,6 +4,7 @@
 
 mod cli;
 mod examples;
+mod explain;
 mod export;
 mod fuzz;
 mod layers;

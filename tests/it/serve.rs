@@ -23,7 +23,7 @@ fn mlx() -> Command {
 }
 
 /// A small Fashion-MNIST model: trained on the train file, tested on the whole t10k file.
-fn fashion_spec(dir: &Path) -> PathBuf {
+pub fn fashion_spec(dir: &Path) -> PathBuf {
     let f = crate::FASHION;
     let text = format!(
         r#"use std.nn
