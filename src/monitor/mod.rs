@@ -243,7 +243,7 @@ pub fn table(r: &Report, out: &Path) -> String {
         .map(|c| c.name.len())
         .max()
         .unwrap_or(6)
-        .max(11);
+        .max(13);
     let _ = writeln!(
         s,
         "{:<w$}  {:<8}  {:>6}  {:>6}  {:>8}  {:>15}  {:>8}  {:>7}  flags",

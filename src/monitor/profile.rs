@@ -641,3 +641,68 @@ fn prediction_drift(
     }
     Some(d)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Per-row pixel histograms of one channel: every pixel of a row in bin `b(row)`.
+    fn images(rows: usize, b: impl Fn(usize) -> usize) -> Sample {
+        Sample {
+            columns: vec![(
+                "image".into(),
+                Values::Image {
+                    channels: 1,
+                    rows: (0..rows)
+                        .map(|r| {
+                            let mut h = vec![0u32; IMAGE_BINS];
+                            h[b(r)] = 784;
+                            h
+                        })
+                        .collect(),
+                },
+            )],
+            answers: (0..rows).map(|r| Answer::Class(r % 3)).collect(),
+        }
+    }
+
+    #[test]
+    fn brighter_images_and_other_answers_are_flagged_and_the_same_images_are_not() {
+        let train = images(600, |r| r % 8);
+        let p = profile("t", &train, &train.answers, Some(3));
+        let same = drift(&p, &images(300, |r| r % 8), &Thresholds::default(), None);
+        assert!(same.drifted.is_empty(), "{same:?}");
+        assert!(same.columns[0].psi < 0.01);
+        // Every pixel four bins brighter, and one class always.
+        let mut bright = images(300, |r| r % 8 + 4);
+        bright.answers = vec![Answer::Class(0); 300];
+        let r = drift(&p, &bright, &Thresholds::default(), None);
+        assert_eq!(r.drifted, ["image", "predictions"]);
+        assert_eq!(r.columns[0].kind, "image");
+        // The window keeps the last rows.
+        let mut w = images(10, |r| r % 8);
+        w.keep_last(4);
+        assert_eq!((w.len(), w.answers.len()), (4, 4));
+        assert_eq!(w.answers[0], Answer::Class(6 % 3));
+    }
+
+    #[test]
+    fn fail_on_limits_parse_or_say_why() {
+        let t = Thresholds::parse("psi=0.3, ks=0.1").unwrap();
+        assert_eq!(t.0.len(), 2);
+        assert!(
+            Thresholds::parse("psi=high")
+                .unwrap_err()
+                .contains("number")
+        );
+        assert!(
+            Thresholds::parse("wobble=1")
+                .unwrap_err()
+                .contains("unknown")
+        );
+        assert!(Thresholds::parse("").is_err());
+        assert!(t.past("psi", Some(0.31)) && !t.past("psi", Some(0.3)));
+        let p = Thresholds::parse("chi2_p=0.01").unwrap();
+        assert!(p.past("chi2_p", Some(0.001)) && !p.past("chi2_p", Some(0.5)));
+    }
+}
