@@ -100,7 +100,7 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
+        write!(f, "{}: {}", self.code, bounded(&self.message))
     }
 }
 
@@ -114,9 +114,15 @@ pub fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
+    // Edit distance costs the product of the lengths: names longer than any a person types
+    // (a data file's whole first line read as one column name) are not compared.
+    const LONGEST: usize = 128;
+    if name.len() > LONGEST {
+        return None;
+    }
     let mut best: Option<(usize, &str)> = None;
-    for c in candidates {
-        if c == name {
+    for c in candidates.into_iter().take(100_000) {
+        if c == name || c.len() > LONGEST {
             continue;
         }
         let d = edit_distance(&name.to_lowercase(), &c.to_lowercase());
@@ -193,6 +199,22 @@ pub fn render(diag: &Diagnostic, sources: &SourceMap, opts: RenderOptions) -> St
     out
 }
 
+/// Most bytes of one text of a rendered diagnostic (message, help, a label): a message that
+/// quotes user data (a column list, a value) stays readable however large the data.
+pub const MAX_TEXT: usize = 4096;
+
+/// `text`, cut at `MAX_TEXT` bytes (on a character boundary) with what was left out counted.
+pub fn bounded(text: &str) -> String {
+    if text.len() <= MAX_TEXT {
+        return text.to_string();
+    }
+    let mut end = MAX_TEXT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} more bytes)", &text[..end], text.len() - end)
+}
+
 /// A miette-shaped view of a `Diagnostic`: labels in the primary label's file stay here, labels
 /// in other files become related reports (miette draws one source per report).
 #[derive(Debug)]
@@ -220,11 +242,12 @@ impl Report {
                 None => note.clone(),
             });
         }
+        let help = help.map(|h| bounded(&h));
         let main_file = diag.primary_span().or(diag.labels.first().map(|l| l.span));
         let mut report = Report {
             code: diag.code,
             severity,
-            message: diag.message.clone(),
+            message: bounded(&diag.message),
             help,
             source: None,
             labels: Vec::new(),
@@ -251,7 +274,7 @@ impl Report {
                 .map(|l| {
                     let start = (l.span.start as usize).min(src.text.len());
                     let len = l.span.len().min(src.text.len() - start);
-                    let msg = (!l.message.is_empty()).then(|| l.message.clone());
+                    let msg = (!l.message.is_empty()).then(|| bounded(&l.message));
                     if l.primary {
                         miette::LabeledSpan::new_primary_with_span(msg, (start, len))
                     } else {

@@ -203,6 +203,9 @@ impl Records<'_> {
                         });
                     }
                     field.push(c);
+                    if field.len() > MAX_FIELD {
+                        return Err(too_long(start_line));
+                    }
                 }
             }
         }
@@ -229,9 +232,29 @@ impl Records<'_> {
                     self.line += 1;
                     field.push('\n');
                 }
-                Some((_, c)) => field.push(c),
+                Some((_, c)) => {
+                    field.push(c);
+                    if field.len() > MAX_FIELD {
+                        return Err(too_long(start_line));
+                    }
+                }
             }
         }
+    }
+}
+
+/// The longest field read (1 MiB): a longer one is not tabular data (a file without line
+/// breaks, or the wrong separator), and is refused before it costs memory or makes
+/// diagnostics that quote it enormous.
+pub const MAX_FIELD: usize = 1 << 20;
+
+fn too_long(line: usize) -> CsvError {
+    CsvError {
+        line,
+        message: format!(
+            "a field longer than {} MiB: this is not a CSV file with this separator (no line breaks, or another separator?)",
+            MAX_FIELD >> 20
+        ),
     }
 }
 

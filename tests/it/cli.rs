@@ -213,3 +213,68 @@ fn devices_and_fifos_are_refused_not_read() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a regular file"));
 }
+
+/// Data that is not tabular — a file without line breaks, a line of megabytes, a header of
+/// millions of columns — ends `mlx check` and `mlx run` with a diagnostic of a few kilobytes,
+/// under a memory limit (`ulimit -v`), never an abort or a diagnostic as large as the file.
+#[test]
+fn huge_lines_and_headers_end_in_bounded_diagnostics_under_a_memory_limit() {
+    let dir = crate::run::out_dir("huge-lines");
+    let cases: [(&str, String, &str); 3] = [
+        (
+            "nonl.csv",
+            "x".repeat(40_000_000),
+            "a field longer than 1 MiB",
+        ),
+        (
+            "line.csv",
+            format!("a,b\n1,2\n3,{}\n", "9".repeat(5_000_000)),
+            "a field longer than 1 MiB",
+        ),
+        (
+            "cols.csv",
+            (0..2_000_000)
+                .map(|i| format!("c{i}"))
+                .collect::<Vec<_>>()
+                .join(","),
+            "more bytes",
+        ),
+    ];
+    let bin = env!("CARGO_BIN_EXE_mlx");
+    for (name, text, expect) in cases {
+        std::fs::write(dir.join(name), text).unwrap();
+        let spec = dir.join(format!("{name}.mlx"));
+        std::fs::write(
+            &spec,
+            format!(
+                "use std.nn\ndataset d {{\n  source = csv(\"{name}\")\n  split = random(train: 0.8, val: 0.2)\n  features {{ a: Float = standardize }}\n  target b: Float\n}}\nmodel m(x: Float[B, F]) -> Float[B, 1] {{ x |> dense(1) }}\ntrain t {{ model = m  data = d  loss = mse  optimizer = sgd(lr: 0.1)  epochs = 1  batch = 2 }}\n"
+            ),
+        )
+        .unwrap();
+        let out = format!("--out {}", dir.join("runs").display());
+        for (cmd, extra) in [("check", ""), ("run", out.as_str())] {
+            let o = Command::new("bash")
+                .arg("-c")
+                .arg(format!(
+                    "ulimit -v 3000000; exec {bin} {cmd} {} {extra}",
+                    spec.display()
+                ))
+                .current_dir(&dir)
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(
+                o.status.code(),
+                Some(1),
+                "{name} {cmd}: {}",
+                &err[..err.len().min(2000)]
+            );
+            assert!(
+                err.len() < 20_000,
+                "{name} {cmd}: a {} byte diagnostic",
+                err.len()
+            );
+            assert!(err.contains(expect), "{name} {cmd}: {err}");
+        }
+    }
+}
