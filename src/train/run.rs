@@ -163,6 +163,63 @@ impl Job<'_> {
     }
 }
 
+/// What a run's split leaves odd: an empty validation or test part that the dataset asks for,
+/// a class that only the test rows have.
+pub fn split_warnings(dset: &hir::DatasetPlan, data: &Data, folds: &[Fold]) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(first) = folds.first() else {
+        return out;
+    };
+    let wants_val = !matches!(dset.split, hir::Split::None)
+        || dset.sources.iter().any(|s| s.role == hir::SourceRole::Val);
+    let wants_test = matches!(dset.split, hir::Split::Random { test, .. } if test > 0.0)
+        || dset.sources.iter().any(|s| s.role == hir::SourceRole::Test);
+    let counts = format!(
+        "{} rows: {} train, {} validation, {} test",
+        data.len(),
+        first.train.len(),
+        first.val.len(),
+        first.test.len()
+    );
+    if wants_val && folds.iter().any(|f| f.val.is_empty()) {
+        out.push(format!(
+            "the validation split is empty ({counts}): validation figures, early stopping and the drift profile's answers have no rows"
+        ));
+    }
+    if wants_test && first.test.is_empty() {
+        out.push(format!(
+            "the test split is empty ({counts}): there are no test figures and `mlx eval` has nothing to measure"
+        ));
+    }
+    if let hir::TargetKind::Class { levels, .. } = &dset.target.kind {
+        for f in folds {
+            let seen: std::collections::HashSet<u32> =
+                f.train.iter().filter_map(|r| data.class(*r)).collect();
+            let mut only: Vec<u32> = f
+                .test
+                .iter()
+                .filter_map(|r| data.class(*r))
+                .filter(|c| !seen.contains(c))
+                .collect();
+            only.sort_unstable();
+            only.dedup();
+            for c in only {
+                let name = levels
+                    .get(c as usize)
+                    .cloned()
+                    .unwrap_or_else(|| c.to_string());
+                let msg = format!(
+                    "class `{name}` appears in the test rows but in no training row: the model cannot learn it"
+                );
+                if !out.contains(&msg) {
+                    out.push(msg);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Train `plan`, writing `opts.out/<name>/<run-id>/`.
 pub fn train(ctx: &Context<'_>, plan: &TrainPlan, opts: &Options) -> Result<Outcome, Failure> {
     let started = Instant::now();
@@ -170,6 +227,9 @@ pub fn train(ctx: &Context<'_>, plan: &TrainPlan, opts: &Options) -> Result<Outc
     let backend = select_backend(opts)?;
     let data = Data::load(dset).map_err(|e| e.diagnostic())?;
     let folds = data.folds(dset, plan.seed).map_err(|e| e.diagnostic())?;
+    for w in split_warnings(dset, &data, &folds) {
+        eprintln!("warning: `{}`: {w}", plan.name);
+    }
 
     // The directory gets its run id once its program, lock and schemas are in: every
     // directory named like a run can be resumed.

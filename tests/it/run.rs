@@ -261,3 +261,53 @@ fn fashion_examples_learn_in_one_epoch() {
         );
     }
 }
+
+/// A split that leaves the test part empty, or a class only the test rows have, trains with
+/// a warning naming it.
+#[test]
+fn empty_splits_and_classes_only_in_test_are_warned_about() {
+    let dir = out_dir("split-warnings");
+    let mut csv = String::from("x,y\n");
+    for (i, y) in ["a", "a", "b", "b", "a", "b", "a", "b", "a", "c"]
+        .iter()
+        .enumerate()
+    {
+        csv.push_str(&format!("{},{y}\n", i + 1));
+    }
+    std::fs::write(dir.join("t.csv"), csv).unwrap();
+    let spec = |split: &str, seed: u64| {
+        format!(
+            "use std.nn\ndataset d {{\n  source = csv(\"t.csv\")\n  split = random({split})\n  features {{ x: Float = standardize }}\n  target y: Class[3]\n}}\nmodel m(x: Float[B, F]) -> Float[B, C] {{ x |> dense(C) }}\ntrain t {{ model = m  data = d  loss = cross_entropy  optimizer = sgd(lr: 0.1)  epochs = 1  batch = 2  seed = {seed} }}\n"
+        )
+    };
+    for (name, split, seed, want) in [
+        (
+            "empty_test.mlx",
+            "train: 0.9, val: 0.05, test: 0.05",
+            1,
+            "the test split is empty (10 rows: 9 train, 1 validation, 0 test)",
+        ),
+        (
+            "class_in_test.mlx",
+            "train: 0.5, val: 0.1, test: 0.4",
+            2,
+            "class `c` appears in the test rows but in no training row",
+        ),
+    ] {
+        let p = dir.join(name);
+        std::fs::write(&p, spec(split, seed)).unwrap();
+        let (o, _) = run(&[p.to_str().unwrap()], &dir.join("runs"));
+        let err = stderr(&o);
+        assert!(o.status.success(), "{err}");
+        assert!(
+            err.contains(&format!("warning: `t`: {want}")),
+            "{name}: {err}"
+        );
+    }
+    // The examples' splits are not odd: no warning.
+    let (o, _) = run(
+        &["examples/penguins.mlx", "--set", "epochs=1"],
+        &dir.join("pen"),
+    );
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+}
