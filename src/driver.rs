@@ -329,8 +329,43 @@ pub fn check_file(path: &Path, sets: &[String]) -> Checked {
     c
 }
 
+/// The stack parsing and checking run on: the checker recurses once per level of an
+/// expression, and `syntax::MAX_EXPR_DEPTH` levels (a 20,000-stage pipeline) need more than a
+/// thread's default. Only the pages touched are ever committed.
+pub const CHECK_STACK: usize = 1 << 30;
+
+/// Run `f` on a thread with a `CHECK_STACK` stack (a panic is passed on to the caller).
+pub fn on_big_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        let handle = std::thread::Builder::new()
+            .name("mlx-check".into())
+            .stack_size(CHECK_STACK)
+            .spawn_scoped(s, f);
+        match handle {
+            Ok(h) => match h.join() {
+                Ok(v) => v,
+                Err(p) => std::panic::resume_unwind(p),
+            },
+            Err(e) => panic!("cannot start the checking thread: {e}"),
+        }
+    })
+}
+
 /// `check_file` with a schema source of the caller's (a cache shared across many checks).
-pub fn check_file_with(path: &Path, sets: &[String], schemas: &mut dyn SchemaSource) -> Checked {
+/// Runs on its own thread with a large stack (`on_big_stack`).
+pub fn check_file_with(
+    path: &Path,
+    sets: &[String],
+    schemas: &mut (dyn SchemaSource + Send),
+) -> Checked {
+    on_big_stack(|| check_file_here(path, sets, schemas))
+}
+
+fn check_file_here(
+    path: &Path,
+    sets: &[String],
+    schemas: &mut (dyn SchemaSource + Send),
+) -> Checked {
     let Loaded {
         mut sources,
         modules,
@@ -372,17 +407,20 @@ pub fn check_file_with(path: &Path, sets: &[String], schemas: &mut dyn SchemaSou
     }
 }
 
-/// Load and check `path`, then apply its model `name` to an input of `shape` (see
-/// `check::instantiate`).
-pub fn instantiate_file(
-    path: &Path,
-    name: &str,
-    shape: &[usize],
-) -> (
+/// What `instantiate_file` gives.
+pub type Instantiated = (
     SourceMap,
     Option<(hir::Program, hir::InstanceId)>,
     Vec<Diagnostic>,
-) {
+);
+
+/// Load and check `path`, then apply its model `name` to an input of `shape` (see
+/// `check::instantiate`). Runs on a large stack, as `check_file_with` does.
+pub fn instantiate_file(path: &Path, name: &str, shape: &[usize]) -> Instantiated {
+    on_big_stack(|| instantiate_file_here(path, name, shape))
+}
+
+fn instantiate_file_here(path: &Path, name: &str, shape: &[usize]) -> Instantiated {
     let Loaded {
         sources,
         modules,
