@@ -295,6 +295,22 @@ impl SchemaSource for DiskSchemas {
             .or_insert_with(|| schema::read(loader).map(Arc::new))
             .clone()
     }
+
+    fn memory_limit(&mut self) -> Option<u64> {
+        memory_limit()
+    }
+}
+
+/// The memory a train may use: `MLX_MEMORY_LIMIT` (bytes) if set, else the machine's total
+/// memory (`MemTotal` in `/proc/meminfo`), else no limit (trains are only estimated).
+pub fn memory_limit() -> Option<u64> {
+    if let Some(v) = std::env::var_os("MLX_MEMORY_LIMIT") {
+        return v.to_str().and_then(|v| v.trim().parse().ok());
+    }
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kb.checked_mul(1024)
 }
 
 /// A data source's identity: its loader (format, absolute paths, options) as JSON.
@@ -314,6 +330,10 @@ impl SchemaSource for RecordedSchemas {
             Some(s) => Ok(s.clone()),
             None => self.disk.schema(loader),
         }
+    }
+
+    fn memory_limit(&mut self) -> Option<u64> {
+        self.disk.memory_limit()
     }
 }
 
