@@ -295,6 +295,22 @@ impl SchemaSource for DiskSchemas {
             .or_insert_with(|| schema::read(loader).map(Arc::new))
             .clone()
     }
+
+    fn memory_limit(&mut self) -> Option<u64> {
+        memory_limit()
+    }
+}
+
+/// The memory a train may use: `MLX_MEMORY_LIMIT` (bytes) if set, else the machine's total
+/// memory (`MemTotal` in `/proc/meminfo`), else no limit (trains are only estimated).
+pub fn memory_limit() -> Option<u64> {
+    if let Some(v) = std::env::var_os("MLX_MEMORY_LIMIT") {
+        return v.to_str().and_then(|v| v.trim().parse().ok());
+    }
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kb.checked_mul(1024)
 }
 
 /// A data source's identity: its loader (format, absolute paths, options) as JSON.
@@ -315,6 +331,10 @@ impl SchemaSource for RecordedSchemas {
             None => self.disk.schema(loader),
         }
     }
+
+    fn memory_limit(&mut self) -> Option<u64> {
+        self.disk.memory_limit()
+    }
 }
 
 /// `mlx check`: load, parse, check.
@@ -329,8 +349,43 @@ pub fn check_file(path: &Path, sets: &[String]) -> Checked {
     c
 }
 
+/// The stack parsing and checking run on: the checker recurses once per level of an
+/// expression, and `syntax::MAX_EXPR_DEPTH` levels (a 20,000-stage pipeline) need more than a
+/// thread's default. Only the pages touched are ever committed.
+pub const CHECK_STACK: usize = 1 << 30;
+
+/// Run `f` on a thread with a `CHECK_STACK` stack (a panic is passed on to the caller).
+pub fn on_big_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        let handle = std::thread::Builder::new()
+            .name("mlx-check".into())
+            .stack_size(CHECK_STACK)
+            .spawn_scoped(s, f);
+        match handle {
+            Ok(h) => match h.join() {
+                Ok(v) => v,
+                Err(p) => std::panic::resume_unwind(p),
+            },
+            Err(e) => panic!("cannot start the checking thread: {e}"),
+        }
+    })
+}
+
 /// `check_file` with a schema source of the caller's (a cache shared across many checks).
-pub fn check_file_with(path: &Path, sets: &[String], schemas: &mut dyn SchemaSource) -> Checked {
+/// Runs on its own thread with a large stack (`on_big_stack`).
+pub fn check_file_with(
+    path: &Path,
+    sets: &[String],
+    schemas: &mut (dyn SchemaSource + Send),
+) -> Checked {
+    on_big_stack(|| check_file_here(path, sets, schemas))
+}
+
+fn check_file_here(
+    path: &Path,
+    sets: &[String],
+    schemas: &mut (dyn SchemaSource + Send),
+) -> Checked {
     let Loaded {
         mut sources,
         modules,
@@ -372,17 +427,20 @@ pub fn check_file_with(path: &Path, sets: &[String], schemas: &mut dyn SchemaSou
     }
 }
 
-/// Load and check `path`, then apply its model `name` to an input of `shape` (see
-/// `check::instantiate`).
-pub fn instantiate_file(
-    path: &Path,
-    name: &str,
-    shape: &[usize],
-) -> (
+/// What `instantiate_file` gives.
+pub type Instantiated = (
     SourceMap,
     Option<(hir::Program, hir::InstanceId)>,
     Vec<Diagnostic>,
-) {
+);
+
+/// Load and check `path`, then apply its model `name` to an input of `shape` (see
+/// `check::instantiate`). Runs on a large stack, as `check_file_with` does.
+pub fn instantiate_file(path: &Path, name: &str, shape: &[usize]) -> Instantiated {
+    on_big_stack(|| instantiate_file_here(path, name, shape))
+}
+
+fn instantiate_file_here(path: &Path, name: &str, shape: &[usize]) -> Instantiated {
     let Loaded {
         sources,
         modules,

@@ -29,6 +29,9 @@ enum Command {
         /// Override a const or a train entry: `--set epochs=1`, `--set optimizer.lr=0.003`.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
+        /// Also print, for each train, the memory a training step needs.
+        #[arg(long, short)]
+        verbose: bool,
     },
     /// Train every `train` (and run every `sweep`) declared in FILE; prints the run directory last.
     Run {
@@ -286,11 +289,23 @@ fn report(diags: &[Diagnostic], sources: &SourceMap) -> u8 {
 
 fn run(cli: Cli) -> ExitCode {
     let status = match cli.command {
-        Command::Check { files, sets } => {
+        Command::Check {
+            files,
+            sets,
+            verbose,
+        } => {
             let mut status = 0;
             for f in &files {
                 let checked = mlx::driver::check_file(f, &sets);
                 let s = report(&checked.diags, &checked.sources);
+                if let (true, Some(p)) = (verbose, &checked.program) {
+                    let limit = mlx::driver::memory_limit().map_or(String::new(), |l| {
+                        format!(" (limit {})", mlx::check::memory::bytes(l as f64))
+                    });
+                    for t in p.trains.iter().filter(|t| p.root_trains.contains(&t.name)) {
+                        emit_err(&format!("train {}: needs {}{limit}\n", t.name, t.memory));
+                    }
+                }
                 let errors = checked.diags.iter().filter(|d| d.is_error()).count();
                 if s == 0 {
                     emit_err(&format!("{}: ok\n", f.display()));

@@ -81,6 +81,20 @@ impl Dim {
         out
     }
 
+    /// True when arithmetic on this dim overflowed 64 bits somewhere: coefficients saturate at
+    /// `i64::MAX` (or its negation), and a dim that large is reported (`mlx::shape::overflow`)
+    /// rather than trusted.
+    pub fn overflowed(&self) -> bool {
+        self.terms.iter().any(|(m, c)| {
+            *c == i64::MAX
+                || *c <= -i64::MAX
+                || m.iter().any(|a| match a {
+                    Atom::Sym(_) => false,
+                    Atom::FloorDiv(x, y) => x.overflowed() || y.overflowed(),
+                })
+        })
+    }
+
     pub fn add(&self, o: &Dim) -> Dim {
         let mut terms = self.terms.clone();
         for (m, c) in &o.terms {
@@ -128,13 +142,25 @@ impl Dim {
                 return None;
             }
             if let Some(n) = self.as_const() {
+                // `i64::MIN / -1` overflows: saturate, which `overflowed` then reports.
                 return Some(Dim::constant(
-                    n.div_euclid(d) - i64::from(d < 0 && n.rem_euclid(d) != 0),
+                    match (n.checked_div_euclid(d), n.checked_rem_euclid(d)) {
+                        (Some(q), Some(r)) => q - i64::from(d < 0 && r != 0),
+                        _ => i64::MAX,
+                    },
                 ));
             }
-            if self.terms.values().all(|c| c % d == 0) {
+            if self
+                .terms
+                .values()
+                .all(|c| c.checked_rem(d).is_some_and(|r| r == 0))
+            {
                 return Some(Dim {
-                    terms: self.terms.iter().map(|(m, c)| (m.clone(), c / d)).collect(),
+                    terms: self
+                        .terms
+                        .iter()
+                        .map(|(m, c)| (m.clone(), c.checked_div(d).unwrap_or(i64::MAX)))
+                        .collect(),
                 });
             }
         } else if o.terms.len() == 1 {
@@ -144,8 +170,8 @@ impl Dim {
             let mut exact = true;
             for (m, c) in &self.terms {
                 match remove_submultiset(m, om) {
-                    Some(rest) if c % oc == 0 => {
-                        terms.insert(rest, c / oc);
+                    Some(rest) if c.checked_rem(*oc) == Some(0) => {
+                        terms.insert(rest, c.checked_div(*oc).unwrap_or(i64::MAX));
                     }
                     _ => {
                         exact = false;
@@ -222,7 +248,11 @@ impl fmt::Display for Dim {
         terms.sort_by_key(|(m, _)| m.is_empty());
         for (i, (m, c)) in terms.iter().enumerate() {
             let c = **c;
-            let (sign, mag) = if c < 0 { ("-", -c) } else { ("+", c) };
+            let (sign, mag) = if c < 0 {
+                ("-", c.unsigned_abs())
+            } else {
+                ("+", c.unsigned_abs())
+            };
             if i == 0 {
                 if sign == "-" {
                     f.write_str("-")?;
@@ -315,5 +345,25 @@ mod tests {
         assert_eq!(o2.subst(&|s| (s == "H").then(|| c(28))), c(12));
         assert!(!o2.certainly_nonzero());
         assert!(c(3).mul(&Dim::sym("B")).certainly_nonzero());
+    }
+
+    #[test]
+    fn overflow_saturates_and_is_detected() {
+        let big = c(1 << 62);
+        assert!(!big.overflowed());
+        assert!(big.mul(&c(4)).overflowed());
+        assert!(big.add(&big).overflowed());
+        assert!(
+            big.mul(&Dim::sym("B"))
+                .add(&big.mul(&Dim::sym("B")))
+                .overflowed()
+        );
+        assert!(
+            c(i64::MIN)
+                .floor_div(&c(-1))
+                .is_some_and(|d| d.overflowed())
+        );
+        assert_eq!(c(i64::MIN).to_string(), "-9223372036854775808");
+        assert!(!c(-7).mul(&c(3)).overflowed());
     }
 }

@@ -397,6 +397,9 @@ pub struct TrainPlan {
     /// Every resolved setting as `key -> value text`, defaults filled in (for the lock file
     /// and `mlx compare`).
     pub resolved: Vec<(String, String)>,
+    /// The memory one training step needs (`mlx check --verbose` prints it).
+    #[serde(skip)]
+    pub memory: super::memory::MemoryEstimate,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

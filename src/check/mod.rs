@@ -10,6 +10,7 @@ mod expr;
 mod features;
 pub mod hir;
 mod init;
+pub mod memory;
 pub mod model;
 mod pattern;
 mod scan;
@@ -26,9 +27,15 @@ use crate::syntax::ast;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-/// Reads the schema of a data source (the driver's file I/O, or a fake in tests).
+/// Reads the schema of a data source (the driver's file I/O, or a fake in tests), and what
+/// the machine offers: the checker's one door to the world outside the program.
 pub trait SchemaSource {
     fn schema(&mut self, loader: &hir::Loader) -> Result<Arc<Schema>, SchemaError>;
+
+    /// The memory a train may use, in bytes; `None`: no limit (trains are not sized).
+    fn memory_limit(&mut self) -> Option<u64> {
+        None
+    }
 }
 
 /// `--set path=value`: overrides a `const` or a train entry (`epochs`, `optimizer.lr`,

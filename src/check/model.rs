@@ -336,6 +336,9 @@ impl<'a> Checker<'a> {
             self.error(d);
             return None;
         }
+        if !self.shapes_fit(&b) {
+            return None;
+        }
         let inst = hir::Instance {
             model: m.name.name.clone(),
             span: m.span,
@@ -346,6 +349,39 @@ impl<'a> Checker<'a> {
             signature,
         };
         Some((inst, out_shape))
+    }
+
+    /// Every parameter and node of a checked body has a shape whose size is countable: no
+    /// dimension overflowed 64 bits, and the bytes of one example (symbols counted as 1) fit
+    /// in 64 bits. Otherwise `mlx::shape::overflow` at the first place that does not.
+    fn shapes_fit(&mut self, b: &Body) -> bool {
+        let shapes = b
+            .params
+            .iter()
+            .map(|p| (&p.shape, p.span))
+            .chain(b.nodes.iter().map(|n| (&n.shape, n.span)));
+        for (shape, span) in shapes {
+            let bytes = shape.iter().try_fold(4i64, |acc, d| match d.as_const() {
+                Some(n) if !d.overflowed() => acc.checked_mul(n.max(1)),
+                Some(_) => None,
+                None if d.overflowed() => None,
+                None => Some(acc),
+            });
+            if bytes.is_none() {
+                let d = Diagnostic::error(
+                    "mlx::shape::overflow",
+                    format!(
+                        "a tensor of shape {} is too large to count: its size overflows 64 bits",
+                        show_shape(shape)
+                    ),
+                )
+                .with_label(span, "this shape overflows")
+                .with_help("a dimension this large cannot be allocated; check the sizes given to this layer");
+                self.error(d);
+                return false;
+            }
+        }
+        true
     }
 
     /// Bind hyperparameters from the call's arguments (or defaults / symbols). Returns a text

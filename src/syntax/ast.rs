@@ -353,3 +353,191 @@ impl Expr {
         }
     }
 }
+
+// ---- depth: long chains and deep nesting ------------------------------------------------------
+
+/// A placeholder left where a child was taken out (by `Drop`).
+fn hole() -> Expr {
+    Expr {
+        kind: ExprKind::Error,
+        span: Span::default(),
+    }
+}
+
+impl Expr {
+    /// The sub-expressions one level down, including the expressions inside a lambda's body
+    /// and its type annotations.
+    pub fn children(&self) -> Vec<&Expr> {
+        match &self.kind {
+            ExprKind::Field(b, _) | ExprKind::Neg(b) => vec![&**b],
+            ExprKind::List(xs) => xs.iter().collect(),
+            ExprKind::Call { callee, args } => std::iter::once(&**callee)
+                .chain(args.iter().map(|a| &a.value))
+                .collect(),
+            ExprKind::Binary { lhs, rhs, .. } | ExprKind::Pipe { lhs, rhs } => {
+                vec![&**lhs, &**rhs]
+            }
+            ExprKind::Lambda { body, .. } => body.exprs(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The span of the first expression found nested more than `limit` deep inside this one
+    /// (a long `|>` or `+` chain nests as deep as it is long).
+    pub fn deeper_than(&self, limit: usize) -> Option<Span> {
+        let mut stack = vec![(self, 1usize)];
+        while let Some((e, d)) = stack.pop() {
+            if d > limit {
+                return Some(e.span);
+            }
+            stack.extend(e.children().into_iter().map(|c| (c, d + 1)));
+        }
+        None
+    }
+
+    /// Move the boxed and listed children out, leaving error placeholders (for `Drop`).
+    fn take_children(&mut self, out: &mut Vec<Expr>) {
+        match &mut self.kind {
+            ExprKind::Field(b, _) | ExprKind::Neg(b) => {
+                out.push(std::mem::replace(&mut **b, hole()))
+            }
+            ExprKind::List(xs) => out.append(xs),
+            ExprKind::Call { callee, args } => {
+                out.push(std::mem::replace(&mut **callee, hole()));
+                out.extend(
+                    args.iter_mut()
+                        .map(|a| std::mem::replace(&mut a.value, hole())),
+                );
+            }
+            ExprKind::Binary { lhs, rhs, .. } | ExprKind::Pipe { lhs, rhs } => {
+                out.push(std::mem::replace(&mut **lhs, hole()));
+                out.push(std::mem::replace(&mut **rhs, hole()));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Dropping a 10,000-stage pipeline must not recurse 10,000 deep: children are taken out and
+/// dropped from a work list. (Lambdas and type annotations still recurse, but they nest only as
+/// deep as brackets do, which the parser bounds.)
+impl Drop for Expr {
+    fn drop(&mut self) {
+        let shallow = !matches!(
+            &self.kind,
+            ExprKind::Field(..)
+                | ExprKind::Neg(_)
+                | ExprKind::List(_)
+                | ExprKind::Call { .. }
+                | ExprKind::Binary { .. }
+                | ExprKind::Pipe { .. }
+        );
+        if shallow {
+            return;
+        }
+        let mut work = Vec::new();
+        self.take_children(&mut work);
+        while let Some(mut e) = work.pop() {
+            e.take_children(&mut work);
+        }
+    }
+}
+
+impl TypeExpr {
+    pub fn exprs(&self) -> impl Iterator<Item = &Expr> {
+        self.dims.iter().flatten().filter_map(|d| match d {
+            DimExpr::Expr(e) => Some(e),
+            DimExpr::Rest(_) => None,
+        })
+    }
+}
+
+impl Block {
+    /// Every expression written in the block (statements, their types, the result).
+    pub fn exprs(&self) -> Vec<&Expr> {
+        let mut out = Vec::new();
+        for s in &self.stmts {
+            match s {
+                Stmt::Let { ty, value, .. } => {
+                    out.extend(ty.iter().flat_map(TypeExpr::exprs));
+                    out.push(value);
+                }
+                Stmt::Param { ty, init, .. } => {
+                    out.extend(ty.exprs());
+                    out.push(init);
+                }
+            }
+        }
+        out.push(&*self.result);
+        out
+    }
+}
+
+impl ParamDecl {
+    fn exprs(&self) -> Vec<&Expr> {
+        let mut out: Vec<&Expr> = self.ty.exprs().collect();
+        if let Some(r) = &self.range {
+            out.push(&r.lo);
+            out.push(&r.hi);
+        }
+        out.extend(self.default.iter());
+        out
+    }
+}
+
+impl Item {
+    /// The outermost expressions written in the item.
+    pub fn exprs(&self) -> Vec<&Expr> {
+        let mut out = Vec::new();
+        match self {
+            Item::Use(_) => {}
+            Item::Const(c) => {
+                out.extend(c.ty.iter().flat_map(TypeExpr::exprs));
+                out.push(&c.value);
+            }
+            Item::Dataset(d) => {
+                for e in &d.entries {
+                    match e {
+                        DatasetEntry::Source { value, .. } => out.push(value),
+                        DatasetEntry::Features { features, .. } => {
+                            for f in features {
+                                out.extend(f.ty.exprs());
+                                out.extend(f.pipeline.iter());
+                            }
+                        }
+                        DatasetEntry::Target { ty, pipeline, .. } => {
+                            out.extend(ty.exprs());
+                            out.extend(pipeline.iter());
+                        }
+                        DatasetEntry::Setting(en) => out.push(&en.value),
+                    }
+                }
+            }
+            Item::Model(m) => {
+                for p in m.hyper.iter().flatten().chain(&m.inputs) {
+                    out.extend(p.exprs());
+                }
+                out.extend(m.ret.iter().flat_map(TypeExpr::exprs));
+                out.extend(m.body.exprs());
+            }
+            Item::Train(t) => out.extend(t.entries.iter().map(|e| &e.value)),
+            Item::Sweep(s) => {
+                for e in &s.entries {
+                    match e {
+                        SweepEntry::Setting(en) => out.push(&en.value),
+                        SweepEntry::Grid { assignments, .. } => {
+                            out.extend(assignments.iter().map(|a| &a.value));
+                        }
+                        SweepEntry::Random {
+                            args, assignments, ..
+                        } => {
+                            out.extend(args.iter().map(|a| &a.value));
+                            out.extend(assignments.iter().map(|a| &a.value));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}

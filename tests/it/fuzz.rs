@@ -225,3 +225,138 @@ fn thousands_of_mutants_end_in_diagnostics_never_panics() {
             .join("\n\n")
     );
 }
+
+/// Programs built to be deep or long, each run through the real binary: `mlx check` must end
+/// with status 0 or 1 (a diagnostic), never a crash, an internal error (2) or a signal.
+fn generated() -> Vec<(&'static str, String)> {
+    let nn = "use std.nn\n";
+    let model =
+        |body: &str| format!("{nn}model m(x: Float[B, 4]) -> Float[B, 4] {{\n  {body}\n}}\n");
+    // Long chains are spread over lines, as a person or a generator would write them.
+    let chain = |head: &str, op: &str, n: usize| {
+        let mut s = head.to_string();
+        for i in 0..n {
+            s.push_str(op);
+            if i % 20 == 19 {
+                s.push_str("\n    ");
+            }
+        }
+        s
+    };
+    let parens = |n: usize, inner: &str| format!("{}{inner}{}", "(".repeat(n), ")".repeat(n));
+    vec![
+        (
+            "parens 100,000",
+            format!("const c = {}\n", parens(100_000, "1")),
+        ),
+        ("parens 3,000", format!("const c = {}\n", parens(3000, "1"))),
+        ("parens 200", format!("const c = {}\n", parens(200, "1"))),
+        ("model parens 3,000", model(&parens(3000, "x"))),
+        (
+            "brackets 5,000",
+            format!("const c = {}1{}\n", "[".repeat(5000), "]".repeat(5000)),
+        ),
+        (
+            "braces 5,000",
+            format!(
+                "model m(x: Float[B, 4]) {}x{}\n",
+                "{".repeat(5000),
+                "}".repeat(5000)
+            ),
+        ),
+        (
+            "minus 100,000",
+            format!("const c = {}1\n", "-".repeat(100_000)),
+        ),
+        (
+            "minus signs 100,000",
+            format!("const c = {}1\n", "- ".repeat(100_000)),
+        ),
+        (
+            "negated parens 3,000",
+            format!("const c = {}1{}\n", "-(".repeat(3000), ")".repeat(3000)),
+        ),
+        (
+            "type dims 3,000",
+            format!("model m(x: Float[B, {}]) {{ x }}\n", parens(3000, "4")),
+        ),
+        ("pipeline 10,000", model(&chain("x", " |> relu", 10_000))),
+        ("pipeline 30,000", model(&chain("x", " |> relu", 30_000))),
+        ("tensor sum 5,000", model(&chain("x", " + x", 5000))),
+        (
+            "sum 5,000",
+            format!("const c = {}\n", chain("1", " + 1", 5000)),
+        ),
+        (
+            "sum 100,000",
+            format!("const c = {}\n", chain("1", " + 1", 100_000)),
+        ),
+        (
+            "product 20,000",
+            format!("const c = {}\n", chain("1", " * 1", 20_000)),
+        ),
+        ("calls 10,000", model(&chain("relu", "(x)", 10_000))),
+        (
+            "fields 10,000",
+            format!("const c = {}\n", chain("a", ".b", 10_000)),
+        ),
+        (
+            "list of 50,000",
+            format!("const c = [{}]\n", chain("1", ", 1", 50_000)),
+        ),
+        (
+            "consts 5,000",
+            (1..=5000).fold("const c0 = 1\n".to_string(), |s, i| {
+                s + &format!("const c{i} = c{} + 1\n", i - 1)
+            }),
+        ),
+        (
+            "consts backwards 50,000",
+            (0..50_000).fold(String::new(), |s, i| {
+                s + &format!("const c{i} = c{} + 1\n", i + 1)
+            }) + "const c50000 = 1\n",
+        ),
+        ("huge int", model("x |> dense(99999999999999999999)")),
+        (
+            "huge width",
+            model("x |> dense(4611686018427387904) |> dense(4)"),
+        ),
+        (
+            "huge type",
+            format!(
+                "{nn}model m(x: Float[B, 9223372036854775807]) -> Float[B, 4] {{ x |> dense(4) }}\n"
+            ),
+        ),
+        (
+            "huge product",
+            model("x |> dense(3037000500) |> dense(3037000500) |> dense(4)"),
+        ),
+        ("huge float", "const c = 1e400\n".to_string()),
+    ]
+}
+
+#[test]
+fn deep_and_long_programs_end_in_diagnostics_never_crash() {
+    let dir = std::env::temp_dir().join(format!("mlx-deep-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let mut failures = Vec::new();
+    for (i, (what, text)) in generated().into_iter().enumerate() {
+        let path = dir.join(format!("deep-{i}.mlx"));
+        std::fs::write(&path, &text).expect("write program");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mlx"))
+            .arg("check")
+            .arg(&path)
+            .output()
+            .expect("run mlx");
+        let err = String::from_utf8_lossy(&out.stderr);
+        match out.status.code() {
+            Some(0 | 1) if !err.contains("mlx::internal") => {}
+            code => failures.push(format!(
+                "{what}: status {code:?}\n{}",
+                err.chars().take(2000).collect::<String>()
+            )),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

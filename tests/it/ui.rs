@@ -1,5 +1,6 @@
 //! UI tests: each `tests/ui/<area>/<case>.mlx` starts with a header line
-//! `// mlx-test: check-fail code=mlx::x::y [code=...] [set=key=value]` (or `check-pass`), and
+//! `// mlx-test: check-fail code=mlx::x::y [code=...] [set=key=value] [memory=BYTES]` (or
+//! `check-pass`), and
 //! its sibling `.stderr` holds the rendered diagnostics. `MLX_BLESS=1 cargo test` rewrites the
 //! `.stderr` files from the current output.
 
@@ -11,6 +12,28 @@ struct Header {
     pass: bool,
     codes: BTreeSet<String>,
     sets: Vec<String>,
+    /// The machine's memory as the checker sees it (`memory=BYTES`; 16 GB unless given), so
+    /// snapshots do not depend on the machine that runs them.
+    memory: u64,
+}
+
+/// The disk's schemas, with a fixed memory limit.
+struct Fixed {
+    disk: mlx::driver::DiskSchemas,
+    memory: u64,
+}
+
+impl mlx::check::SchemaSource for Fixed {
+    fn schema(
+        &mut self,
+        loader: &mlx::check::hir::Loader,
+    ) -> Result<std::sync::Arc<mlx::data::schema::Schema>, mlx::data::schema::SchemaError> {
+        self.disk.schema(loader)
+    }
+
+    fn memory_limit(&mut self) -> Option<u64> {
+        Some(self.memory)
+    }
 }
 
 fn header(text: &str, path: &Path) -> Header {
@@ -25,6 +48,7 @@ fn header(text: &str, path: &Path) -> Header {
         pass: false,
         codes: BTreeSet::new(),
         sets: Vec::new(),
+        memory: 16_000_000_000,
     };
     for word in rest.split_whitespace() {
         match word {
@@ -34,6 +58,9 @@ fn header(text: &str, path: &Path) -> Header {
                 h.codes.insert(w["code=".len()..].to_string());
             }
             w if w.starts_with("set=") => h.sets.push(w["set=".len()..].to_string()),
+            w if w.starts_with("memory=") => {
+                h.memory = w["memory=".len()..].parse().expect("memory=BYTES")
+            }
             w => panic!("{}: unknown header word `{w}`", path.display()),
         }
     }
@@ -80,7 +107,11 @@ fn ui_cases_render_their_expected_diagnostics() {
             continue;
         }
         let h = header(&text, &rel);
-        let checked = mlx::driver::check_file(&rel, &h.sets);
+        let mut schemas = Fixed {
+            disk: mlx::driver::DiskSchemas::default(),
+            memory: h.memory,
+        };
+        let checked = mlx::driver::check_file_with(&rel, &h.sets, &mut schemas);
         let opts = RenderOptions {
             color: false,
             width: 100,
