@@ -199,6 +199,29 @@ pub fn render(diag: &Diagnostic, sources: &SourceMap, opts: RenderOptions) -> St
     out
 }
 
+/// The longest line (in bytes) a snippet of `start..end` of `text` would show: the lines it
+/// covers and one on each side.
+fn widest_line_near(text: &str, start: usize, end: usize) -> usize {
+    let start = start.min(text.len());
+    let end = end.clamp(start, text.len());
+    let bytes = text.as_bytes();
+    let mut from = text[..start].rfind('\n').unwrap_or(0);
+    from = text[..from].rfind('\n').map_or(0, |i| i + 1);
+    let mut to = text[end..].find('\n').map_or(text.len(), |i| end + i);
+    if to < text.len() {
+        to = text[to + 1..].find('\n').map_or(text.len(), |i| to + 1 + i);
+    }
+    bytes[from..to]
+        .split(|b| *b == b'\n')
+        .map(<[u8]>::len)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Longest source line drawn in a snippet; a label near a longer one is given as
+/// `file:line:column` (the renderer also cannot draw past column 65,535).
+const MAX_SNIPPET_LINE: usize = 1000;
+
 /// Most bytes of one text of a rendered diagnostic (message, help, a label): a message that
 /// quotes user data (a column list, a value) stays readable however large the data.
 pub const MAX_TEXT: usize = 4096;
@@ -267,6 +290,40 @@ impl Report {
         }
         for (i, file) in files.iter().enumerate() {
             let src = sources.get(*file);
+            let too_wide = diag
+                .labels
+                .iter()
+                .filter(|l| l.span.file == *file)
+                .any(|l| {
+                    widest_line_near(&src.text, l.span.start as usize, l.span.end as usize)
+                        > MAX_SNIPPET_LINE
+                });
+            if too_wide {
+                let places: Vec<String> = diag
+                    .labels
+                    .iter()
+                    .filter(|l| l.span.file == *file)
+                    .map(|l| {
+                        let (line, col) = src.line_col(l.span.start);
+                        format!("{}:{line}:{col}: {}", src.name(), bounded(&l.message))
+                    })
+                    .collect();
+                let text = places.join("\n");
+                if i == 0 {
+                    report.message = format!("{}\n{text}", report.message);
+                } else {
+                    report.related.push(Report {
+                        code: "",
+                        severity: miette::Severity::Advice,
+                        message: text,
+                        help: None,
+                        source: None,
+                        labels: Vec::new(),
+                        related: Vec::new(),
+                    });
+                }
+                continue;
+            }
             let labels: Vec<miette::LabeledSpan> = diag
                 .labels
                 .iter()

@@ -278,3 +278,26 @@ fn huge_lines_and_headers_end_in_bounded_diagnostics_under_a_memory_limit() {
         }
     }
 }
+
+/// A mistake on (or next to) a line of 70,000 columns is reported by file, line and column,
+/// not drawn as a snippet (the renderer panics past column 65,535, and such a snippet would
+/// be as large as the line).
+#[test]
+fn mistakes_on_very_long_lines_are_reported_by_position() {
+    let dir = crate::run::out_dir("wide-lines");
+    let p = dir.join("wide.mlx");
+    std::fs::write(
+        &p,
+        format!(
+            "const c = {}zz + 1\nconst d = 1 + \"x\"\n",
+            " ".repeat(70_000)
+        ),
+    )
+    .unwrap();
+    let o = mlx().arg("check").arg(&p).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{}", &err[..err.len().min(3000)]);
+    assert!(err.len() < 5_000, "a {} byte report", err.len());
+    assert!(err.contains("wide.mlx:1:70011"), "{err}");
+    assert!(err.contains("wide.mlx:2:15: the string \"x\""), "{err}");
+}
