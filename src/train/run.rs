@@ -164,7 +164,7 @@ impl Job<'_> {
 }
 
 /// What a run's split leaves odd: an empty validation or test part that the dataset asks for,
-/// a class that only the test rows have.
+/// a number column with one value on the training rows, a class that only the test rows have.
 pub fn split_warnings(dset: &hir::DatasetPlan, data: &Data, folds: &[Fold]) -> Vec<String> {
     let mut out = Vec::new();
     let Some(first) = folds.first() else {
@@ -190,6 +190,22 @@ pub fn split_warnings(dset: &hir::DatasetPlan, data: &Data, folds: &[Fold]) -> V
         out.push(format!(
             "the test split is empty ({counts}): there are no test figures and `mlx eval` has nothing to measure"
         ));
+    }
+    // A number column with one value on the training rows carries nothing (and a scaler
+    // divides it by 1 instead of its spread of 0).
+    for name in data.column_names() {
+        let Some(xs) = data.numeric(name) else {
+            continue;
+        };
+        let mut present = first.train.iter().map(|r| xs[*r]).filter(|x| !x.is_nan());
+        if let Some(v) = present.next()
+            && first.train.len() > 1
+            && present.all(|x| x == v)
+        {
+            out.push(format!(
+                "column `{name}` has the single value {v} on the training rows: it tells the model nothing, and standardize or min_max scale it by 1"
+            ));
+        }
     }
     if let hir::TargetKind::Class { levels, .. } = &dset.target.kind {
         for f in folds {

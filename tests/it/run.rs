@@ -304,6 +304,32 @@ fn empty_splits_and_classes_only_in_test_are_warned_about() {
             "{name}: {err}"
         );
     }
+    // A column with one value on the training rows.
+    let mut csv = String::from("x,k,y\n");
+    for i in 0..20 {
+        csv.push_str(&format!("{i},7,{}\n", ["a", "b"][i % 2]));
+    }
+    std::fs::write(dir.join("k.csv"), csv).unwrap();
+    let p = dir.join("constant.mlx");
+    std::fs::write(
+        &p,
+        spec("train: 0.6, val: 0.2, test: 0.2", 1)
+            .replace("t.csv", "k.csv")
+            .replace(
+                "x: Float = standardize",
+                "x: Float = standardize\n    k: Float = standardize",
+            )
+            .replace("Class[3]", "Class[2]"),
+    )
+    .unwrap();
+    let (o, _) = run(&[p.to_str().unwrap()], &dir.join("runs"));
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("warning: `t`: column `k` has the single value 7 on the training rows"),
+        "{err}"
+    );
+    assert!(!err.contains("column `x`"), "{err}");
     // The examples' splits are not odd: no warning.
     let (o, _) = run(
         &["examples/penguins.mlx", "--set", "epochs=1"],
