@@ -68,7 +68,9 @@ pub fn load(path: &Path) -> Loaded {
         }
     };
     let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let root = l.sources.add(Origin::Disk(display_path(path, &abs)), text);
+    let root = l
+        .sources
+        .add(Origin::Disk(display_path(path, &abs)), without_bom(text));
     l.root = root;
     let mut stack = vec![abs];
     load_file(&mut l, root, &mut stack);
@@ -163,7 +165,9 @@ fn load_file(l: &mut Loaded, id: FileId, stack: &mut Vec<PathBuf>) {
                 }
                 match crate::data::csv::read_regular_text(&given) {
                     Ok(text) => {
-                        let fid = l.sources.add(Origin::Disk(given.clone()), text);
+                        let fid = l
+                            .sources
+                            .add(Origin::Disk(given.clone()), without_bom(text));
                         stack.push(abs);
                         load_file(l, fid, stack);
                         stack.pop();
@@ -463,4 +467,13 @@ fn instantiate_file_here(path: &Path, name: &str, shape: &[usize]) -> Instantiat
     diags.extend(more);
     let ok = !has_errors(&diags);
     (sources, inst.filter(|_| ok).map(|i| (program, i)), diags)
+}
+
+/// A source file's text without the UTF-8 byte-order mark some editors write first: it is
+/// not part of the program (spans count from after it).
+fn without_bom(text: String) -> String {
+    match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    }
 }

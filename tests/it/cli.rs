@@ -301,3 +301,25 @@ fn mistakes_on_very_long_lines_are_reported_by_position() {
     assert!(err.contains("wide.mlx:1:70011"), "{err}");
     assert!(err.contains("wide.mlx:2:15: the string \"x\""), "{err}");
 }
+
+/// A UTF-8 byte-order mark before a program (as some editors write) is not part of it: the
+/// program checks, and errors point at the right columns.
+#[test]
+fn a_byte_order_mark_before_a_program_is_ignored() {
+    let dir = crate::run::out_dir("bom");
+    let good = dir.join("good.mlx");
+    std::fs::write(&good, "\u{feff}const a = 1\nconst b = a + 1\n").unwrap();
+    let o = mlx().arg("check").arg(&good).output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let bad = dir.join("bad.mlx");
+    std::fs::write(&bad, "\u{feff}const a = 1 + \"x\"\n").unwrap();
+    let o = mlx().arg("check").arg(&bad).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("bad.mlx:1:11]"), "{err}");
+}
