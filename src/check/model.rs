@@ -101,6 +101,27 @@ pub(crate) enum PatternError {
 impl<'a> Checker<'a> {
     /// Check a model on its own: every hyperparameter and free dimension symbolic.
     pub(crate) fn check_model_generic(&mut self, m: &ast::Model) {
+        // A name declared twice among the hyperparameters and inputs: the second would
+        // silently win.
+        let decls = m.hyper.iter().flatten().chain(&m.inputs);
+        let mut seen: Vec<&ast::Ident> = Vec::new();
+        for d in decls {
+            if let Some(first) = seen.iter().find(|i| i.name == d.name.name) {
+                self.error(
+                    Diagnostic::error(
+                        "mlx::name::duplicate",
+                        format!(
+                            "`{}` is declared twice in model `{}`",
+                            d.name.name, m.name.name
+                        ),
+                    )
+                    .with_label(d.name.span, "declared again here")
+                    .with_secondary(first.span, "first declared here"),
+                );
+            } else {
+                seen.push(&d.name);
+            }
+        }
         let req = Request {
             model: m,
             hyper: None,

@@ -130,6 +130,23 @@ impl<'a> Checker<'a> {
                             (Some(f), Some(l)) => f.span.to(l.span),
                             _ => a.span,
                         };
+                        let path: Vec<&str> = a.path.iter().map(|i| i.name.as_str()).collect();
+                        if let Some(prev) = axes.iter().find(|x| x.path == path) {
+                            self.error(
+                                Diagnostic::error(
+                                    "mlx::name::duplicate",
+                                    format!(
+                                        "the grid lists `{}` twice (the sweep would run duplicate points)",
+                                        path.join(".")
+                                    ),
+                                )
+                                .with_label(span, "listed again here")
+                                .with_secondary(prev.span, "first listed here")
+                                .with_help("put every value in one list: `optimizer.lr = [0.003, 0.01, 0.1]`"),
+                            );
+                            ok = false;
+                            continue;
+                        }
                         axes.push(Axis {
                             span,
                             path: a.path.iter().map(|i| i.name.clone()).collect(),
