@@ -80,29 +80,11 @@ impl Data {
     /// target column is ignored; no row is dropped (rows missing a `drop_missing` value are
     /// recorded in `unusable_rows`).
     pub fn load_for_predict(plan: &DatasetPlan, path: &Path) -> Result<Data, DataError> {
-        if let Some(f) = plan
-            .features
-            .iter()
-            .find(|f| matches!(f.kind, ColumnKind::Tensor { .. }))
-        {
-            return Err(DataError::new(
-                COLUMN_MISSING,
-                format!(
-                    "the feature `{}` is an image read from IDX files; prediction input is a CSV file of feature columns",
-                    f.column
-                ),
-            )
-            .at(path, None));
-        }
-        let (missing, sep) = plan
-            .sources
-            .iter()
-            .find_map(|s| match &s.loader {
-                Loader::Csv { missing, sep, .. } => Some((missing.clone(), *sep)),
-                Loader::Idx { .. } => None,
-            })
-            .unwrap_or((Vec::new(), ','));
-        let t = csv::read(path, sep).map_err(|e| unreadable(path, e.line, &e.message))?;
+        let (t, missing) = read_input_csv(
+            plan,
+            path,
+            "prediction input is a CSV file of feature columns",
+        )?;
         Data::for_prediction(plan, &t, path, &missing)
     }
 
@@ -111,29 +93,11 @@ impl Data {
     /// `drop_missing` value are removed, as in training. The CSV settings (missing-value
     /// tokens, separator) are those of the plan's first CSV source.
     pub fn load_labelled(plan: &DatasetPlan, path: &Path) -> Result<Data, DataError> {
-        if let Some(f) = plan
-            .features
-            .iter()
-            .find(|f| matches!(f.kind, ColumnKind::Tensor { .. }))
-        {
-            return Err(DataError::new(
-                COLUMN_MISSING,
-                format!(
-                    "the feature `{}` is an image read from IDX files; labelled rows are a CSV file of feature and target columns",
-                    f.column
-                ),
-            )
-            .at(path, None));
-        }
-        let (missing, sep) = plan
-            .sources
-            .iter()
-            .find_map(|s| match &s.loader {
-                Loader::Csv { missing, sep, .. } => Some((missing.clone(), *sep)),
-                Loader::Idx { .. } => None,
-            })
-            .unwrap_or((Vec::new(), ','));
-        let t = csv::read(path, sep).map_err(|e| unreadable(path, e.line, &e.message))?;
+        let (t, missing) = read_input_csv(
+            plan,
+            path,
+            "labelled rows are a CSV file of feature and target columns",
+        )?;
         let mut b = Builder::new(plan, false);
         b.add_csv(&t, path, &missing, SourceRole::All)?;
         let keep: Vec<bool> = b.drop.iter().map(|d| !d).collect();
@@ -303,6 +267,40 @@ impl Data {
             Target::Absent => out.extend(rows.iter().map(|_| f32::NAN)),
         }
     }
+}
+
+/// A CSV file of rows given to a trained model (not one of the plan's sources), read with the
+/// plan's first CSV source's separator, and that source's missing-value tokens. An image
+/// feature cannot come from a CSV: `what` says what the input should be.
+fn read_input_csv(
+    plan: &DatasetPlan,
+    path: &Path,
+    what: &str,
+) -> Result<(csv::Table, Vec<String>), DataError> {
+    if let Some(f) = plan
+        .features
+        .iter()
+        .find(|f| matches!(f.kind, ColumnKind::Tensor { .. }))
+    {
+        return Err(DataError::new(
+            COLUMN_MISSING,
+            format!(
+                "the feature `{}` is an image read from IDX files; {what}",
+                f.column
+            ),
+        )
+        .at(path, None));
+    }
+    let (missing, sep) = plan
+        .sources
+        .iter()
+        .find_map(|s| match &s.loader {
+            Loader::Csv { missing, sep, .. } => Some((missing.clone(), *sep)),
+            Loader::Idx { .. } => None,
+        })
+        .unwrap_or((Vec::new(), ','));
+    let t = csv::read(path, sep).map_err(|e| unreadable(path, e.line, &e.message))?;
+    Ok((t, missing))
 }
 
 /// What dedup needs of each source's raw rows.
