@@ -398,6 +398,20 @@ impl<'a> Checker<'a> {
             (Kind::Bool, Val::Bool(_)) => true,
             (Kind::Str, Val::Str(_)) => true,
             (Kind::Scalar, Val::Str(_) | Val::Float(_) | Val::Int(_)) => true,
+            (Kind::Monitor, Val::Symbol(path)) if self.objective_figures.is_some() => {
+                let objs = self.objective_figures.clone().unwrap_or_default();
+                return match objective_monitor(path, &objs) {
+                    Ok(_) => v.clone(),
+                    Err((msg, help)) => {
+                        self.error(
+                            Diagnostic::error("mlx::train::monitor", msg)
+                                .with_label(e.span, "names no objective")
+                                .with_help(help),
+                        );
+                        Val::Poison
+                    }
+                };
+            }
             (Kind::Monitor, Val::Symbol(path)) => {
                 return match monitor(path) {
                     Ok(_) => v.clone(),
@@ -465,6 +479,44 @@ pub fn range_text(r: Range) -> String {
     }
 }
 
+/// Parse `val.<objective>` / `train.<objective>` in a train with objectives.
+pub fn objective_monitor(
+    path: &[String],
+    objectives: &[String],
+) -> Result<Monitor, (String, String)> {
+    let list = objectives
+        .iter()
+        .map(|o| format!("`val.{o}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let help =
+        format!("a train with objectives reports each objective's loss: monitor one of {list}");
+    let [split, fig] = path else {
+        return Err((format!("`{}` is not a figure", path.join(".")), help));
+    };
+    if split != "val" && split != "train" {
+        let s = did_you_mean(split, ["val", "train"])
+            .map_or(help.clone(), |s| format!("did you mean `{s}.{fig}`?"));
+        return Err((
+            format!("`{split}` is not a split that is monitored during training"),
+            s,
+        ));
+    }
+    if objectives.contains(fig) {
+        return Ok(Monitor {
+            split: split.clone(),
+            metric: None,
+            objective: Some(fig.clone()),
+        });
+    }
+    let s = did_you_mean(fig, objectives.iter().map(String::as_str))
+        .map_or(help, |s| format!("did you mean `{split}.{s}`?"));
+    Err((
+        format!("`{}` names no objective of this train", path.join(".")),
+        s,
+    ))
+}
+
 /// Parse `val.loss` / `val.accuracy` / `train.loss`.
 pub fn monitor(path: &[String]) -> Result<Monitor, (String, String)> {
     let help = "write `val.loss` or `val.<metric>` (a metric listed in `metrics`), or `train.loss`"
@@ -484,12 +536,14 @@ pub fn monitor(path: &[String]) -> Result<Monitor, (String, String)> {
         return Ok(Monitor {
             split: split.clone(),
             metric: None,
+            objective: None,
         });
     }
     match Metric::ALL.iter().find(|m| m.name() == fig) {
         Some(m) if *m != Metric::Confusion => Ok(Monitor {
             split: split.clone(),
             metric: Some(*m),
+            objective: None,
         }),
         Some(_) => Err(("a confusion matrix cannot be monitored".into(), help)),
         None => {

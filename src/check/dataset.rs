@@ -225,16 +225,21 @@ impl<'a> Checker<'a> {
                 return None;
             }
         }
-        let Some((tcol, tty, tpipe, tspan)) = target else {
-            self.error(
-                Diagnostic::error("mlx::data::target", format!("dataset `{}` has no `target`", d.name.name))
-                    .with_label(d.name.span, "what should the model predict?")
-                    .with_help("add `target COLUMN: Class[K]` (classification) or `target COLUMN: Float` (regression)"),
-            );
-            return None;
-        };
+        // A dataset without a target has features only: a train with objectives can use it
+        // (an autoencoder, a GAN); `model = ...` with a built-in loss says it needs one.
         let all: Vec<Arc<Schema>> = schemas.iter().map(|(s, _)| s.clone()).collect();
-        let target_plan = self.target(&all, tcol, tty, tpipe, tspan, schemas[0].1);
+        let target_plan = match target {
+            Some((tcol, tty, tpipe, tspan)) => {
+                self.target(&all, tcol, tty, tpipe, tspan, schemas[0].1)
+            }
+            None => Some(TargetPlan {
+                column: String::new(),
+                kind: TargetKind::Absent,
+                drop_missing: false,
+                span: d.name.span,
+            }),
+        };
+        let tcol = target.map(|t| t.0);
         let feats = match features {
             Some((f, span)) => self.features(&all, f, span, tcol, schemas[0].1),
             None => {
@@ -312,7 +317,7 @@ impl<'a> Checker<'a> {
             }
             _ => Some(Loader::Idx {
                 images: path("images"),
-                labels: path("labels"),
+                labels: matches!(call.val("labels"), Some(Val::Str(_))).then(|| path("labels")),
             }),
         }
     }
@@ -383,6 +388,18 @@ impl<'a> Checker<'a> {
         }
         let kind_name = ty.name.name.as_str();
         if let Schema::Idx(ix) = &*schemas[0] {
+            if ix.labels == 0 && ix.images > 0 {
+                self.error(
+                    Diagnostic::error(
+                        "mlx::data::target",
+                        format!("the target `{}` needs labels, but the IDX source reads images only", col.name),
+                    )
+                    .with_label(source_span, "no label file")
+                    .with_secondary(col.span, "target declared here")
+                    .with_help("give the labels: `idx(\"images.gz\", \"labels.gz\")`, or remove the `target` for an unlabelled dataset"),
+                );
+                return None;
+            }
             if col.name != "label" {
                 self.error(
                     Diagnostic::error(

@@ -223,6 +223,14 @@ impl<'a> Checker<'a> {
         if let Some(d) = b.dims.get(&id.name) {
             return Val::Int(d.clone());
         }
+        if let Some(s) = &b.objective {
+            if s.has_slot(&id.name) {
+                return Val::Slot(id.name.clone());
+            }
+            if super::objective::OBJECTIVE_FNS.contains(&id.name.as_str()) {
+                return Val::Builtin(id.name.clone());
+            }
+        }
         if id.name == "..." {
             return Val::Poison;
         }
@@ -258,6 +266,14 @@ impl<'a> Checker<'a> {
             return Val::Symbol(vec![id.name.clone()]);
         }
         let mut cands = b.local_names();
+        if let Some(s) = &b.objective {
+            cands.extend(s.slots.iter().map(|x| x.name.clone()));
+            cands.extend(
+                super::objective::OBJECTIVE_FNS
+                    .iter()
+                    .map(|s| s.to_string()),
+            );
+        }
         cands.extend(self.item_names("model"));
         cands.extend(self.item_names("const"));
         cands.extend(super::builtins::NAMES.iter().map(|s| s.to_string()));
@@ -314,7 +330,29 @@ impl<'a> Checker<'a> {
                     });
                 }
                 cargs.extend(self.call_args(b, args));
+                if b.objective.is_some() && super::objective::OBJECTIVE_FNS.contains(&name.as_str())
+                {
+                    return self.objective_call(b, &name, cargs, span);
+                }
                 super::builtins::call(self, b, &name, cargs, span)
+            }
+            Val::Slot(name) => {
+                let mut inputs: Vec<(Val, Span)> = piped.into_iter().collect();
+                for a in self.call_args(b, args) {
+                    if let Some((n, s)) = a.name {
+                        self.error(
+                            Diagnostic::error(
+                                "mlx::arg::unknown",
+                                format!("model `{name}` of this train is applied to tensors; `{n}:` means nothing here"),
+                            )
+                            .with_label(s, "named argument")
+                            .with_help("its hyperparameters are set in the `models` block"),
+                        );
+                        return Val::Poison;
+                    }
+                    inputs.push((a.value, a.span));
+                }
+                self.apply_slot(b, &name, inputs, span)
             }
             Val::Model {
                 name,
@@ -418,8 +456,13 @@ impl<'a> Checker<'a> {
                         span: s,
                     })
                     .collect();
+                if b.objective.is_some() && super::objective::OBJECTIVE_FNS.contains(&name.as_str())
+                {
+                    return self.objective_call(b, &name, args, span);
+                }
                 super::builtins::call(self, b, &name, args, span)
             }
+            Val::Slot(name) => self.apply_slot(b, &name, inputs, span),
             Val::Model { name, hyper, .. } => {
                 let Some((ItemRef::Model(m), _)) = self.items.get(&name).copied() else {
                     return Val::Poison;

@@ -26,7 +26,7 @@ impl<'a> Checker<'a> {
         schemas: &[Arc<Schema>],
         feats: &[ast::Feature],
         span: Span,
-        target: &ast::Ident,
+        target: Option<&ast::Ident>,
         source_span: Span,
     ) -> Option<Vec<FeaturePlan>> {
         let mut out: Vec<FeaturePlan> = Vec::new();
@@ -56,7 +56,9 @@ impl<'a> Checker<'a> {
                         continue;
                     }
                     seen.push((&n.name, n.span));
-                    if n.name == target.name {
+                    if let Some(target) = target
+                        && n.name == target.name
+                    {
                         self.error(
                             Diagnostic::error(
                                 "mlx::data::features",
@@ -92,7 +94,9 @@ impl<'a> Checker<'a> {
                         .columns
                         .iter()
                         .map(|x| x.name.clone())
-                        .filter(|x| !named.contains(&x.as_str()) && *x != target.name)
+                        .filter(|x| {
+                            !named.contains(&x.as_str()) && target.is_none_or(|t| **x != t.name)
+                        })
                         .collect();
                     if rest.is_empty() {
                         self.error(

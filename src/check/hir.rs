@@ -220,6 +220,66 @@ pub enum Op {
         init: Vec<NodeId>,
         captures: Vec<NodeId>,
     },
+    /// A loss function used as a function in an objective (`mse(a, b)`): a scalar, the mean
+    /// over the batch (and over every other axis) of the per-element loss.
+    LossFn {
+        f: LossFn,
+        pred: NodeId,
+        target: NodeId,
+    },
+}
+
+impl Op {
+    /// Every operand of the op (both branches of `when_training`).
+    pub fn operands(&self) -> Vec<NodeId> {
+        match self {
+            Op::Input(_) | Op::Param(_) | Op::Scalar(_) | Op::Fill(_) | Op::Bernoulli(_) => vec![],
+            Op::Unary(_, x)
+            | Op::Reduce { x, .. }
+            | Op::Reshape(x)
+            | Op::Permute(x, _)
+            | Op::Slice { x, .. }
+            | Op::Pool { x, .. }
+            | Op::StopGradient(x) => vec![*x],
+            Op::Binary(_, a, c) | Op::MatMul(a, c) => vec![*a, *c],
+            Op::Where(c, a, e) => vec![*c, *a, *e],
+            Op::Concat { xs, .. } => xs.clone(),
+            Op::Conv { x, w, .. } => vec![*x, *w],
+            Op::Gather { table, indices } => vec![*table, *indices],
+            Op::WhenTraining { train, eval } => vec![*train, *eval],
+            Op::BatchNorm { x, gamma, beta, .. } => vec![*x, *gamma, *beta],
+            Op::Call { args, .. } => args.clone(),
+            Op::Scan {
+                xs, init, captures, ..
+            } => {
+                let mut v = vec![*xs];
+                v.extend(init.iter().copied());
+                v.extend(captures.iter().copied());
+                v
+            }
+            Op::LossFn { pred, target, .. } => vec![*pred, *target],
+        }
+    }
+}
+
+/// The loss functions an objective can call.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub enum LossFn {
+    /// Logits `[B, K]` against class labels `[B]` (one-hot, optionally smoothed).
+    CrossEntropy {
+        label_smoothing: f64,
+    },
+    /// Logits `[B, K]` against a distribution over the classes `[B, K]`.
+    SoftCrossEntropy,
+    /// Probabilities against 0/1 targets (logs clamped at -100, as PyTorch does).
+    BinaryCrossEntropy,
+    /// Logits against 0/1 targets, computed stably.
+    BceWithLogits,
+    Mse,
+    Mae,
+    Huber {
+        delta: f64,
+    },
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -258,7 +318,9 @@ pub enum Loader {
     },
     Idx {
         images: std::path::PathBuf,
-        labels: std::path::PathBuf,
+        /// `None`: images without labels (`idx("images.gz")`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        labels: Option<std::path::PathBuf>,
     },
 }
 
@@ -363,13 +425,15 @@ pub enum TargetKind {
         numeric: bool,
     },
     Regression,
+    /// The dataset declares no `target`: its features are all there is (objectives only).
+    Absent,
 }
 
 impl TargetKind {
     pub fn classes(&self) -> Option<usize> {
         match self {
             TargetKind::Class { classes, .. } => Some(*classes),
-            TargetKind::Regression => None,
+            TargetKind::Regression | TargetKind::Absent => None,
         }
     }
 }
@@ -400,6 +464,56 @@ pub struct TrainPlan {
     /// The memory one training step needs (`mlx check --verbose` prints it).
     #[serde(skip)]
     pub memory: super::memory::MemoryEstimate,
+    /// A train with a `models` block and objectives; `None` for `model = ...` with a built-in
+    /// loss (then `instance`, `loss` and `optimizer` above are the train).
+    #[serde(skip)]
+    pub multi: Option<MultiPlan>,
+    /// The `models` and `objective` blocks in canonical form, `--set` applied (for `spec.mlx`).
+    pub blocks: String,
+}
+
+/// Several models trained by objectives written as expressions.
+#[derive(Clone, Debug)]
+pub struct MultiPlan {
+    pub models: Vec<ModelSlot>,
+    pub objectives: Vec<ObjectivePlan>,
+    pub samples: Option<SamplesPlan>,
+}
+
+/// `g = generator(latent: 64)` in a `models` block.
+#[derive(Clone, Debug)]
+pub struct ModelSlot {
+    pub name: String,
+    /// The model as written with every hyperparameter: `generator(latent: 64)`.
+    pub call: String,
+    pub span: Span,
+    /// The model applied to its first input shapes (batch axis `B`), for prediction.
+    pub instance: Option<InstanceId>,
+}
+
+/// One objective: its loss as an instance whose inputs are the features `[B, ...]`, the target
+/// (class labels `[B]` or values `[B, 1]`; a scalar placeholder when the dataset has none),
+/// then one standard-normal draw per `noise(...)` call, in order.
+#[derive(Clone, Debug)]
+pub struct ObjectivePlan {
+    pub name: String,
+    pub span: Span,
+    pub instance: InstanceId,
+    /// The models whose parameters this objective changes (names of `models` entries).
+    pub updates: Vec<String>,
+    pub noise: Vec<Vec<Dim>>,
+    pub optimizer: Optimizer,
+    pub schedule: Schedule,
+    pub clip_grad: Option<f64>,
+}
+
+/// `samples = EXPR`: an instance of the same input convention as an objective's, evaluated
+/// after every epoch.
+#[derive(Clone, Debug)]
+pub struct SamplesPlan {
+    pub instance: InstanceId,
+    pub noise: Vec<Vec<Dim>>,
+    pub shape: Vec<Dim>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -549,10 +663,16 @@ impl Metric {
 pub struct Monitor {
     pub split: String,
     pub metric: Option<Metric>,
+    /// `val.<objective>`: an objective's mean loss (trains with objectives).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub objective: Option<String>,
 }
 
 impl Monitor {
     pub fn name(&self) -> String {
+        if let Some(o) = &self.objective {
+            return format!("{}.{o}", self.split);
+        }
         format!(
             "{}.{}",
             self.split,

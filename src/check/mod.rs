@@ -12,6 +12,7 @@ pub mod hir;
 mod init;
 pub mod memory;
 pub mod model;
+pub(crate) mod objective;
 mod pattern;
 mod scan;
 pub mod sweep;
@@ -170,6 +171,9 @@ pub(crate) struct Checker<'a> {
     pub dataset_plans: HashMap<String, Option<usize>>,
     /// Counts errors so callers can tell whether a sub-check failed.
     pub error_count: usize,
+    /// While a train with objectives is checked: its objectives, the figures a monitor may
+    /// name (`val.<objective>`).
+    pub objective_figures: Option<Vec<String>>,
 }
 
 impl<'a> Checker<'a> {
@@ -188,6 +192,7 @@ impl<'a> Checker<'a> {
             memo: HashMap::new(),
             dataset_plans: HashMap::new(),
             error_count: 0,
+            objective_figures: None,
         }
     }
 
@@ -303,6 +308,10 @@ impl<'a> Checker<'a> {
                 continue;
             }
             if train_keys.contains(&head.as_str()) {
+                continue;
+            }
+            // Settings of trains with objectives; each such train checks its own paths.
+            if matches!(head.as_str(), "models" | "objective" | "samples") {
                 continue;
             }
             let mut cands: Vec<&str> = train_keys.to_vec();

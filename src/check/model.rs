@@ -23,6 +23,8 @@ pub(crate) struct Body {
     /// Checking a model on its own, with symbolic hyperparameters: only certain errors count.
     pub generic: bool,
     pub model: String,
+    /// Inside an objective or `samples`: the train's models, noise draws and target.
+    pub objective: Option<Box<super::objective::Scope>>,
 }
 
 impl Body {
@@ -36,6 +38,7 @@ impl Body {
             layer_counts: HashMap::new(),
             generic,
             model: model.to_string(),
+            objective: None,
         }
     }
 

@@ -258,6 +258,51 @@ impl<'a> Checker<'a> {
         if !ok {
             return None;
         }
+        if let Some(t) = trains.first()
+            && let Some(name) = &objective.objective
+        {
+            let names: Vec<String> = t
+                .multi
+                .as_ref()
+                .map(|m| m.objectives.iter().map(|o| o.name.clone()).collect())
+                .unwrap_or_default();
+            if !names.contains(name) {
+                // The figure's own span: the argument of `maximize(...)`.
+                let span = s.entries.iter().find_map(|e| match e {
+                    SweepEntry::Setting(en) if en.key.name == "objective" => match &en.value.kind {
+                        ExprKind::Call { args, .. } if args.len() == 1 => Some(args[0].value.span),
+                        _ => Some(en.value.span),
+                    },
+                    _ => None,
+                });
+                if t.multi.is_none() {
+                    // Not a train with objectives: the figure is simply unknown.
+                    let path = [objective.split.clone(), name.clone()];
+                    if let Err((msg, help)) = monitor(&path) {
+                        self.error(
+                            Diagnostic::error("mlx::name::unknown", msg)
+                                .with_label(span.unwrap_or(s.name.span), "unknown figure")
+                                .with_help(help),
+                        );
+                    }
+                    return None;
+                }
+                let mut d = Diagnostic::error(
+                    "mlx::sweep::objective",
+                    format!(
+                        "`{}` is neither a figure mlx reports nor an objective of train `{base_name}`",
+                        objective.name()
+                    ),
+                )
+                .with_label(span.unwrap_or(s.name.span), "unknown figure");
+                d = match did_you_mean(name, names.iter().map(String::as_str)) {
+                    Some(x) => d.with_help(format!("did you mean `{}.{x}`?", objective.split)),
+                    None => d.with_help("write `val.loss`, `val.<metric>` or `val.<objective>`"),
+                };
+                self.error(d);
+                return None;
+            }
+        }
         if let Some(t) = trains.first() {
             let has_metric = objective.metric.is_none_or(|m| t.metrics.contains(&m));
             if !has_metric {
@@ -294,6 +339,14 @@ impl<'a> Checker<'a> {
             return false;
         };
         if ENTRY_KEYS.contains(&head.as_str()) && path.len() <= 2 {
+            return true;
+        }
+        // Into a train with objectives: `models.g.latent`, `objective.generate.optimizer.lr`
+        // (the train checks that the model or objective exists).
+        if (head == "models" && (2..=3).contains(&path.len()))
+            || (head == "objective" && (3..=4).contains(&path.len()))
+            || (head == "samples" && path.len() == 1)
+        {
             return true;
         }
         let mut d = Diagnostic::error(
@@ -356,6 +409,15 @@ impl<'a> Checker<'a> {
         let path: Vec<String> = path.iter().map(|i| i.name.clone()).collect();
         match monitor(&path) {
             Ok(m) => Some((m, maximize)),
+            // Perhaps an objective of the base train: checked once the trials are planned.
+            Err(_) if path.len() == 2 && (path[0] == "val" || path[0] == "train") => Some((
+                super::hir::Monitor {
+                    split: path[0].clone(),
+                    metric: None,
+                    objective: Some(path[1].clone()),
+                },
+                maximize,
+            )),
             Err((msg, help)) => {
                 self.error(
                     Diagnostic::error("mlx::name::unknown", msg)

@@ -17,7 +17,7 @@ pub const SOURCES: &[Sig] = &[
         name: "idx",
         params: &[
             p("images", Kind::Str, R::Any, D::Required),
-            p("labels", Kind::Str, R::Any, D::Required),
+            p("labels", Kind::Str, R::Any, D::Absent),
         ],
     },
 ];

@@ -32,6 +32,9 @@ impl<'a> Checker<'a> {
     where
         'a: 'e,
     {
+        if !t.models.is_empty() || !t.objectives.is_empty() {
+            return self.multi_train_plan(t, extra);
+        }
         let mut entries: HashMap<&str, &'e ast::Entry> = HashMap::new();
         let mut ok = true;
         for e in &t.entries {
@@ -259,6 +262,19 @@ impl<'a> Checker<'a> {
         }
 
         // Fit loss, metrics and monitors to the target.
+        if let Some(d) = &data
+            && d.target.kind == TargetKind::Absent
+        {
+            self.error(
+                Diagnostic::error(
+                    "mlx::data::target",
+                    format!("dataset `{}` has no `target`, so `model =` with a built-in loss has nothing to learn", d.name),
+                )
+                .with_label(entry_span("data"), "a dataset without a target")
+                .with_help("add `target COLUMN: Class[K]` or `target COLUMN: Float` to the dataset, or write the loss as an objective: `models { m = ... }` and `objective fit { updates = m  loss = mse(m(image), image)  optimizer = adam(lr: 1e-3) }`"),
+            );
+            return None;
+        }
         if let (Some(d), Some(loss)) = (&data, &loss)
             && !self.loss_fits(loss, &d.target.kind, entry_span("loss"), &d.name)
         {
@@ -450,10 +466,12 @@ impl<'a> Checker<'a> {
             checkpoint_every: checkpoint_every?,
             resolved,
             memory,
+            blocks: String::new(),
+            multi: None,
         })
     }
 
-    fn dataset_ref(&mut self, e: &ast::Expr) -> Option<String> {
+    pub(super) fn dataset_ref(&mut self, e: &ast::Expr) -> Option<String> {
         let Some(id) = e.as_name() else {
             self.error(
                 Diagnostic::error("mlx::type::mismatch", "`data` names a dataset")
@@ -482,7 +500,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn positive_int(&mut self, e: &ast::Expr, key: &str, min: i64) -> Option<i64> {
+    pub(super) fn positive_int(&mut self, e: &ast::Expr, key: &str, min: i64) -> Option<i64> {
         match self.scalar_expr(e) {
             Val::Int(d) => match d.as_const() {
                 Some(n) if n >= min => Some(n),
@@ -574,7 +592,7 @@ impl<'a> Checker<'a> {
         ok.then_some(out)
     }
 
-    fn optimizer(&mut self, c: &ConfigCall) -> Option<Optimizer> {
+    pub(super) fn optimizer(&mut self, c: &ConfigCall) -> Option<Optimizer> {
         Some(match c.name.as_str() {
             "sgd" => {
                 if c.b("nesterov") && c.f("momentum") == 0.0 {
@@ -619,7 +637,7 @@ impl<'a> Checker<'a> {
         })
     }
 
-    fn schedule(&mut self, c: &ConfigCall) -> Schedule {
+    pub(super) fn schedule(&mut self, c: &ConfigCall) -> Schedule {
         match c.name.as_str() {
             "step" => Schedule::Step {
                 every: c.i("every") as usize,
@@ -723,6 +741,7 @@ fn monitor_of(c: &ConfigCall) -> Monitor {
     monitor(&path).unwrap_or(Monitor {
         split: "val".into(),
         metric: None,
+        objective: None,
     })
 }
 

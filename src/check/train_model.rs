@@ -120,7 +120,7 @@ impl<'a> Checker<'a> {
         let out_width = match (&d.target.kind, loss) {
             (TargetKind::Class { .. }, Loss::BinaryCrossEntropy) => 1,
             (TargetKind::Class { classes, .. }, _) => *classes,
-            (TargetKind::Regression, _) => 1,
+            (TargetKind::Regression | TargetKind::Absent, _) => 1,
         };
         let expected = vec![batch, Dim::constant(out_width as i64)];
         let call_text = if args.is_empty() {

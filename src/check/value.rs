@@ -24,6 +24,8 @@ pub enum Val {
     },
     /// A primitive function (`exp`, `sum`, `conv`, ...).
     Builtin(String),
+    /// A model of a train's `models` block (`g`), inside an objective or `samples`.
+    Slot(String),
     Init(Init),
     /// A bare name that means something only in configuration (`median`, `val.loss`):
     /// checked by whoever reads it.
@@ -55,6 +57,7 @@ impl Val {
             Val::List(_) => "a list".into(),
             Val::Model { name, .. } => format!("the model `{name}`"),
             Val::Builtin(n) => format!("the function `{n}`"),
+            Val::Slot(n) => format!("the model `{n}` of this train"),
             Val::Init(_) => "an initializer".into(),
             Val::Symbol(p) => format!("`{}`", p.join(".")),
             Val::Poison => "an invalid value".into(),
@@ -90,7 +93,7 @@ impl Val {
                 None => name.clone(),
                 Some(args) => format!("{name}({})", args_text(args)),
             },
-            Val::Builtin(n) => n.clone(),
+            Val::Builtin(n) | Val::Slot(n) => n.clone(),
             Val::Init(i) => format!("{i:?}"),
             Val::Symbol(p) => p.join("."),
             Val::Tensor(_) => "<tensor>".into(),

@@ -62,7 +62,7 @@ impl Data {
                     Raw::Csv(t)
                 }
                 Loader::Idx { images, labels } => {
-                    b.add_idx(images, labels, s.role)?;
+                    b.add_idx(images, labels.as_deref(), s.role)?;
                     Raw::Idx
                 }
             };
@@ -372,6 +372,7 @@ impl<'p> Builder<'p> {
             match plan.target.kind {
                 TargetKind::Class { .. } => Target::Class(Vec::new()),
                 TargetKind::Regression => Target::Value(Vec::new()),
+                TargetKind::Absent => Target::Absent,
             }
         };
         Builder {
@@ -551,10 +552,20 @@ impl<'p> Builder<'p> {
         Ok(())
     }
 
-    fn add_idx(&mut self, images: &Path, labels: &Path, role: SourceRole) -> Result<(), DataError> {
+    fn add_idx(
+        &mut self,
+        images: &Path,
+        labels: Option<&Path>,
+        role: SourceRole,
+    ) -> Result<(), DataError> {
         let idx_err = |p: &Path, e: idx::IdxError| unreadable(p, 0, &e.message);
         let (idims, pixels) = idx::load(images).map_err(|e| idx_err(images, e))?;
-        let (ldims, lab) = idx::load(labels).map_err(|e| idx_err(labels, e))?;
+        let (ldims, lab) = match labels {
+            Some(l) => idx::load(l).map_err(|e| idx_err(l, e))?,
+            // Images only: as many (unused) labels as images.
+            None => (vec![idims.first().copied().unwrap_or(0)], Vec::new()),
+        };
+        let labels = labels.unwrap_or(images);
         if idims.len() < 2 {
             return Err(DataError::new(
                 MALFORMED,

@@ -77,7 +77,7 @@ pub fn read(loader: &Loader) -> Result<Schema, SchemaError> {
             })?;
             Ok(Schema::Csv(csv_schema(&t, missing)))
         }
-        Loader::Idx { images, labels } => idx_schema(images, labels).map(Schema::Idx),
+        Loader::Idx { images, labels } => idx_schema(images, labels.as_deref()).map(Schema::Idx),
     }
 }
 
@@ -153,7 +153,7 @@ fn idx_error(path: &Path, e: idx::IdxError) -> SchemaError {
     }
 }
 
-fn idx_schema(images: &Path, labels: &Path) -> Result<IdxSchema, SchemaError> {
+fn idx_schema(images: &Path, labels: Option<&Path>) -> Result<IdxSchema, SchemaError> {
     let dims = idx::header(images).map_err(|e| idx_error(images, e))?;
     if dims.len() < 2 {
         return Err(SchemaError {
@@ -165,6 +165,14 @@ fn idx_schema(images: &Path, labels: &Path) -> Result<IdxSchema, SchemaError> {
             ),
         });
     }
+    let Some(labels) = labels else {
+        return Ok(IdxSchema {
+            images: dims[0],
+            image_dims: dims[1..].to_vec(),
+            labels: 0,
+            max_label: 0,
+        });
+    };
     let (ldims, ldata) = idx::load(labels).map_err(|e| idx_error(labels, e))?;
     if ldims.len() != 1 {
         return Err(SchemaError {

@@ -84,6 +84,10 @@ pub fn export(dir: &Path, opts: &Options) -> Result<Exported, Failed> {
 
 /// The serialized ONNX model of a reopened run.
 pub fn onnx_bytes(r: &Reopened, model_name: Option<&str>) -> Result<Vec<u8>, Diagnostic> {
+    let (program, plan, _) = r.plans_any().map_err(first)?;
+    if plan.multi.is_some() {
+        return slot_bytes(r, program, plan, model_name);
+    }
     let (program, plan, dataset) = r.plans().map_err(first)?;
     let own = plan
         .model_call
@@ -239,6 +243,114 @@ pub fn onnx_bytes(r: &Reopened, model_name: Option<&str>) -> Result<Vec<u8>, Dia
                 version: ML_OPSET,
             },
         ],
+        metadata_props,
+    };
+    Ok(model.encode_to_vec())
+}
+
+/// One model of a train with objectives (`--model g`) as ONNX: its input tensor as the model
+/// saw it (`input [N, ...]`, e.g. a latent vector; no preprocessing), its output as `value`.
+fn slot_bytes(
+    r: &Reopened,
+    program: &crate::check::hir::Program,
+    plan: &crate::check::hir::TrainPlan,
+    model_name: Option<&str>,
+) -> Result<Vec<u8>, Diagnostic> {
+    let multi = plan
+        .multi
+        .as_ref()
+        .ok_or_else(|| Diagnostic::internal("not a train with objectives"))?;
+    let names: Vec<&str> = multi.models.iter().map(|s| s.name.as_str()).collect();
+    let Some(want) = model_name else {
+        return Err(Diagnostic::error(
+            "mlx::export::model",
+            format!(
+                "run `{}` trained {} models ({}): say which to export",
+                plan.name,
+                names.len(),
+                names.join(", ")
+            ),
+        )
+        .with_help(format!("add `--model {}`", names[0])));
+    };
+    let Some(slot) = multi.models.iter().find(|s| s.name == want) else {
+        let mut d = Diagnostic::error(
+            "mlx::export::model",
+            format!("the run `{}` has no model `{want}`", plan.name),
+        );
+        d = match crate::diagnostics::did_you_mean(want, names.iter().copied()) {
+            Some(s) => d.with_help(format!("did you mean `{s}`?")),
+            None => d.with_help(format!("its models are: {}", names.join(", "))),
+        };
+        return Err(d);
+    };
+    let (prog, fns, row) = graph::slot_program(program, plan, slot, &model::PROBES)?;
+    let f = |b: usize| {
+        fns.get(&b)
+            .map(|i| &prog.functions[*i])
+            .ok_or_else(|| Diagnostic::internal("a prediction function is missing"))
+    };
+    let (fa, fb) = (f(model::PROBES[0])?, f(model::PROBES[1])?);
+    let dims = model::dims(fa, fb)?;
+    let weights: HashMap<String, (Vec<usize>, Vec<f32>)> = r
+        .run
+        .weights()?
+        .into_iter()
+        .map(|t| (t.name, (t.shape, t.data)))
+        .collect();
+    let mut b = Builder::default();
+    b.rows_from = Some("input".into());
+    let mut in_dims = vec![Dim::Batch(1)];
+    in_dims.extend(row.iter().map(|n| Dim::Fixed(*n)));
+    let input = builder::value_info("input", dtype::FLOAT, &in_dims);
+    let outs = model::translate(&mut b, fa, &dims, &prog.states, &weights, "input")?;
+    let (out_name, out) = outs
+        .into_iter()
+        .next()
+        .ok_or_else(|| Diagnostic::internal("a prediction function without output"))?;
+    let out_dims = fa
+        .outputs
+        .iter()
+        .find(|(n, _)| *n == out_name)
+        .map(|(_, v)| dims[*v].clone())
+        .unwrap_or_default();
+    b.op_into("Identity", "", &[&out], vec![], "value");
+    let lock_hash = rundir::sha256_file(&r.run.path(rundir::lock::FILE))
+        .map(|h| format!("sha256:{h}"))
+        .unwrap_or_default();
+    let meta = |k: &str, v: String| proto::StringPair {
+        key: k.into(),
+        value: v,
+    };
+    let mut metadata_props = vec![
+        meta("mlx_version", env!("CARGO_PKG_VERSION").into()),
+        meta("train", plan.name.clone()),
+        meta("model", format!("{} = {}", slot.name, slot.call)),
+        meta("lock", lock_hash),
+    ];
+    if let Some(l) = r.run.lock().ok().and_then(|l| l.model) {
+        metadata_props.push(meta("weights", l));
+    }
+    let graph = proto::Graph {
+        node: b.nodes,
+        name: format!("{}.{}", plan.name, slot.name),
+        initializer: b.initializers,
+        doc_string: format!("{}: model `{}` = {}", plan.name, slot.name, slot.call),
+        input: vec![input],
+        output: vec![builder::value_info("value", dtype::FLOAT, &out_dims)],
+    };
+    let model = proto::Model {
+        ir_version: IR_VERSION,
+        producer_name: "mlx".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        domain: String::new(),
+        model_version: 1,
+        doc_string: String::new(),
+        graph: Some(graph),
+        opset_import: vec![proto::OpsetId {
+            domain: String::new(),
+            version: OPSET,
+        }],
         metadata_props,
     };
     Ok(model.encode_to_vec())

@@ -113,6 +113,7 @@ impl Lowering<'_> {
                 v.extend(captures.iter().copied());
                 v
             }
+            H::LossFn { pred, target, .. } => vec![*pred, *target],
         }
     }
 
@@ -299,6 +300,7 @@ impl Lowering<'_> {
                     .next()
                     .ok_or_else(|| Diagnostic::internal("call without result"))?
             }
+            H::LossFn { f, pred, target } => loss_fn(b, *f, v(*pred)?, v(*target)?),
             H::Scan {
                 body,
                 xs,
@@ -482,4 +484,97 @@ impl Lowering<'_> {
         let scaled = b.mul(norm, gk);
         b.add(scaled, bk)
     }
+}
+
+/// A loss function of an objective: the mean over every element (the batch, and any other
+/// axis) of the per-element loss of `pred` against `target` (same shape, or a scalar; class
+/// labels `[B]` for cross-entropy, as F32 values).
+pub fn loss_fn(b: &mut FnBuilder<'_>, f: hir::LossFn, pred: ValueId, target: ValueId) -> ValueId {
+    use hir::LossFn as L;
+    let shape = b.shape(pred).to_vec();
+    let all: Vec<usize> = (0..shape.len()).collect();
+    let per = match f {
+        L::CrossEntropy { label_smoothing } => {
+            let (batch, k) = (shape[0], shape[1]);
+            let lse = b.logsumexp(pred, 1);
+            let lse_k = b.reshape(lse, &[batch, 1]);
+            let logp = b.sub(pred, lse_k);
+            let labels = b.cast(target, DType::I32);
+            let onehot = b.one_hot(labels, k);
+            let eps = label_smoothing as f32;
+            let t = if eps > 0.0 {
+                let keep = b.scale(onehot, 1.0 - eps);
+                let spread = b.scalar(eps / k as f32);
+                b.add(keep, spread)
+            } else {
+                onehot
+            };
+            let prod = b.mul(t, logp);
+            let s = b.sum(prod, &[1]);
+            let n = b.unary(UnaryOp::Neg, s);
+            return b.mean(n, &[0]);
+        }
+        L::SoftCrossEntropy => {
+            let batch = shape[0];
+            let lse = b.logsumexp(pred, 1);
+            let lse_k = b.reshape(lse, &[batch, 1]);
+            let logp = b.sub(pred, lse_k);
+            let prod = b.mul(target, logp);
+            let s = b.sum(prod, &[1]);
+            let n = b.unary(UnaryOp::Neg, s);
+            return b.mean(n, &[0]);
+        }
+        L::BceWithLogits => {
+            // max(z, 0) - z*y + log(1 + exp(-|z|)): never exp of a large positive number.
+            let zero = b.scalar(0.0);
+            let relu = b.binary(BinaryOp::Max, pred, zero);
+            let zy = b.binary(BinaryOp::Mul, pred, target);
+            let a = b.unary(UnaryOp::Abs, pred);
+            let na = b.unary(UnaryOp::Neg, a);
+            let e = b.unary(UnaryOp::Exp, na);
+            let one = b.scalar(1.0);
+            let ope = b.add(one, e);
+            let l = b.unary(UnaryOp::Log, ope);
+            let t = b.sub(relu, zy);
+            b.add(t, l)
+        }
+        L::BinaryCrossEntropy => {
+            // -(y log p + (1 - y) log(1 - p)), each log clamped at -100 as PyTorch does.
+            let floor = b.scalar(-100.0);
+            let lp = b.unary(UnaryOp::Log, pred);
+            let lp = b.binary(BinaryOp::Max, lp, floor);
+            let one = b.scalar(1.0);
+            let q = b.sub(one, pred);
+            let lq = b.unary(UnaryOp::Log, q);
+            let lq = b.binary(BinaryOp::Max, lq, floor);
+            let a = b.binary(BinaryOp::Mul, target, lp);
+            let one = b.scalar(1.0);
+            let ny = b.binary(BinaryOp::Sub, one, target);
+            let c = b.binary(BinaryOp::Mul, ny, lq);
+            let s = b.add(a, c);
+            b.unary(UnaryOp::Neg, s)
+        }
+        L::Mse | L::Mae | L::Huber { .. } => {
+            let d = b.binary(BinaryOp::Sub, pred, target);
+            match f {
+                L::Mse => b.mul(d, d),
+                L::Mae => b.unary(UnaryOp::Abs, d),
+                L::Huber { delta } => {
+                    let delta = delta as f32;
+                    let a = b.unary(UnaryOp::Abs, d);
+                    let dl = b.scalar(delta);
+                    let small = b.binary(BinaryOp::Le, a, dl);
+                    let sq = b.mul(d, d);
+                    let quad = b.scale(sq, 0.5);
+                    let half = b.scalar(0.5 * delta);
+                    let am = b.sub(a, half);
+                    let lin = b.scale(am, delta);
+                    b.select(small, quad, lin)
+                }
+                _ => d,
+            }
+        }
+    };
+    let per = b.broadcast(per, &shape);
+    b.mean(per, &all)
 }

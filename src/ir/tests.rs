@@ -414,3 +414,136 @@ fn long_leading_sums_are_summed_in_row_blocks() {
         }
     }
 }
+
+/// The loss functions of objectives (`mse(a, b)`, ...) on hand-computed values, and their
+/// gradients against finite differences.
+#[test]
+fn objective_loss_functions_match_hand_computed_values() {
+    use crate::check::hir::LossFn as L;
+    let run = |f: L, pred: (Shape, Vec<f32>), target: (Shape, Vec<f32>)| -> f32 {
+        let mut states = Vec::new();
+        let mut b = FnBuilder::new("f", &mut states);
+        let p = b.input("p", pred.0.clone(), DType::F32);
+        let t = b.input("t", target.0.clone(), DType::F32);
+        let l = super::lower::loss_fn(&mut b, f, p, t);
+        b.output("loss", l);
+        let f = b.finish();
+        let prog = Program {
+            states,
+            functions: vec![f],
+        };
+        verify::program(&prog).unwrap();
+        let mut exe = Interp.compile(&prog).unwrap();
+        exe.run(
+            0,
+            &[
+                HostTensor::f32(pred.0, pred.1),
+                HostTensor::f32(target.0, target.1),
+            ],
+        )
+        .unwrap()[0]
+            .item()
+    };
+    let close = |a: f32, b: f64, what: &str| {
+        assert!((f64::from(a) - b).abs() < 1e-5, "{what}: {a} vs {b}");
+    };
+    // mse / mae / huber: the mean over every element of [2, 2].
+    let p = (vec![2, 2], vec![1.0, 2.0, 3.0, 4.0]);
+    let t = (vec![2, 2], vec![1.5, 2.0, 1.0, 4.0]);
+    close(
+        run(L::Mse, p.clone(), t.clone()),
+        (0.25 + 0.0 + 4.0 + 0.0) / 4.0,
+        "mse",
+    );
+    close(
+        run(L::Mae, p.clone(), t.clone()),
+        (0.5 + 0.0 + 2.0 + 0.0) / 4.0,
+        "mae",
+    );
+    // huber(delta 1): 0.5 d^2 inside, delta (|d| - delta/2) outside.
+    close(
+        run(L::Huber { delta: 1.0 }, p.clone(), t.clone()),
+        (0.125 + 0.0 + 1.5 + 0.0) / 4.0,
+        "huber",
+    );
+    // A number target broadcasts.
+    close(
+        run(L::Mse, p.clone(), (vec![], vec![2.0])),
+        (1.0 + 0.0 + 1.0 + 4.0) / 4.0,
+        "mse vs 2",
+    );
+    // bce_with_logits(z, y) = log(1 + e^z) - z y.
+    let z = (vec![3, 1], vec![-2.0f32, 0.0, 3.0]);
+    let y = (vec![3, 1], vec![0.0f32, 1.0, 1.0]);
+    let want: f64 = [(-2.0f64, 0.0f64), (0.0, 1.0), (3.0, 1.0)]
+        .iter()
+        .map(|(z, y)| (1.0 + z.exp()).ln() - z * y)
+        .sum::<f64>()
+        / 3.0;
+    close(
+        run(L::BceWithLogits, z.clone(), y.clone()),
+        want,
+        "bce_with_logits",
+    );
+    // binary_cross_entropy on probabilities, the logs clamped at -100 (p = 0 with y = 1).
+    let pr = (vec![3, 1], vec![0.2f32, 0.9, 0.0]);
+    let want = (-(0.8f64.ln()) - 0.9f64.ln() + 100.0) / 3.0;
+    close(
+        run(L::BinaryCrossEntropy, pr, y.clone()),
+        want,
+        "binary_cross_entropy",
+    );
+    // cross_entropy with labels (as F32 values), plain and smoothed, and against a
+    // distribution: smoothing eps is (1 - eps) CE + eps CE(uniform).
+    let logits = (vec![2, 3], vec![1.0f32, 2.0, 0.5, 0.0, -1.0, 3.0]);
+    let labels = (vec![2], vec![1.0f32, 2.0]);
+    let lsm = |row: &[f64]| -> Vec<f64> {
+        let m = row.iter().fold(f64::MIN, |a, b| a.max(*b));
+        let s: f64 = row.iter().map(|v| (v - m).exp()).sum();
+        row.iter().map(|v| v - m - s.ln()).collect()
+    };
+    let r0 = lsm(&[1.0, 2.0, 0.5]);
+    let r1 = lsm(&[0.0, -1.0, 3.0]);
+    let ce = (-r0[1] - r1[2]) / 2.0;
+    let uniform = (-r0.iter().sum::<f64>() - r1.iter().sum::<f64>()) / 6.0;
+    close(
+        run(
+            L::CrossEntropy {
+                label_smoothing: 0.0,
+            },
+            logits.clone(),
+            labels.clone(),
+        ),
+        ce,
+        "cross_entropy",
+    );
+    close(
+        run(
+            L::CrossEntropy {
+                label_smoothing: 0.1,
+            },
+            logits.clone(),
+            labels,
+        ),
+        0.9 * ce + 0.1 * uniform,
+        "smoothed cross_entropy",
+    );
+    let dist = (vec![2, 3], vec![0.0f32, 1.0, 0.0, 0.5, 0.0, 0.5]);
+    close(
+        run(L::SoftCrossEntropy, logits, dist),
+        (-r0[1] - 0.5 * r1[0] - 0.5 * r1[2]) / 2.0,
+        "soft cross_entropy",
+    );
+    // Gradients with respect to the prediction, by finite differences.
+    for (name, f) in [
+        ("mse", L::Mse),
+        ("huber", L::Huber { delta: 0.5 }),
+        ("bce_with_logits", L::BceWithLogits),
+    ] {
+        check_case(&case(
+            &format!("loss {name}"),
+            vec![(vec![3, 2], -2.0, 2.0), (vec![3, 2], 0.05, 0.95)],
+            move |b, x| super::lower::loss_fn(b, f, x[0], x[1]),
+        ));
+    }
+}

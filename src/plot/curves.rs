@@ -4,6 +4,7 @@
 use super::chart::{TRAIN, VAL};
 use super::lines::{Dot, Line, LineChart};
 use super::read::{Epoch, Summary};
+use plotters::style::RGBColor;
 use std::collections::BTreeMap;
 
 /// Which split a figure belongs to.
@@ -220,6 +221,42 @@ pub fn charts(
     };
     let mut out = Vec::new();
 
+    // A train with objectives reports each objective's loss (`train.generate`) instead of
+    // one `loss`: one chart with a training and a validation line per objective.
+    let mut objectives: Vec<&String> = epochs.iter().flat_map(|e| e.train.keys()).collect();
+    objectives.sort();
+    objectives.dedup();
+    if !objectives.is_empty() && !objectives.iter().any(|k| k.as_str() == "loss") {
+        let mut chart = LineChart {
+            title: run.title("objectives"),
+            subtitle: run.subtitle(epochs),
+            x_desc: "epoch".into(),
+            y_desc: "loss".into(),
+            lines: Vec::new(),
+            dots: Vec::new(),
+            vline: None,
+            allow_log: true,
+        };
+        for (i, name) in objectives.iter().enumerate() {
+            let (t, v) = OBJECTIVE_COLORS[i % OBJECTIVE_COLORS.len()];
+            let train = curves(epochs, Split::Train, name);
+            let val = curves(epochs, Split::Val, name);
+            chart
+                .lines
+                .extend(lines(&train, t, &format!("train {name}")));
+            chart
+                .lines
+                .extend(lines(&val, v, &format!("validation {name}")));
+        }
+        if let Some(b) = run.best_epoch(epochs) {
+            chart.vline = Some((b as f64, format!("best epoch {b}")));
+        }
+        if chart.has_data() {
+            out.push(("loss.svg".to_string(), chart));
+        }
+        return out;
+    }
+
     let train = curves(epochs, Split::Train, "loss");
     let val = curves(epochs, Split::Val, "loss");
     let mut loss = LineChart {
@@ -267,6 +304,14 @@ pub fn charts(
     }
     out
 }
+
+/// Line colours of objectives: (training, validation), a darker and a lighter shade.
+const OBJECTIVE_COLORS: [(RGBColor, RGBColor); 4] = [
+    (TRAIN, RGBColor(120, 175, 220)),
+    (VAL, RGBColor(245, 170, 110)),
+    (RGBColor(44, 140, 60), RGBColor(140, 205, 140)),
+    (RGBColor(150, 60, 160), RGBColor(205, 150, 215)),
+];
 
 /// A figure's name as a file stem, if it is a plain one (no path tricks).
 fn file_stem(name: &str) -> Option<&str> {

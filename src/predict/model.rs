@@ -88,8 +88,33 @@ impl Reopened {
         &self.checked.sources
     }
 
-    /// The program, the run's train plan and its dataset plan.
+    /// The program, the run's train plan and its dataset plan (a run of one model).
     pub fn plans(&self) -> Result<(&hir::Program, &TrainPlan, &hir::DatasetPlan), Failed> {
+        let (program, plan, d) = self.plans_any()?;
+        if let Some(m) = &plan.multi {
+            let names: Vec<&str> = m.models.iter().map(|s| s.name.as_str()).collect();
+            return Err(fail(
+                Diagnostic::error(
+                    "mlx::rundir::models",
+                    format!(
+                        "run `{}` trained several models ({}) with objectives; predicting with, serving, explaining or monitoring one of them is not available yet",
+                        plan.name,
+                        names.join(", ")
+                    ),
+                )
+                .with_help(format!(
+                    "export one as ONNX: `mlx export {} --model {}`; the weights are in model.safetensors (tensors named `{}.…`), the samples in samples.safetensors",
+                    self.run.dir.display(),
+                    names.first().copied().unwrap_or("m"),
+                    names.first().copied().unwrap_or("m")
+                )),
+            ));
+        }
+        Ok((program, plan, d))
+    }
+
+    /// The program, the run's train plan and its dataset plan, whatever the train.
+    pub fn plans_any(&self) -> Result<(&hir::Program, &TrainPlan, &hir::DatasetPlan), Failed> {
         let program = self
             .checked
             .program

@@ -189,7 +189,40 @@ pub enum Stmt {
 pub struct Train {
     pub name: Ident,
     pub entries: Vec<Entry>,
+    /// `models { NAME = MODEL ... }` blocks (one is allowed; the checker says so).
+    pub models: Vec<ModelsBlock>,
+    pub objectives: Vec<Objective>,
     pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelsBlock {
+    pub entries: Vec<Entry>,
+    pub span: Span,
+}
+
+/// `objective NAME { let ..., updates = ..., loss = ..., optimizer = ... }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Objective {
+    pub name: Ident,
+    pub items: Vec<ObjectiveItem>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ObjectiveItem {
+    /// A `let` binding (`Stmt::Let`).
+    Let(Stmt),
+    Entry(Entry),
+}
+
+impl Objective {
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.items.iter().filter_map(|i| match i {
+            ObjectiveItem::Entry(e) => Some(e),
+            ObjectiveItem::Let(_) => None,
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -520,7 +553,24 @@ impl Item {
                 out.extend(m.ret.iter().flat_map(TypeExpr::exprs));
                 out.extend(m.body.exprs());
             }
-            Item::Train(t) => out.extend(t.entries.iter().map(|e| &e.value)),
+            Item::Train(t) => {
+                out.extend(t.entries.iter().map(|e| &e.value));
+                for m in &t.models {
+                    out.extend(m.entries.iter().map(|e| &e.value));
+                }
+                for o in &t.objectives {
+                    for i in &o.items {
+                        match i {
+                            ObjectiveItem::Entry(e) => out.push(&e.value),
+                            ObjectiveItem::Let(Stmt::Let { ty, value, .. }) => {
+                                out.extend(ty.iter().flat_map(TypeExpr::exprs));
+                                out.push(value);
+                            }
+                            ObjectiveItem::Let(Stmt::Param { .. }) => {}
+                        }
+                    }
+                }
+            }
             Item::Sweep(s) => {
                 for e in &s.entries {
                     match e {

@@ -175,6 +175,8 @@ fn rule_phrase(r: Rule) -> Option<&'static str> {
         Rule::assignment => "an assignment `path = values`",
         Rule::feature => "a feature `column: Type = steps`",
         Rule::let_stmt => "`let`",
+        Rule::models_block => "a `models { ... }` block",
+        Rule::objective_block => "an `objective NAME { ... }` block",
         Rule::param_stmt => "`param`",
         Rule::range => "`in [lo, hi]`",
         Rule::use_item
@@ -201,6 +203,8 @@ fn rule_phrase(r: Rule) -> Option<&'static str> {
         Rule::kw_grid => "`grid`",
         Rule::kw_random => "`random`",
         Rule::kw_in => "`in`",
+        Rule::kw_models => "`models`",
+        Rule::kw_objective => "`objective`",
         Rule::EOI => "the end of the file",
         Rule::pipe_op => "`|>`",
         _ => return None,

@@ -64,10 +64,25 @@ impl Builder {
             Rule::train_item => {
                 let mut it = p.into_inner().skip(1);
                 let name = self.ident(next(&mut it));
-                let entries = it.map(|q| self.entry(q)).collect();
+                let mut entries = Vec::new();
+                let mut models = Vec::new();
+                let mut objectives = Vec::new();
+                for q in it {
+                    let qs = self.span(&q);
+                    match q.as_rule() {
+                        Rule::models_block => models.push(ModelsBlock {
+                            entries: q.into_inner().skip(1).map(|e| self.entry(e)).collect(),
+                            span: qs,
+                        }),
+                        Rule::objective_block => objectives.push(self.objective(q, qs)),
+                        _ => entries.push(self.entry(q)),
+                    }
+                }
                 Item::Train(Train {
                     name,
                     entries,
+                    models,
+                    objectives,
                     span,
                 })
             }
@@ -254,6 +269,26 @@ impl Builder {
         }
     }
 
+    fn let_stmt(&self, q: P<'_>) -> Stmt {
+        let qs = self.span(&q);
+        let mut it = q.into_inner().skip(1);
+        let name = self.ident(next(&mut it));
+        let mut ty = None;
+        let mut value = None;
+        for r in it {
+            match r.as_rule() {
+                Rule::type_expr => ty = Some(self.type_expr(r)),
+                _ => value = Some(self.expr(r)),
+            }
+        }
+        Stmt::Let {
+            name,
+            ty,
+            value: value.unwrap_or_else(|| error_expr(qs)),
+            span: qs,
+        }
+    }
+
     fn block(&self, p: P<'_>) -> Block {
         let span = self.span(&p);
         let mut stmts = Vec::new();
@@ -261,24 +296,7 @@ impl Builder {
         for q in p.into_inner() {
             let qs = self.span(&q);
             match q.as_rule() {
-                Rule::let_stmt => {
-                    let mut it = q.into_inner().skip(1);
-                    let name = self.ident(next(&mut it));
-                    let mut ty = None;
-                    let mut value = None;
-                    for r in it {
-                        match r.as_rule() {
-                            Rule::type_expr => ty = Some(self.type_expr(r)),
-                            _ => value = Some(self.expr(r)),
-                        }
-                    }
-                    stmts.push(Stmt::Let {
-                        name,
-                        ty,
-                        value: value.unwrap_or_else(|| error_expr(qs)),
-                        span: qs,
-                    });
-                }
+                Rule::let_stmt => stmts.push(self.let_stmt(q)),
                 Rule::param_stmt => {
                     let mut it = q.into_inner().skip(1);
                     let name = self.ident(next(&mut it));
@@ -299,6 +317,18 @@ impl Builder {
             result: Box::new(result.unwrap_or_else(|| error_expr(span))),
             span,
         }
+    }
+
+    fn objective(&self, p: P<'_>, span: Span) -> Objective {
+        let mut it = p.into_inner().skip(1);
+        let name = self.ident(next(&mut it));
+        let items = it
+            .map(|q| match q.as_rule() {
+                Rule::let_stmt => ObjectiveItem::Let(self.let_stmt(q)),
+                _ => ObjectiveItem::Entry(self.entry(q)),
+            })
+            .collect();
+        Objective { name, items, span }
     }
 
     fn entry(&self, p: P<'_>) -> Entry {

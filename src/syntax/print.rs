@@ -95,6 +95,16 @@ pub fn item(out: &mut String, item: &Item) {
             for e in &t.entries {
                 let _ = writeln!(out, "  {} = {}", e.key.name, expr(&e.value));
             }
+            for m in &t.models {
+                out.push_str("  models {\n");
+                for e in &m.entries {
+                    let _ = writeln!(out, "    {} = {}", e.key.name, expr(&e.value));
+                }
+                out.push_str("  }\n");
+            }
+            for o in &t.objectives {
+                out.push_str(&objective(o));
+            }
             out.push('}');
         }
         Item::Sweep(s) => {
@@ -303,5 +313,29 @@ fn quote(s: &str) -> String {
         }
     }
     out.push('"');
+    out
+}
+
+/// An objective block in canonical form, indented as a train entry (`--set` values are
+/// applied by the caller before printing).
+pub fn objective(o: &Objective) -> String {
+    let mut out = format!("  objective {} {{\n", o.name.name);
+    for i in &o.items {
+        match i {
+            ObjectiveItem::Let(Stmt::Let {
+                name, ty, value, ..
+            }) => {
+                let t = ty
+                    .as_ref()
+                    .map_or(String::new(), |t| format!(": {}", type_expr(t)));
+                let _ = writeln!(out, "    let {}{t} = {}", name.name, expr_at(value, 2));
+            }
+            ObjectiveItem::Let(Stmt::Param { .. }) => {}
+            ObjectiveItem::Entry(e) => {
+                let _ = writeln!(out, "    {} = {}", e.key.name, expr_at(&e.value, 2));
+            }
+        }
+    }
+    out.push_str("  }\n");
     out
 }

@@ -32,6 +32,24 @@ pub struct Built {
     pub predict: BTreeMap<usize, usize>,
     /// The trainable parameters, in declaration order.
     pub params: Vec<StateId>,
+    /// A train with objectives: its functions (the maps above are empty).
+    pub multi: Option<MultiFns>,
+}
+
+/// The functions of a train with objectives, per objective in the order written.
+///
+/// - `obj_<name>_B(x, y, lr, step, bc1, bc2, noise...) -> loss`: forward, loss, gradients with
+///   respect to the parameters of the models the objective updates, their optimizer step;
+/// - `val_<name>_B(x, y, noise...) -> loss` in evaluation mode, no update;
+/// - `samples(noise...) -> samples` in evaluation mode.
+///
+/// `y` is the target (class labels as I32, values as F32, NaN when the dataset has none);
+/// every noise input is a standard-normal draw the host makes from the objective's streams.
+#[derive(Default)]
+pub struct MultiFns {
+    pub train: Vec<BTreeMap<usize, usize>>,
+    pub eval: Vec<BTreeMap<usize, usize>>,
+    pub samples: Option<usize>,
 }
 
 /// The classes of the target, or `None` for regression.
@@ -47,7 +65,170 @@ pub fn build(spec: &Spec<'_>) -> Result<Built, Diagnostic> {
         eval: BTreeMap::new(),
         predict: BTreeMap::new(),
         params: Vec::new(),
+        multi: None,
     };
+    if let Some(multi) = &spec.plan.multi {
+        let mut fns = MultiFns::default();
+        for o in &multi.objectives {
+            let mut m = BTreeMap::new();
+            for &bs in &spec.train_batches {
+                let f = objective_fn(spec, o, &mut program.states, bs, true)?;
+                program.functions.push(f);
+                m.insert(bs, program.functions.len() - 1);
+            }
+            fns.train.push(m);
+        }
+        for o in &multi.objectives {
+            let mut m = BTreeMap::new();
+            for &bs in &spec.eval_batches {
+                let f = objective_fn(spec, o, &mut program.states, bs, false)?;
+                program.functions.push(f);
+                m.insert(bs, program.functions.len() - 1);
+            }
+            fns.eval.push(m);
+        }
+        if let Some(s) = &multi.samples {
+            let f = samples_fn(spec, s, &mut program.states)?;
+            program.functions.push(f);
+            fns.samples = Some(program.functions.len() - 1);
+        }
+        built.multi = Some(fns);
+    } else {
+        build_single(spec, &mut program, &mut built)?;
+    }
+    built.params = program
+        .states
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.kind == StateKind::Param)
+        .map(|(i, _)| i)
+        .collect();
+    ir::verify::program(&program)?;
+    built.program = program;
+    Ok(built)
+}
+
+/// Concrete shapes of noise draws for a batch of `batch` rows.
+pub fn noise_shapes(noise: &[Vec<crate::check::dim::Dim>], batch: usize) -> Vec<Vec<usize>> {
+    noise
+        .iter()
+        .map(|s| {
+            s.iter()
+                .map(|d| {
+                    d.eval(&|n| (n == hir::BATCH).then_some(batch as i64))
+                        .unwrap_or(1)
+                        .max(0) as usize
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn objective_fn(
+    spec: &Spec<'_>,
+    o: &hir::ObjectivePlan,
+    states: &mut Vec<StateDecl>,
+    batch: usize,
+    training: bool,
+) -> Result<ir::Function, Diagnostic> {
+    let kind = if training { "obj" } else { "val" };
+    let mut b = FnBuilder::new(&format!("{kind}_{}_{batch}", o.name), states);
+    let x = b.input("x", input_shape(spec, batch), DType::F32);
+    let y = b.input("y", vec![batch], target_dtype(spec));
+    let (lr, step, bc1, bc2) = if training {
+        (
+            Some(b.input("lr", vec![], DType::F32)),
+            Some(b.input("step", vec![], DType::I32)),
+            Some(b.input("bc1", vec![], DType::F32)),
+            Some(b.input("bc2", vec![], DType::F32)),
+        )
+    } else {
+        (None, None, None, None)
+    };
+    let mut args = vec![x];
+    args.push(match spec.dataset.target.kind {
+        TargetKind::Class { .. } => b.cast(y, DType::F32),
+        TargetKind::Regression => b.reshape(y, &[batch, 1]),
+        TargetKind::Absent => y,
+    });
+    for (i, s) in noise_shapes(&o.noise, batch).into_iter().enumerate() {
+        args.push(b.input(&format!("noise_{i}"), s, DType::F32));
+    }
+    let l = Lowering {
+        hir: spec.hir,
+        batch,
+        training,
+        seed: spec.plan.seed,
+        counter: step,
+    };
+    let loss = l
+        .instance(&mut b, o.instance, &args, "", "")?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Diagnostic::internal("objective without a loss"))?;
+    b.origin = None;
+    b.output("loss", loss);
+    let (Some(lr), Some(bc1), Some(bc2)) = (lr, bc1, bc2) else {
+        return Ok(b.finish());
+    };
+    let params: Vec<StateId> = b
+        .states
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| {
+            s.kind == StateKind::Param
+                && o.updates
+                    .iter()
+                    .any(|m| s.name.starts_with(&format!("{m}.")))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let reads: Vec<ValueId> = params.iter().map(|p| b.state(*p)).collect();
+    let mut grads = ir::autodiff::gradients(&mut b, loss, &reads);
+    if let Some(c) = o.clip_grad {
+        grads = clip(&mut b, &grads, c as f32);
+    }
+    let prefix = format!("{}/", o.name);
+    for ((p, read), g) in params.iter().zip(&reads).zip(&grads) {
+        optimizer_update(&mut b, &o.optimizer, &prefix, *p, *read, *g, lr, bc1, bc2);
+    }
+    Ok(b.finish())
+}
+
+fn samples_fn(
+    spec: &Spec<'_>,
+    s: &hir::SamplesPlan,
+    states: &mut Vec<StateDecl>,
+) -> Result<ir::Function, Diagnostic> {
+    let mut b = FnBuilder::new("samples", states);
+    // The samples instance reads noise only: inputs 0 and 1 (features, target) are unused.
+    let zero = b.scalar(0.0);
+    let mut args = vec![zero, zero];
+    for (i, sh) in noise_shapes(&s.noise, 1).into_iter().enumerate() {
+        args.push(b.input(&format!("noise_{i}"), sh, DType::F32));
+    }
+    let l = Lowering {
+        hir: spec.hir,
+        batch: 1,
+        training: false,
+        seed: spec.plan.seed,
+        counter: None,
+    };
+    let out = l
+        .instance(&mut b, s.instance, &args, "", "")?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Diagnostic::internal("samples without a value"))?;
+    b.origin = None;
+    b.output("samples", out);
+    Ok(b.finish())
+}
+
+fn build_single(
+    spec: &Spec<'_>,
+    program: &mut ir::Program,
+    built: &mut Built,
+) -> Result<(), Diagnostic> {
     for &bs in &spec.train_batches {
         let f = train_fn(spec, &mut program.states, bs)?;
         program.functions.push(f);
@@ -63,16 +244,7 @@ pub fn build(spec: &Spec<'_>) -> Result<Built, Diagnostic> {
         program.functions.push(f);
         built.predict.insert(bs, program.functions.len() - 1);
     }
-    built.params = program
-        .states
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.kind == StateKind::Param)
-        .map(|(i, _)| i)
-        .collect();
-    ir::verify::program(&program)?;
-    built.program = program;
-    Ok(built)
+    Ok(())
 }
 
 pub(crate) fn input_shape(spec: &Spec<'_>, batch: usize) -> Vec<usize> {
@@ -84,7 +256,7 @@ pub(crate) fn input_shape(spec: &Spec<'_>, batch: usize) -> Vec<usize> {
 fn target_dtype(spec: &Spec<'_>) -> DType {
     match spec.dataset.target.kind {
         TargetKind::Class { .. } => DType::I32,
-        TargetKind::Regression => DType::F32,
+        TargetKind::Regression | TargetKind::Absent => DType::F32,
     }
 }
 
@@ -202,7 +374,17 @@ fn train_fn(
         grads = clip(&mut b, &grads, c as f32);
     }
     for ((p, read), g) in params.iter().zip(&reads).zip(&grads) {
-        optimizer_update(&mut b, &spec.plan.optimizer, *p, *read, *g, lr, bc1, bc2);
+        optimizer_update(
+            &mut b,
+            &spec.plan.optimizer,
+            "",
+            *p,
+            *read,
+            *g,
+            lr,
+            bc1,
+            bc2,
+        );
     }
     Ok(b.finish())
 }
@@ -248,6 +430,7 @@ fn opt_state(b: &mut FnBuilder<'_>, kind: &str, p: StateId) -> (StateId, ValueId
 fn optimizer_update(
     b: &mut FnBuilder<'_>,
     opt: &Optimizer,
+    prefix: &str,
     p: StateId,
     w: ValueId,
     g: ValueId,
@@ -272,7 +455,7 @@ fn optimizer_update(
         } => {
             let g = l2(b, g, *weight_decay);
             let dir = if *momentum > 0.0 {
-                let (buf_id, buf) = opt_state(b, "sgd.momentum", p);
+                let (buf_id, buf) = opt_state(b, &format!("{prefix}sgd.momentum"), p);
                 let mb = b.scale(buf, *momentum as f32);
                 let nb = b.add(mb, g);
                 b.update(buf_id, nb);
@@ -308,8 +491,8 @@ fn optimizer_update(
             } else {
                 l2(b, g, *weight_decay)
             };
-            let (m_id, m) = opt_state(b, "adam.m", p);
-            let (v_id, v) = opt_state(b, "adam.v", p);
+            let (m_id, m) = opt_state(b, &format!("{prefix}adam.m"), p);
+            let (v_id, v) = opt_state(b, &format!("{prefix}adam.v"), p);
             let m1 = b.scale(m, *beta1 as f32);
             let g1 = b.scale(g, (1.0 - beta1) as f32);
             let nm = b.add(m1, g1);
@@ -343,7 +526,7 @@ fn optimizer_update(
             ..
         } => {
             let g = l2(b, g, *weight_decay);
-            let (sq_id, sq) = opt_state(b, "rmsprop.square_avg", p);
+            let (sq_id, sq) = opt_state(b, &format!("{prefix}rmsprop.square_avg"), p);
             let s1 = b.scale(sq, *alpha as f32);
             let gg = b.mul(g, g);
             let s2 = b.scale(gg, (1.0 - alpha) as f32);
@@ -354,7 +537,7 @@ fn optimizer_update(
             let avg = b.add(root, e);
             let ratio = b.div(g, avg);
             let dir = if *momentum > 0.0 {
-                let (buf_id, buf) = opt_state(b, "rmsprop.momentum", p);
+                let (buf_id, buf) = opt_state(b, &format!("{prefix}rmsprop.momentum"), p);
                 let mb = b.scale(buf, *momentum as f32);
                 let nb = b.add(mb, ratio);
                 b.update(buf_id, nb);
@@ -408,6 +591,75 @@ pub(crate) fn shown(spec: &Spec<'_>, b: &mut FnBuilder<'_>, out: ValueId, batch:
             let lp = b.sub(out, lk);
             b.unary(UnaryOp::Exp, lp)
         }
-        (_, TargetKind::Regression) => out,
+        (_, TargetKind::Regression | TargetKind::Absent) => out,
     }
+}
+
+/// A model's prediction program, its function per batch size, the shape of one input row.
+pub type SlotProgram = (ir::Program, BTreeMap<usize, usize>, Vec<usize>);
+
+/// One model of a train with objectives as a prediction program: `predict_B(x) -> out` for
+/// each batch size, `x` of the shape the model was first applied to (`B` rows), evaluation
+/// mode, parameters named as in training (`g.dense_0.w`). Returns the program, the function
+/// of each batch size, and the shape of one input row.
+pub fn slot_program(
+    hir: &hir::Program,
+    plan: &hir::TrainPlan,
+    slot: &hir::ModelSlot,
+    batches: &[usize],
+) -> Result<SlotProgram, Diagnostic> {
+    let inst = slot
+        .instance
+        .and_then(|i| hir.instances.get(i))
+        .ok_or_else(|| {
+            Diagnostic::error(
+                "mlx::export::model",
+                format!(
+                    "model `{}` is never applied to a batch of rows in train `{}`, so it has no input to predict from",
+                    slot.name, plan.name
+                ),
+            )
+        })?;
+    let dims = inst
+        .inputs
+        .first()
+        .ok_or_else(|| Diagnostic::internal("a model without input"))?;
+    let row: Vec<usize> = dims
+        .iter()
+        .skip(1)
+        .map(|d| d.as_const().map_or(0, |n| n.max(0) as usize))
+        .collect();
+    let mut program = ir::Program::default();
+    let mut fns = BTreeMap::new();
+    for &bs in batches {
+        let mut b = FnBuilder::new(&format!("predict_{bs}"), &mut program.states);
+        let mut shape = vec![bs];
+        shape.extend(&row);
+        let x = b.input("x", shape, DType::F32);
+        let l = Lowering {
+            hir,
+            batch: bs,
+            training: false,
+            seed: plan.seed,
+            counter: None,
+        };
+        let prefix = format!("{}.", slot.name);
+        let out = l
+            .instance(
+                &mut b,
+                slot.instance.unwrap_or_default(),
+                &[x],
+                &prefix,
+                &prefix,
+            )?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Diagnostic::internal("model without output"))?;
+        b.origin = None;
+        b.output("out", out);
+        program.functions.push(b.finish());
+        fns.insert(bs, program.functions.len() - 1);
+    }
+    ir::verify::program(&program)?;
+    Ok((program, fns, row))
 }

@@ -6,6 +6,7 @@ pub mod graph;
 pub mod init;
 pub mod interrupt;
 pub mod metrics;
+pub mod objectives;
 pub mod progress;
 mod report;
 pub mod resolve;

@@ -35,6 +35,35 @@ pub(super) fn epoch_line(
     s
 }
 
+/// The progress line of a train with objectives: each objective's training loss, then its
+/// validation loss.
+pub(super) fn objectives_line(
+    fold: &str,
+    epoch: usize,
+    epochs: usize,
+    train: &BTreeMap<String, Value>,
+    val: &BTreeMap<String, Value>,
+    secs: f64,
+) -> String {
+    let mut s = format!(
+        "{fold}epoch {:>width$}/{epochs} ",
+        epoch + 1,
+        width = epochs.to_string().len()
+    );
+    for (k, v) in train {
+        if let Some(x) = v.as_f64() {
+            s.push_str(&format!(" train {k} {x:.4}"));
+        }
+    }
+    for (k, v) in val {
+        if let Some(x) = v.as_f64() {
+            s.push_str(&format!("  val {k} {x:.4}"));
+        }
+    }
+    s.push_str(&format!("  ({secs:.2} s)"));
+    s
+}
+
 pub(super) fn summary(
     plan: &TrainPlan,
     backend: &str,
@@ -172,7 +201,7 @@ pub(super) fn input_schema(
                     (0..*classes).map(|i| i.to_string()).collect()
                 },
             },
-            TargetKind::Regression => TargetSchemaKind::Value,
+            TargetKind::Regression | TargetKind::Absent => TargetSchemaKind::Value,
         },
     };
     let (missing, separator) = d

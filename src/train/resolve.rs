@@ -90,6 +90,7 @@ pub fn train_text(t: &TrainPlan) -> String {
     for (k, v) in &t.resolved {
         let _ = writeln!(s, "  {k} = {v}");
     }
+    s.push_str(&t.blocks);
     s.push_str("}\n");
     s
 }

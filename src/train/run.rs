@@ -112,7 +112,7 @@ pub fn data_files(d: &hir::DatasetPlan) -> Vec<PathBuf> {
             hir::Loader::Csv { path, .. } => v.push(path.clone()),
             hir::Loader::Idx { images, labels } => {
                 v.push(images.clone());
-                v.push(labels.clone());
+                v.extend(labels.clone());
             }
         }
     }
@@ -608,7 +608,7 @@ fn restore_states(
 }
 
 /// Inputs for a batch: features and targets.
-fn batch_inputs(
+pub(super) fn batch_inputs(
     dset: &hir::DatasetPlan,
     pre: &Preprocessor,
     data: &Data,
@@ -625,7 +625,7 @@ fn batch_inputs(
         TargetKind::Class { .. } => {
             HostTensor::i32(vec![rows.len()], y.iter().map(|v| *v as i32).collect())
         }
-        TargetKind::Regression => HostTensor::f32(vec![rows.len()], y),
+        TargetKind::Regression | TargetKind::Absent => HostTensor::f32(vec![rows.len()], y),
     };
     Ok((HostTensor::f32(shape, x), yt))
 }
@@ -764,6 +764,15 @@ fn train_fold(
     let pre = Preprocessor::fit(dset, data, &fold.train).map_err(|e| e.diagnostic())?;
     let (built, mut exe) = compile(plan, dset, job.ctx.program, fold, job.backend)?;
     let lr0 = plan.optimizer.lr();
+    // A train with objectives: each objective's initial rate, and its training losses.
+    let multi = plan.multi.as_ref();
+    let lr0s: Vec<f64> = multi.map_or_else(Vec::new, |m| {
+        m.objectives.iter().map(|o| o.optimizer.lr()).collect()
+    });
+    let names: Vec<String> = multi.map_or_else(
+        || vec!["loss".to_string()],
+        |m| m.objectives.iter().map(|o| o.name.clone()).collect(),
+    );
     let mut p = match from {
         Some((p, states)) => {
             restore_states(exe.as_mut(), &built, &states)?;
@@ -793,11 +802,43 @@ fn train_fold(
         );
         let t0 = Instant::now();
         let mut loss_sum = 0.0f64;
+        let mut loss_sums = vec![0.0f64; names.len()];
         for (bi, rows) in batches.iter().enumerate() {
+            let (x, y) = batch_inputs(dset, &pre, data, rows)?;
+            if multi.is_some() {
+                let losses = super::objectives::train_step(
+                    exe.as_mut(),
+                    &built,
+                    plan,
+                    &x,
+                    &y,
+                    p.step,
+                    epoch,
+                    &lr0s,
+                    &p.scheduler,
+                )?;
+                for (k, loss) in losses.iter().enumerate() {
+                    if !loss.is_finite() {
+                        bar.finish_and_clear();
+                        return Err(diverged(
+                            plan,
+                            &format!("the loss of objective `{}`", names[k]),
+                            *loss,
+                            &fold_tag,
+                            epoch,
+                            bi,
+                            batches.len(),
+                        ));
+                    }
+                    loss_sums[k] += f64::from(*loss) * rows.len() as f64;
+                }
+                p.step += 1;
+                bar.inc(1);
+                continue;
+            }
             let f = *built.train.get(&rows.len()).ok_or_else(|| {
                 Diagnostic::internal(format!("no training function for batch {}", rows.len()))
             })?;
-            let (x, y) = batch_inputs(dset, &pre, data, rows)?;
             let t = (p.step + 1) as i32;
             let bc1 = if b1 > 0.0 {
                 1.0 / (1.0 - b1.powi(t))
@@ -842,13 +883,42 @@ fn train_fold(
         bar.finish_and_clear();
         p.epoch_rates.push(fold.train.len() as f64 / secs.max(1e-9));
         let train_loss = loss_sum / fold.train.len().max(1) as f64;
-        let val = evaluate(exe.as_mut(), &built, plan, dset, &pre, data, &fold.val)?;
+        let train_losses: Vec<f64> = loss_sums
+            .iter()
+            .map(|s| s / fold.train.len().max(1) as f64)
+            .collect();
+        let val = evaluate_any(
+            exe.as_mut(),
+            &built,
+            plan,
+            dset,
+            &pre,
+            data,
+            &fold.val,
+            "val",
+        )?;
         let finite = |x: f64| x.is_finite().then_some(x);
+        let train_figures: BTreeMap<String, Value> = if multi.is_some() {
+            names
+                .iter()
+                .zip(&train_losses)
+                .map(|(n, l)| (n.clone(), json_number(*l)))
+                .collect()
+        } else {
+            [("loss".to_string(), json_number(train_loss))].into()
+        };
         let line = MetricsLine {
             epoch: Some(epoch + 1),
             fold: (nfolds > 1).then_some(fi + 1),
-            lr: finite(lr),
-            train: [("loss".to_string(), json_number(train_loss))].into(),
+            lr: if multi.is_some() {
+                super::objectives::rates(plan, &lr0s, epoch, &p.scheduler)
+                    .first()
+                    .copied()
+                    .and_then(finite)
+            } else {
+                finite(lr)
+            },
+            train: train_figures.clone(),
             val: (!fold.val.is_empty()).then(|| val.clone()),
             seconds: finite(secs),
         };
@@ -856,13 +926,42 @@ fn train_fold(
         rundir::append_jsonl(&metrics_path, &line).map_err(|e| io_error(&metrics_path, e))?;
         *lines += 1;
         if job.opts.verbose {
-            eprintln!(
-                "{}",
-                epoch_line(&fold_tag, epoch, plan.epochs, train_loss, &val, secs)
-            );
+            if multi.is_some() {
+                eprintln!(
+                    "{}",
+                    super::report::objectives_line(
+                        &fold_tag,
+                        epoch,
+                        plan.epochs,
+                        &train_figures,
+                        &val,
+                        secs
+                    )
+                );
+            } else {
+                eprintln!(
+                    "{}",
+                    epoch_line(&fold_tag, epoch, plan.epochs, train_loss, &val, secs)
+                );
+            }
+        }
+        // The samples of this epoch: a grid per epoch, the tensor of the last.
+        if multi.is_some()
+            && let Some(t) = super::objectives::samples(exe.as_mut(), &built, plan)?
+        {
+            super::objectives::write_grid(dir, epoch + 1, &t)?;
+            super::objectives::write_last(dir, &t, &plan.name)?;
         }
         // Early stopping watches the monitored figure; the best epoch's weights are kept.
-        let monitored = monitor_value(plan, train_loss, &val);
+        let monitored = match plan
+            .early_stop
+            .as_ref()
+            .and_then(|es| es.monitor.objective.as_ref().map(|o| (es, o)))
+        {
+            Some((es, o)) if es.monitor.split == "train" => figure(&train_figures, o),
+            Some((_, o)) => figure(&val, o),
+            None => monitor_value(plan, train_loss, &val),
+        };
         p.scheduler.observe(&plan.schedule, monitored);
         if let (Some(es), Some(v)) = (&plan.early_stop, monitored) {
             let improved = match &p.early.best {
@@ -923,18 +1022,36 @@ fn train_fold(
     let (best_epoch, val) = match p.early.best {
         Some((_, e, ws)) => {
             restore(exe.as_mut(), &built, &ws)?;
-            let val = evaluate(exe.as_mut(), &built, plan, dset, &pre, data, &fold.val)?;
+            let val = evaluate_any(
+                exe.as_mut(),
+                &built,
+                plan,
+                dset,
+                &pre,
+                data,
+                &fold.val,
+                "val",
+            )?;
             (e, val)
         }
         None => (epochs_run, p.last_val),
     };
-    let test = evaluate(exe.as_mut(), &built, plan, dset, &pre, data, &fold.test)?;
+    let test = evaluate_any(
+        exe.as_mut(),
+        &built,
+        plan,
+        dset,
+        &pre,
+        data,
+        &fold.test,
+        "test",
+    )?;
     // The reference of drift monitoring: the training rows as they came, and the answers
     // of the model on the validation rows.
     let profile = {
         let sample = crate::monitor::profile::Sample::of(&pre, data, &fold.train);
         let k = dset.target.kind.classes();
-        let answers = if fold.val.is_empty() {
+        let answers = if fold.val.is_empty() || multi.is_some() {
             Vec::new()
         } else {
             let (_, outs, _) = eval_pass(exe.as_mut(), &built, plan, dset, &pre, data, &fold.val)?;
@@ -957,6 +1074,48 @@ fn train_fold(
         preprocessor: pre,
         profile,
     })
+}
+
+/// The figures of the model on `rows`: the loss and metrics, or each objective's loss.
+#[allow(clippy::too_many_arguments)]
+fn evaluate_any(
+    exe: &mut dyn Executable,
+    built: &Built,
+    plan: &TrainPlan,
+    dset: &hir::DatasetPlan,
+    pre: &Preprocessor,
+    data: &Data,
+    rows: &[usize],
+    split: &str,
+) -> Result<BTreeMap<String, Value>, Diagnostic> {
+    if plan.multi.is_some() {
+        super::objectives::evaluate(exe, built, plan, dset, pre, data, rows, split)
+    } else {
+        evaluate(exe, built, plan, dset, pre, data, rows)
+    }
+}
+
+/// `mlx::train::diverged`: a loss became NaN or infinite.
+fn diverged(
+    plan: &TrainPlan,
+    what: &str,
+    loss: f32,
+    fold_tag: &str,
+    epoch: usize,
+    bi: usize,
+    batches: usize,
+) -> Diagnostic {
+    Diagnostic::error(
+        "mlx::train::diverged",
+        format!(
+            "{what} became {} at {fold_tag}epoch {}, batch {} of {batches}",
+            if loss.is_nan() { "NaN" } else { "infinite" },
+            epoch + 1,
+            bi + 1,
+        ),
+    )
+    .with_label(plan.span, "in this train")
+    .with_help("lower the learning rate (e.g. `--set objective.NAME.optimizer.lr=...`), add `clip_grad = 1.0` to the objective, or standardize the features; the last good checkpoint is kept in the run directory")
 }
 
 fn monitor_value(plan: &TrainPlan, train_loss: f64, val: &BTreeMap<String, Value>) -> Option<f64> {

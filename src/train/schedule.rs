@@ -104,6 +104,7 @@ mod tests {
             monitor: Monitor {
                 split: "val".into(),
                 metric: None,
+                objective: None,
             },
             factor: 0.5,
             patience: 1,

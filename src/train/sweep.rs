@@ -17,7 +17,12 @@ use std::time::Instant;
 fn objective(s: &SweepPlan, summary: &Summary) -> Option<f64> {
     summary
         .split(&s.objective.split)?
-        .get(s.objective.metric.map_or("loss", |m| m.name()))?
+        .get(
+            s.objective
+                .objective
+                .as_deref()
+                .unwrap_or_else(|| s.objective.metric.map_or("loss", |m| m.name())),
+        )?
         .as_f64()
 }
 

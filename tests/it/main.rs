@@ -9,6 +9,7 @@ mod export;
 mod fuzz;
 mod layers;
 mod monitor;
+mod objectives;
 mod reproduce;
 mod run;
 mod serve;

@@ -87,7 +87,7 @@ fn image_plan(images: &Path, labels: &Path, steps: Vec<Step>) -> DatasetPlan {
         role: SourceRole::All,
         loader: Loader::Idx {
             images: images.to_path_buf(),
-            labels: labels.to_path_buf(),
+            labels: Some(labels.to_path_buf()),
         },
         span: Span::default(),
     }];
