@@ -345,3 +345,68 @@ fn predicting_with_a_multi_model_run_says_what_is_missing() {
     assert_eq!(p.status.code(), Some(1), "{}", stderr(&p));
     assert!(stderr(&p).contains("mlx::rundir::models"), "{}", stderr(&p));
 }
+
+#[test]
+fn a_sweep_varies_an_objective_and_a_model_and_picks_by_an_objective() {
+    let work = out_dir("objective-sweep");
+    std::fs::create_dir_all(work.join("data")).unwrap();
+    std::fs::copy(
+        crate::root().join("examples/data/penguins.csv"),
+        work.join("data/penguins.csv"),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(crate::root().join("examples/penguins_smoothing.mlx"))
+        .unwrap()
+        .replace("epochs     = 40", "epochs     = 8");
+    let file = work.join("sweep.mlx");
+    std::fs::write(
+        &file,
+        format!(
+            "{text}\nsweep lr_and_width {{\n  base = penguins_smoothed\n  objective = minimize(val.fit)\n  grid {{\n    objective.fit.optimizer.lr = [0.001, 0.05]\n    models.m.hidden = [4, 16]\n  }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let o = mlx()
+        .arg("run")
+        .arg(&file)
+        .args(["--out"])
+        .arg(work.join("runs"))
+        .args(["-q", "--no-plot"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let sweep_dir = std::fs::read_dir(work.join("runs/lr_and_width"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let doc = json(&sweep_dir.join("sweep.json"));
+    let trials = doc["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 4, "{doc}");
+    let values: Vec<f64> = trials
+        .iter()
+        .map(|t| t["objective"].as_f64().unwrap())
+        .collect();
+    // 8 epochs at lr 0.001 barely move from chance (ln 3); at 0.05 the loss falls far below.
+    let best = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let worst = values.iter().copied().fold(0.0, f64::max);
+    assert!(best < 0.5 && worst > 0.8, "{values:?}");
+    assert_eq!(doc["best"]["objective"].as_f64().unwrap(), best, "{doc}");
+    assert_eq!(doc["objective"], "val.fit");
+    // An objective the base train does not have is named, with the ones it has.
+    std::fs::write(
+        &file,
+        format!(
+            "{text}\nsweep s {{\n  base = penguins_smoothed\n  objective = minimize(val.fitt)\n  grid {{\n    objective.fit.optimizer.lr = [0.001, 0.05]\n  }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let c = mlx().arg("check").arg(&file).output().unwrap();
+    assert_eq!(c.status.code(), Some(1));
+    assert!(
+        stderr(&c).contains("mlx::sweep::objective") && stderr(&c).contains("val.fit"),
+        "{}",
+        stderr(&c)
+    );
+}
