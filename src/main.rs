@@ -99,6 +99,10 @@ enum Command {
         ignore_lock: bool,
         #[arg(long, default_value = "auto")]
         backend: BackendKind,
+        /// One model of a train with objectives, applied to rows of numbers as it saw them in
+        /// training (JSON arrays or CSV without header): a generator's latent vectors, say.
+        #[arg(long)]
+        model: Option<String>,
     },
     /// Explain a trained model: which raw input columns it relies on. `permutation` (the
     /// default) shuffles each column across the rows and measures the loss in the train's
@@ -492,26 +496,45 @@ fn run(cli: Cli) -> ExitCode {
             resize,
             ignore_lock,
             backend,
+            model,
         } => {
-            let opts = mlx::predict::PredictOptions {
-                backend,
-                format: if format == "json" {
-                    mlx::predict::Format::Json
-                } else {
-                    mlx::predict::Format::Csv
-                },
-                resize,
-                ignore_lock,
+            let fmt = if format == "json" {
+                mlx::predict::Format::Json
+            } else {
+                mlx::predict::Format::Csv
             };
-            match mlx::predict::predict(&run_dir, &inputs, &opts) {
-                Ok((doc, warnings)) => {
-                    for w in warnings {
-                        emit_err(&format!("warning: {w}\n"));
+            if let Some(name) = model {
+                match mlx::predict::slot::predict(
+                    &run_dir,
+                    &name,
+                    &inputs,
+                    fmt,
+                    backend,
+                    ignore_lock,
+                ) {
+                    Ok(doc) => {
+                        emit(&doc);
+                        0
                     }
-                    emit(&doc);
-                    0
+                    Err((sources, diags)) => report(&diags, &sources).max(1),
                 }
-                Err((sources, diags)) => report(&diags, &sources).max(1),
+            } else {
+                let opts = mlx::predict::PredictOptions {
+                    backend,
+                    format: fmt,
+                    resize,
+                    ignore_lock,
+                };
+                match mlx::predict::predict(&run_dir, &inputs, &opts) {
+                    Ok((doc, warnings)) => {
+                        for w in warnings {
+                            emit_err(&format!("warning: {w}\n"));
+                        }
+                        emit(&doc);
+                        0
+                    }
+                    Err((sources, diags)) => report(&diags, &sources).max(1),
+                }
             }
         }
         Command::Serve {

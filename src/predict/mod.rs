@@ -5,6 +5,7 @@
 
 pub mod input;
 pub mod model;
+pub mod slot;
 
 pub use input::{InputError, Rows};
 pub use model::{Failed, Model, ModelInfo, Reopened, ladder};

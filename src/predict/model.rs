@@ -97,16 +97,15 @@ impl Reopened {
                 Diagnostic::error(
                     "mlx::rundir::models",
                     format!(
-                        "run `{}` trained several models ({}) with objectives; predicting with, serving, explaining or monitoring one of them is not available yet",
+                        "run `{}` trained several models ({}) with objectives; serving, explaining or monitoring one of them is not available yet, and predicting needs `--model NAME`",
                         plan.name,
                         names.join(", ")
                     ),
                 )
                 .with_help(format!(
-                    "export one as ONNX: `mlx export {} --model {}`; the weights are in model.safetensors (tensors named `{}.…`), the samples in samples.safetensors",
-                    self.run.dir.display(),
-                    names.first().copied().unwrap_or("m"),
-                    names.first().copied().unwrap_or("m")
+                    "predict with one: `mlx predict {dir} --model {m} ROWS.json`, or export it as ONNX: `mlx export {dir} --model {m}`; the weights are in model.safetensors (tensors named `{m}.…`), the samples in samples.safetensors",
+                    dir = self.run.dir.display(),
+                    m = names.first().copied().unwrap_or("m"),
                 )),
             ));
         }

@@ -250,6 +250,45 @@ fn a_gan_killed_at_a_random_epoch_resumes_to_identical_weights_and_samples() {
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
     assert!(worst < 1e-5, "the exported generator differs by {worst}");
+    // `mlx predict --model g` on the same draws as JSON rows: the same samples.
+    let rows: Vec<Vec<f32>> = z.as_f32().chunks(16).map(<[f32]>::to_vec).collect();
+    let input = work.join("latent.json");
+    std::fs::write(&input, serde_json::to_string(&rows).unwrap()).unwrap();
+    let p = mlx()
+        .arg("predict")
+        .arg(&reference)
+        .args(["--model", "g", "--format", "json"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(p.status.success(), "{}", stderr(&p));
+    let doc: Value = serde_json::from_slice(&p.stdout).unwrap();
+    assert_eq!(doc["shape"], serde_json::json!([1, 28, 28]));
+    let mut flat = Vec::new();
+    fn walk(v: &Value, out: &mut Vec<f32>) {
+        match v {
+            Value::Array(xs) => xs.iter().for_each(|x| walk(x, out)),
+            Value::Number(n) => out.push(n.as_f64().unwrap() as f32),
+            _ => panic!("{v}"),
+        }
+    }
+    walk(&doc["predictions"], &mut flat);
+    assert_eq!(flat, want, "predict --model g gives the run's samples");
+    // A row of the wrong width is a diagnostic.
+    std::fs::write(&input, "[[1, 2, 3]]").unwrap();
+    let p = mlx()
+        .arg("predict")
+        .arg(&reference)
+        .args(["--model", "g"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(p.status.code(), Some(1), "{}", stderr(&p));
+    assert!(
+        stderr(&p).contains("row 1 is not 16 numbers"),
+        "{}",
+        stderr(&p)
+    );
     // Without `--model`, the export says which models there are.
     let e = mlx().arg("export").arg(&reference).output().unwrap();
     assert_eq!(e.status.code(), Some(1));
