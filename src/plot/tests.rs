@@ -669,3 +669,40 @@ fn clipping_cuts_lines_at_the_bounds() {
     assert!(clip(&[(0.0, 9.0), (1.0, 9.0)], 0.0, 5.0).is_empty());
     assert!(clip(&[(0.0, 9.0)], 0.0, 5.0).is_empty());
 }
+
+#[test]
+fn a_run_with_objectives_plots_each_objective_in_one_loss_chart() {
+    let t = Tmp::new("objectives");
+    let epochs: Vec<Value> = (1..=6)
+        .map(|e| {
+            let f = e as f64;
+            json!({"epoch": e, "train": {"discriminate": 1.0 + 0.02 * f, "generate": 1.5 / f},
+                   "val": {"discriminate": 1.1 + 0.02 * f, "generate": 1.6 / f}})
+        })
+        .collect();
+    write_metrics(&t.0, &epochs);
+    write_summary(
+        &t.0,
+        &json!({"train": "gan", "status": "completed", "best_epoch": 6, "epochs_run": 6,
+                "val": {"discriminate": 1.2, "generate": 0.3}}),
+    );
+    let files = plot(&t.0).unwrap();
+    // One chart: no `loss` figure, and objectives get no validation-only chart of their own.
+    assert_eq!(names(&files), ["loss.svg"]);
+    let svg = well_formed(&t.0.join("loss.svg"));
+    let lt = texts(&svg);
+    for want in [
+        "gan: objectives",
+        "train discriminate",
+        "validation discriminate",
+        "train generate",
+        "validation generate",
+    ] {
+        assert!(lt.iter().any(|t| t == want), "{want:?} not in {lt:?}");
+    }
+    // A line of all six epochs per objective and split, in four colours.
+    assert_eq!(polylines(&svg, TRAIN, "1", 6), 1, "{svg}");
+    assert_eq!(polylines(&svg, VAL, "1", 6), 1);
+    assert_eq!(polylines(&svg, "#78AFDC", "1", 6), 1);
+    assert_eq!(polylines(&svg, "#F5AA6E", "1", 6), 1);
+}
