@@ -862,18 +862,15 @@ fn train_fold(
             let loss = out[0].item();
             if !loss.is_finite() {
                 bar.finish_and_clear();
-                return Err(Diagnostic::error(
-                    "mlx::train::diverged",
-                    format!(
-                        "the training loss became {} at {fold_tag}epoch {}, batch {} of {}",
-                        if loss.is_nan() { "NaN" } else { "infinite" },
-                        epoch + 1,
-                        bi + 1,
-                        batches.len()
-                    ),
-                )
-                .with_label(plan.span, "in this train")
-                .with_help("lower the learning rate (e.g. `--set optimizer.lr=...`), add `clip_grad = 1.0`, or standardize the features; the last good checkpoint is kept in the run directory"));
+                return Err(diverged(
+                    plan,
+                    "the training loss",
+                    loss,
+                    &fold_tag,
+                    epoch,
+                    bi,
+                    batches.len(),
+                ));
             }
             loss_sum += f64::from(loss) * rows.len() as f64;
             p.step += 1;
@@ -1115,7 +1112,11 @@ fn diverged(
         ),
     )
     .with_label(plan.span, "in this train")
-    .with_help("lower the learning rate (e.g. `--set objective.NAME.optimizer.lr=...`), add `clip_grad = 1.0` to the objective, or standardize the features; the last good checkpoint is kept in the run directory")
+    .with_help(if plan.multi.is_some() {
+        "lower the learning rate (e.g. `--set objective.NAME.optimizer.lr=...`), add `clip_grad = 1.0` to the objective, or standardize the features; the last good checkpoint is kept in the run directory"
+    } else {
+        "lower the learning rate (e.g. `--set optimizer.lr=...`), add `clip_grad = 1.0`, or standardize the features; the last good checkpoint is kept in the run directory"
+    })
 }
 
 fn monitor_value(plan: &TrainPlan, train_loss: f64, val: &BTreeMap<String, Value>) -> Option<f64> {
