@@ -23,6 +23,25 @@ pub struct MemoryEstimate {
 }
 
 impl MemoryEstimate {
+    /// Two models' needs together (a train with objectives), the largest items kept, each
+    /// named under its model (`g.dense_0.w`).
+    pub fn plus(mut self, other: MemoryEstimate, prefix: &str) -> MemoryEstimate {
+        self.parameters += other.parameters;
+        self.gradients += other.gradients;
+        self.optimizer += other.optimizer;
+        self.activations += other.activations;
+        let pick = |a: Option<(String, String, f64)>, b: Option<(String, String, f64)>| match (a, b)
+        {
+            (Some(a), Some(b)) if b.2 > a.2 => Some((format!("{prefix}{}", b.0), b.1, b.2)),
+            (Some(a), _) => Some(a),
+            (None, Some(b)) => Some((format!("{prefix}{}", b.0), b.1, b.2)),
+            (None, None) => None,
+        };
+        self.largest_parameter = pick(self.largest_parameter, other.largest_parameter);
+        self.largest_activation = pick(self.largest_activation, other.largest_activation);
+        self
+    }
+
     pub fn total(&self) -> f64 {
         self.parameters + self.gradients + self.optimizer + self.activations
     }

@@ -511,6 +511,40 @@ impl<'a> Checker<'a> {
         }
 
         let first = objectives.first()?;
+        // Memory: every model applied to a batch, with the optimizer of the first objective
+        // that updates it (activations of different models counted together: an objective
+        // may run them all).
+        let mut memory = super::memory::MemoryEstimate::default();
+        for s in &slots {
+            if let (Some(inst), Some(b)) = (s.instance, batch) {
+                let opt = objectives
+                    .iter()
+                    .find(|o| o.updates.contains(&s.name))
+                    .map_or(&first.optimizer, |o| &o.optimizer);
+                let m = super::memory::estimate(&self.program, inst, b as usize, opt);
+                memory = memory.plus(m, &format!("{}.", s.name));
+            }
+        }
+        if let Some(limit) = self.schemas.memory_limit()
+            && memory.total() > limit as f64
+        {
+            self.error(
+                Diagnostic::error(
+                    "mlx::train::memory",
+                    format!(
+                        "train `{}` needs {}; this machine has {}",
+                        t.name.name,
+                        memory.describe(),
+                        super::memory::bytes(limit as f64)
+                    ),
+                )
+                .with_label(block.span, "these models")
+                .with_help(
+                    "use smaller models or a smaller batch, or set MLX_MEMORY_LIMIT (bytes) if this machine can hold it",
+                ),
+            );
+            return None;
+        }
         let instance = slots
             .iter()
             .find_map(|s| s.instance)
@@ -536,7 +570,7 @@ impl<'a> Checker<'a> {
             clip_grad: None,
             checkpoint_every: ckpt_c?.as_ref().map_or(1, |c| c.i("epochs") as usize),
             resolved,
-            memory: super::memory::MemoryEstimate::default(),
+            memory,
             blocks,
             multi: Some(MultiPlan {
                 models: slots
