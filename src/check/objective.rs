@@ -805,6 +805,28 @@ impl<'a> Checker<'a> {
             None => None,
         };
 
+        // Parameters belong to the train's models: a layer with parameters applied in the
+        // loss itself would have weights no objective updates.
+        for n in &b.nodes {
+            if let Op::Call {
+                instance, layer, ..
+            } = &n.op
+                && !slots.iter().any(|s| s.name == *layer)
+                && has_params(&self.program, *instance)
+            {
+                self.error(
+                    Diagnostic::error(
+                        "mlx::train::loss",
+                        format!("objective `{name}` applies a layer with parameters of its own"),
+                    )
+                    .with_label(n.span, "these parameters belong to no model of the train")
+                    .with_help("declare a model with this layer in `models` and apply it here, so an objective can update it"),
+                );
+                ok = false;
+                break;
+            }
+        }
+
         // Updates: declared models, each reached by the loss through a gradient.
         let mut updates: Vec<String> = Vec::new();
         if let Some(e) = get("updates") {
@@ -1422,6 +1444,31 @@ impl<'a> Checker<'a> {
         let k = scope.noise.len() + 1;
         Val::Tensor(b.add(Op::Input(k), shape, span))
     }
+}
+
+/// Whether an instance (or one it applies) declares parameters.
+fn has_params(p: &hir::Program, inst: hir::InstanceId) -> bool {
+    let mut stack = vec![inst];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(i) = stack.pop() {
+        if !seen.insert(i) {
+            continue;
+        }
+        let Some(x) = p.instances.get(i) else {
+            continue;
+        };
+        if !x.params.is_empty() {
+            return true;
+        }
+        for n in &x.nodes {
+            match &n.op {
+                Op::Call { instance, .. } => stack.push(*instance),
+                Op::Scan { body, .. } => stack.push(*body),
+                _ => {}
+            }
+        }
+    }
+    false
 }
 
 /// Whether `node` depends on a parameter of the model applied as `layer`, through a path that
