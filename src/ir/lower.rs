@@ -486,6 +486,57 @@ impl Lowering<'_> {
     }
 }
 
+/// `-Σ t · log softmax(logits)` per row (`[B]`), `t` a distribution over the classes `[B, K]`.
+pub fn cross_entropy_rows(b: &mut FnBuilder<'_>, logits: ValueId, t: ValueId) -> ValueId {
+    let batch = b.shape(logits)[0];
+    let lse = b.logsumexp(logits, 1);
+    let lse_k = b.reshape(lse, &[batch, 1]);
+    let logp = b.sub(logits, lse_k);
+    let prod = b.mul(t, logp);
+    let s = b.sum(prod, &[1]);
+    b.unary(UnaryOp::Neg, s)
+}
+
+/// Class labels (I32) `[B]` as one-hot rows `[B, K]`, smoothed by `eps` toward uniform.
+pub fn smoothed_one_hot(b: &mut FnBuilder<'_>, labels: ValueId, k: usize, eps: f32) -> ValueId {
+    let onehot = b.one_hot(labels, k);
+    if eps > 0.0 {
+        let keep = b.scale(onehot, 1.0 - eps);
+        let spread = b.scalar(eps / k as f32);
+        b.add(keep, spread)
+    } else {
+        onehot
+    }
+}
+
+/// `max(z, 0) - z*y + log(1 + exp(-|z|))` elementwise: never exp of a large positive number.
+pub fn bce_with_logits_elems(b: &mut FnBuilder<'_>, z: ValueId, y: ValueId) -> ValueId {
+    let zero = b.scalar(0.0);
+    let relu = b.binary(BinaryOp::Max, z, zero);
+    let zy = b.mul(z, y);
+    let a = b.unary(UnaryOp::Abs, z);
+    let na = b.unary(UnaryOp::Neg, a);
+    let e = b.unary(UnaryOp::Exp, na);
+    let one = b.scalar(1.0);
+    let ope = b.add(one, e);
+    let l = b.unary(UnaryOp::Log, ope);
+    let t = b.sub(relu, zy);
+    b.add(t, l)
+}
+
+/// Huber's loss of differences `d`: `d²/2` within `delta`, `delta (|d| - delta/2)` outside.
+pub fn huber_elems(b: &mut FnBuilder<'_>, d: ValueId, delta: f32) -> ValueId {
+    let a = b.unary(UnaryOp::Abs, d);
+    let dl = b.scalar(delta);
+    let small = b.binary(BinaryOp::Le, a, dl);
+    let sq = b.mul(d, d);
+    let quad = b.scale(sq, 0.5);
+    let half = b.scalar(0.5 * delta);
+    let am = b.sub(a, half);
+    let lin = b.scale(am, delta);
+    b.select(small, quad, lin)
+}
+
 /// A loss function of an objective: the mean over every element (the batch, and any other
 /// axis) of the per-element loss of `pred` against `target` (same shape, or a scalar; class
 /// labels `[B]` for cross-entropy, as F32 values).
@@ -495,49 +546,16 @@ pub fn loss_fn(b: &mut FnBuilder<'_>, f: hir::LossFn, pred: ValueId, target: Val
     let all: Vec<usize> = (0..shape.len()).collect();
     let per = match f {
         L::CrossEntropy { label_smoothing } => {
-            let (batch, k) = (shape[0], shape[1]);
-            let lse = b.logsumexp(pred, 1);
-            let lse_k = b.reshape(lse, &[batch, 1]);
-            let logp = b.sub(pred, lse_k);
             let labels = b.cast(target, DType::I32);
-            let onehot = b.one_hot(labels, k);
-            let eps = label_smoothing as f32;
-            let t = if eps > 0.0 {
-                let keep = b.scale(onehot, 1.0 - eps);
-                let spread = b.scalar(eps / k as f32);
-                b.add(keep, spread)
-            } else {
-                onehot
-            };
-            let prod = b.mul(t, logp);
-            let s = b.sum(prod, &[1]);
-            let n = b.unary(UnaryOp::Neg, s);
+            let t = smoothed_one_hot(b, labels, shape[1], label_smoothing as f32);
+            let n = cross_entropy_rows(b, pred, t);
             return b.mean(n, &[0]);
         }
         L::SoftCrossEntropy => {
-            let batch = shape[0];
-            let lse = b.logsumexp(pred, 1);
-            let lse_k = b.reshape(lse, &[batch, 1]);
-            let logp = b.sub(pred, lse_k);
-            let prod = b.mul(target, logp);
-            let s = b.sum(prod, &[1]);
-            let n = b.unary(UnaryOp::Neg, s);
+            let n = cross_entropy_rows(b, pred, target);
             return b.mean(n, &[0]);
         }
-        L::BceWithLogits => {
-            // max(z, 0) - z*y + log(1 + exp(-|z|)): never exp of a large positive number.
-            let zero = b.scalar(0.0);
-            let relu = b.binary(BinaryOp::Max, pred, zero);
-            let zy = b.binary(BinaryOp::Mul, pred, target);
-            let a = b.unary(UnaryOp::Abs, pred);
-            let na = b.unary(UnaryOp::Neg, a);
-            let e = b.unary(UnaryOp::Exp, na);
-            let one = b.scalar(1.0);
-            let ope = b.add(one, e);
-            let l = b.unary(UnaryOp::Log, ope);
-            let t = b.sub(relu, zy);
-            b.add(t, l)
-        }
+        L::BceWithLogits => bce_with_logits_elems(b, pred, target),
         L::BinaryCrossEntropy => {
             // -(y log p + (1 - y) log(1 - p)), each log clamped at -100 as PyTorch does.
             let floor = b.scalar(-100.0);
@@ -559,18 +577,7 @@ pub fn loss_fn(b: &mut FnBuilder<'_>, f: hir::LossFn, pred: ValueId, target: Val
             match f {
                 L::Mse => b.mul(d, d),
                 L::Mae => b.unary(UnaryOp::Abs, d),
-                L::Huber { delta } => {
-                    let delta = delta as f32;
-                    let a = b.unary(UnaryOp::Abs, d);
-                    let dl = b.scalar(delta);
-                    let small = b.binary(BinaryOp::Le, a, dl);
-                    let sq = b.mul(d, d);
-                    let quad = b.scale(sq, 0.5);
-                    let half = b.scalar(0.5 * delta);
-                    let am = b.sub(a, half);
-                    let lin = b.scale(am, delta);
-                    b.select(small, quad, lin)
-                }
+                L::Huber { delta } => huber_elems(b, d, delta as f32),
                 _ => d,
             }
         }

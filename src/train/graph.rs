@@ -12,7 +12,7 @@
 use crate::check::hir::{self, Loss, Optimizer, TargetKind};
 use crate::diagnostics::Diagnostic;
 use crate::ir::build::FnBuilder;
-use crate::ir::lower::Lowering;
+use crate::ir::lower::{self, Lowering};
 use crate::ir::{self, BinaryOp, DType, StateDecl, StateId, StateKind, UnaryOp, ValueId};
 use std::collections::BTreeMap;
 
@@ -288,37 +288,13 @@ fn per_example_loss(spec: &Spec<'_>, b: &mut FnBuilder<'_>, out: ValueId, y: Val
     match &spec.plan.loss {
         Loss::CrossEntropy { label_smoothing } => {
             let k = b.shape(out)[1];
-            let lse = b.logsumexp(out, 1);
-            let lse_k = b.reshape(lse, &[batch, 1]);
-            let logp = b.sub(out, lse_k);
-            let onehot = b.one_hot(y, k);
-            let eps = *label_smoothing as f32;
-            let target = if eps > 0.0 {
-                let keep = b.scale(onehot, 1.0 - eps);
-                let spread = b.scalar(eps / k as f32);
-                b.add(keep, spread)
-            } else {
-                onehot
-            };
-            let prod = b.mul(target, logp);
-            let s = b.sum(prod, &[1]);
-            b.unary(UnaryOp::Neg, s)
+            let t = lower::smoothed_one_hot(b, y, k, *label_smoothing as f32);
+            lower::cross_entropy_rows(b, out, t)
         }
         Loss::BinaryCrossEntropy => {
-            // max(z, 0) - z*y + log(1 + exp(-|z|)): never exp of a large positive number.
             let z = b.reshape(out, &[batch]);
             let yf = b.cast(y, DType::F32);
-            let zero = b.scalar(0.0);
-            let relu = b.binary(BinaryOp::Max, z, zero);
-            let zy = b.mul(z, yf);
-            let a = b.unary(UnaryOp::Abs, z);
-            let na = b.unary(UnaryOp::Neg, a);
-            let e = b.unary(UnaryOp::Exp, na);
-            let one = b.scalar(1.0);
-            let ope = b.add(one, e);
-            let l = b.unary(UnaryOp::Log, ope);
-            let t = b.sub(relu, zy);
-            b.add(t, l)
+            lower::bce_with_logits_elems(b, z, yf)
         }
         Loss::Mse | Loss::Mae | Loss::Huber { .. } => {
             let p = b.reshape(out, &[batch]);
@@ -326,18 +302,7 @@ fn per_example_loss(spec: &Spec<'_>, b: &mut FnBuilder<'_>, out: ValueId, y: Val
             match &spec.plan.loss {
                 Loss::Mse => b.mul(d, d),
                 Loss::Mae => b.unary(UnaryOp::Abs, d),
-                Loss::Huber { delta } => {
-                    let delta = *delta as f32;
-                    let a = b.unary(UnaryOp::Abs, d);
-                    let dl = b.scalar(delta);
-                    let small = b.binary(BinaryOp::Le, a, dl);
-                    let sq = b.mul(d, d);
-                    let quad = b.scale(sq, 0.5);
-                    let half = b.scalar(0.5 * delta);
-                    let am = b.sub(a, half);
-                    let lin = b.scale(am, delta);
-                    b.select(small, quad, lin)
-                }
+                Loss::Huber { delta } => lower::huber_elems(b, d, *delta as f32),
                 _ => d,
             }
         }
