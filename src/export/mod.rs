@@ -194,25 +194,13 @@ pub fn onnx_bytes(r: &Reopened, model_name: Option<&str>) -> Result<Vec<u8>, Dia
         }
     }
 
-    let lock_hash = rundir::sha256_file(&r.run.path(rundir::lock::FILE))
-        .map(|h| format!("sha256:{h}"))
-        .unwrap_or_default();
-    let meta = |k: &str, v: String| proto::StringPair {
-        key: k.into(),
-        value: v,
-    };
-    let mut metadata_props = vec![
-        meta("mlx_version", env!("CARGO_PKG_VERSION").into()),
-        meta("train", plan.name.clone()),
-        meta("model", plan.model_call.clone()),
-        meta("lock", lock_hash),
-    ];
-    if let Some(l) = r.run.lock().ok().and_then(|l| l.model) {
-        metadata_props.push(meta("weights", l));
-    }
+    let mut metadata_props = provenance(r, &plan.name, plan.model_call.clone());
     let classes = input.classes().map(|c| c.join(","));
     if let Some(c) = classes {
-        metadata_props.push(meta("classes", c));
+        metadata_props.push(proto::StringPair {
+            key: "classes".into(),
+            value: c,
+        });
     }
     let graph = proto::Graph {
         node: b.nodes,
@@ -315,22 +303,7 @@ fn slot_bytes(
         .map(|(_, v)| dims[*v].clone())
         .unwrap_or_default();
     b.op_into("Identity", "", &[&out], vec![], "value");
-    let lock_hash = rundir::sha256_file(&r.run.path(rundir::lock::FILE))
-        .map(|h| format!("sha256:{h}"))
-        .unwrap_or_default();
-    let meta = |k: &str, v: String| proto::StringPair {
-        key: k.into(),
-        value: v,
-    };
-    let mut metadata_props = vec![
-        meta("mlx_version", env!("CARGO_PKG_VERSION").into()),
-        meta("train", plan.name.clone()),
-        meta("model", format!("{} = {}", slot.name, slot.call)),
-        meta("lock", lock_hash),
-    ];
-    if let Some(l) = r.run.lock().ok().and_then(|l| l.model) {
-        metadata_props.push(meta("weights", l));
-    }
+    let metadata_props = provenance(r, &plan.name, format!("{} = {}", slot.name, slot.call));
     let graph = proto::Graph {
         node: b.nodes,
         name: format!("{}.{}", plan.name, slot.name),
@@ -354,6 +327,28 @@ fn slot_bytes(
         metadata_props,
     };
     Ok(model.encode_to_vec())
+}
+
+/// Where an exported model comes from: mlx's version, the train, the model, and the hashes
+/// of the run's lock and weights.
+fn provenance(r: &Reopened, train: &str, model: String) -> Vec<proto::StringPair> {
+    let lock_hash = rundir::sha256_file(&r.run.path(rundir::lock::FILE))
+        .map(|h| format!("sha256:{h}"))
+        .unwrap_or_default();
+    let meta = |k: &str, v: String| proto::StringPair {
+        key: k.into(),
+        value: v,
+    };
+    let mut out = vec![
+        meta("mlx_version", env!("CARGO_PKG_VERSION").into()),
+        meta("train", train.to_string()),
+        meta("model", model),
+        meta("lock", lock_hash),
+    ];
+    if let Some(l) = r.run.lock().ok().and_then(|l| l.model) {
+        out.push(meta("weights", l));
+    }
+    out
 }
 
 fn first((_, mut d): Failed) -> Diagnostic {
