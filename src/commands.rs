@@ -5,7 +5,7 @@
 use crate::backend::BackendKind;
 use crate::check::hir::{self, TrainPlan};
 use crate::data::Data;
-use crate::diagnostics::{Diagnostic, did_you_mean, has_errors};
+use crate::diagnostics::{Diagnostic, has_errors};
 use crate::driver;
 use crate::predict::Reopened;
 use crate::source::SourceMap;
@@ -52,10 +52,11 @@ pub fn run(
                     "mlx::run::unknown_train",
                     format!("`{name}` is not a train of {}", file.display()),
                 );
-                d = match did_you_mean(name, names.iter().copied()) {
-                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                    None => d.with_help(format!("its trains are: {}", names.join(", "))),
-                };
+                d = d.suggest_or(
+                    name,
+                    names.iter().copied(),
+                    format!("its trains are: {}", names.join(", ")),
+                );
                 diags.push(d);
                 return (checked.sources, diags, Vec::new());
             }
@@ -108,7 +109,7 @@ pub fn run(
                 if opts.plot
                     && let Some(d) = &o.dir
                 {
-                    diags.extend(plot_warning(d));
+                    diags.extend(crate::plot::warning(d));
                 }
                 dirs.extend(o.dir);
             }
@@ -123,7 +124,7 @@ pub fn run(
         match crate::train::sweep::run(&ctx, s, &ropts, opts.jobs) {
             Ok(d) => {
                 if opts.plot {
-                    diags.extend(plot_warning(&d));
+                    diags.extend(crate::plot::warning(&d));
                 }
                 dirs.push(d);
             }
@@ -135,22 +136,6 @@ pub fn run(
         }
     }
     (checked.sources.clone(), diags, dirs)
-}
-
-/// Draw the plots of a finished run or sweep; a failure is only a warning, never the run's.
-pub fn plot_warning(dir: &Path) -> Option<Diagnostic> {
-    let d = crate::plot::plot(dir).err()?;
-    Some(
-        Diagnostic::warning(
-            "mlx::plot::failed",
-            format!(
-                "the plots of {} were not drawn: {}",
-                dir.display(),
-                d.message
-            ),
-        )
-        .with_help(format!("try again with `mlx plot {}`", dir.display())),
-    )
 }
 
 /// `mlx eval`: the saved model on the run's test split (the same split, from the same seed).

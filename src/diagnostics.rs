@@ -75,6 +75,27 @@ impl Diagnostic {
         self
     }
 
+    /// Help for a name that is not among `candidates`: "did you mean `x`?" when one is close.
+    pub fn suggest<'a>(self, name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Self {
+        match did_you_mean(name, candidates) {
+            Some(s) => self.with_help(format!("did you mean `{s}`?")),
+            None => self,
+        }
+    }
+
+    /// `suggest`, with `otherwise` as the help when no candidate is close.
+    pub fn suggest_or<'a>(
+        self,
+        name: &str,
+        candidates: impl IntoIterator<Item = &'a str>,
+        otherwise: impl Into<String>,
+    ) -> Self {
+        match did_you_mean(name, candidates) {
+            Some(s) => self.with_help(format!("did you mean `{s}`?")),
+            None => self.with_help(otherwise),
+        }
+    }
+
     pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
         self.help = Some(help.into());
         self
@@ -107,6 +128,16 @@ impl fmt::Display for Diagnostic {
 /// True when any of the diagnostics is an error.
 pub fn has_errors(diags: &[Diagnostic]) -> bool {
     diags.iter().any(Diagnostic::is_error)
+}
+
+/// `text` cut to at most `max` characters, with `…` where it was cut.
+pub fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut s: String = text.chars().take(max.saturating_sub(1)).collect();
+    s.push('…');
+    s
 }
 
 /// "Did you mean" help: the candidate closest to `name` by edit distance, if close enough.

@@ -4,7 +4,7 @@
 
 use crate::check::{self, Override, SchemaSource, hir};
 use crate::data::schema::{self, Schema, SchemaError};
-use crate::diagnostics::{Diagnostic, did_you_mean, has_errors};
+use crate::diagnostics::{Diagnostic, has_errors};
 use crate::source::{FileId, Origin, SourceMap, Span};
 use crate::syntax::{self, ast};
 use std::collections::{BTreeMap, HashMap};
@@ -118,13 +118,10 @@ fn load_file(l: &mut Loaded, id: FileId, stack: &mut Vec<PathBuf>) {
                             format!("there is no module `{name}`"),
                         )
                         .with_label(u.target_span, "unknown module");
-                        d = match did_you_mean(&name, mods.iter().copied()) {
-                            Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                            None => d.with_help(format!(
+                        d = d.suggest_or(&name, mods.iter().copied(), format!(
                                 "the standard modules are {}; a local file is imported with `use \"file.mlx\"`",
                                 mods.join(", ")
-                            )),
-                        };
+                            ));
                         l.diags.push(d);
                     }
                 }
@@ -317,9 +314,24 @@ pub fn memory_limit() -> Option<u64> {
     kb.checked_mul(1024)
 }
 
-/// A data source's identity: its loader (format, absolute paths, options) as JSON.
+/// A data source's identity: its loader (format, absolute paths, options) as JSON. Paths are
+/// made absolute (against the working directory, without touching the disk), so a run started
+/// as `mlx run examples/x.mlx` and its re-check from the run's `spec.mlx` (which names the
+/// files by absolute path) agree on each source.
 pub fn loader_key(loader: &hir::Loader) -> String {
-    serde_json::to_string(loader).unwrap_or_else(|_| format!("{loader:?}"))
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let loader = match loader {
+        hir::Loader::Csv { path, missing, sep } => hir::Loader::Csv {
+            path: abs(path),
+            missing: missing.clone(),
+            sep: *sep,
+        },
+        hir::Loader::Idx { images, labels } => hir::Loader::Idx {
+            images: abs(images),
+            labels: labels.as_deref().map(abs),
+        },
+    };
+    serde_json::to_string(&loader).unwrap_or_else(|_| format!("{loader:?}"))
 }
 
 /// Schemas recorded by a run, then the disk for any other source.

@@ -159,7 +159,7 @@ fn resume_inner(
         let mut diags = Vec::new();
         // A completed run whose plots were lost (or never drawn) gets them again.
         if opts.plot && !dir.join("loss.svg").is_file() {
-            diags.extend(crate::commands::plot_warning(dir));
+            diags.extend(crate::plot::warning(dir));
         }
         let d = Diagnostic {
             severity: Severity::Advice,
@@ -220,7 +220,7 @@ fn resume_inner(
     match run::resume(&ctx, plan, &ropts, dir, from) {
         Ok(o) => {
             if opts.plot {
-                diags.extend(crate::commands::plot_warning(dir));
+                diags.extend(crate::plot::warning(dir));
             }
             Ok((diags, o.dir))
         }

@@ -215,10 +215,11 @@ impl<'a> Checker<'a> {
                 format!("unknown {what} `{}`", id.name),
             )
             .with_label(id.span, format!("not a known {what}"));
-            d = match did_you_mean(&id.name, names.iter().copied()) {
-                Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                None => d.with_help(format!("the {what}s are: {}", names.join(", "))),
-            };
+            d = d.suggest_or(
+                &id.name,
+                names.iter().copied(),
+                format!("the {what}s are: {}", names.join(", ")),
+            );
             self.error(d);
             return None;
         };
@@ -379,10 +380,11 @@ impl<'a> Checker<'a> {
                     format!("`{}` is not a valid `{}`", id.name, p.name),
                 )
                 .with_label(id.span, "unknown choice");
-                d = match did_you_mean(&id.name, words.iter().copied()) {
-                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                    None => d.with_help(format!("choose one of: {}", words.join(", "))),
-                };
+                d = d.suggest_or(
+                    &id.name,
+                    words.iter().copied(),
+                    format!("choose one of: {}", words.join(", ")),
+                );
                 self.error(d);
                 return Val::Poison;
             }

@@ -58,9 +58,7 @@ impl<'a> Checker<'a> {
                                 ),
                             )
                             .with_label(n, "unknown source name");
-                            if let Some(s) = did_you_mean(other, ["train", "val", "test"]) {
-                                diag = diag.with_help(format!("did you mean `{s}`?"));
-                            }
+                            diag = diag.suggest(other, ["train", "val", "test"]);
                             self.error(diag);
                             ok = false;
                             continue;
@@ -81,41 +79,40 @@ impl<'a> Checker<'a> {
                     }
                     sources.push((role, value, *span));
                 }
-                DatasetEntry::Setting(en) => {
-                    match en.key.name.as_str() {
-                        "split" => split_e = Some(&en.value),
-                        "dedup" => match self.scalar_expr(&en.value) {
-                            Val::Bool(Some(b)) => dedup = b,
-                            Val::Poison => ok = false,
-                            v => {
-                                self.error(
-                                    Diagnostic::error(
-                                        "mlx::type::mismatch",
-                                        format!(
-                                            "`dedup` must be true or false, found {}",
-                                            v.describe()
-                                        ),
-                                    )
-                                    .with_label(en.value.span, "not a boolean"),
-                                );
-                                ok = false;
-                            }
-                        },
-                        other => {
-                            let mut diag = Diagnostic::error(
-                                "mlx::name::unknown",
-                                format!("unknown dataset setting `{other}`"),
-                            )
-                            .with_label(en.key.span, "not a dataset setting");
-                            diag = match did_you_mean(other, DATASET_SETTINGS.iter().copied()) {
-                            Some(s) => diag.with_help(format!("did you mean `{s}`?")),
-                            None => diag.with_help("a dataset has `source`, `split`, `dedup`, `features` and `target`"),
-                        };
-                            self.error(diag);
+                DatasetEntry::Setting(en) => match en.key.name.as_str() {
+                    "split" => split_e = Some(&en.value),
+                    "dedup" => match self.scalar_expr(&en.value) {
+                        Val::Bool(Some(b)) => dedup = b,
+                        Val::Poison => ok = false,
+                        v => {
+                            self.error(
+                                Diagnostic::error(
+                                    "mlx::type::mismatch",
+                                    format!(
+                                        "`dedup` must be true or false, found {}",
+                                        v.describe()
+                                    ),
+                                )
+                                .with_label(en.value.span, "not a boolean"),
+                            );
                             ok = false;
                         }
+                    },
+                    other => {
+                        let mut diag = Diagnostic::error(
+                            "mlx::name::unknown",
+                            format!("unknown dataset setting `{other}`"),
+                        )
+                        .with_label(en.key.span, "not a dataset setting");
+                        diag = diag.suggest_or(
+                            other,
+                            DATASET_SETTINGS.iter().copied(),
+                            "a dataset has `source`, `split`, `dedup`, `features` and `target`",
+                        );
+                        self.error(diag);
+                        ok = false;
                     }
-                }
+                },
                 DatasetEntry::Features { features: f, span } => {
                     if let Some((_, prev)) = features {
                         self.error(
@@ -203,6 +200,23 @@ impl<'a> Checker<'a> {
                 loader,
                 span: e.span,
             });
+        }
+        for (s, span) in &schemas {
+            let (rows, what) = match &**s {
+                Schema::Csv(c) => (c.rows, "a header but no rows"),
+                Schema::Idx(i) => (i.images, "no images"),
+            };
+            if rows == 0 {
+                self.error(
+                    Diagnostic::error(
+                        "mlx::data::empty",
+                        format!("this source has {what}: there is nothing to train or evaluate on"),
+                    )
+                    .with_label(*span, "no rows")
+                    .with_help("point it at a file with data"),
+                );
+                ok = false;
+            }
         }
         if !ok || schemas.is_empty() {
             // Still check what can be checked without the data.
@@ -651,9 +665,27 @@ impl<'a> Checker<'a> {
                 )
                 .with_label(col.span, "no such column")
                 .with_secondary(source_span, "columns come from this source");
-                d = match did_you_mean(&col.name, names.iter().copied()) {
-                    Some(x) => d.with_help(format!("did you mean `{x}`?")),
-                    None => d.with_help(format!("the columns are: {}", names.join(", "))),
+                // One column whose name holds another separator: the file was split wrongly.
+                let other_sep = match names.as_slice() {
+                    [only] => [';', '\t', '|', ',']
+                        .into_iter()
+                        .find(|c| only.contains(*c) && col.name.len() < only.len()),
+                    _ => None,
+                };
+                d = match (other_sep, did_you_mean(&col.name, names.iter().copied())) {
+                    (Some(c), _) => {
+                        let shown = if c == '\t' {
+                            "\\t".to_string()
+                        } else {
+                            c.to_string()
+                        };
+                        d.with_help(format!(
+                            "the header was read as one column, `{}`: the file looks separated by `{shown}`; write `csv(\"...\", sep: \"{shown}\")`",
+                            crate::diagnostics::shorten(names[0], 60)
+                        ))
+                    }
+                    (None, Some(x)) => d.with_help(format!("did you mean `{x}`?")),
+                    (None, None) => d.with_help(format!("the columns are: {}", names.join(", "))),
                 };
                 self.error(d);
                 return None;
@@ -776,6 +808,10 @@ impl<'a> Checker<'a> {
                     );
                     return None;
                 }
+                if no_training_rows(train_rows, &[tr, va, te], stratify) {
+                    self.empty_training_split(c.span_of("train"), train_rows, tr);
+                    return None;
+                }
                 Some(Split::Random {
                     train: tr,
                     val: va,
@@ -788,10 +824,14 @@ impl<'a> Checker<'a> {
                     self.error(Diagnostic::error("mlx::data::split", "`holdout` carves a validation set, but this dataset has a `source val` already").with_label(c.span, "two validation sets"));
                     return None;
                 }
-                Some(Split::Holdout {
-                    val: c.f("val"),
-                    stratify,
-                })
+                let val = c.f("val");
+                if (0.0..1.0).contains(&val)
+                    && no_training_rows(train_rows, &[1.0 - val, val], stratify)
+                {
+                    self.empty_training_split(c.span_of("val"), train_rows, 1.0 - val);
+                    return None;
+                }
+                Some(Split::Holdout { val, stratify })
             }
             _ => {
                 let k = c.i("k") as usize;
@@ -815,6 +855,44 @@ impl<'a> Checker<'a> {
             }
         }
     }
+}
+
+impl Checker<'_> {
+    fn empty_training_split(&mut self, span: Span, rows: usize, share: f64) {
+        self.error(
+            Diagnostic::error(
+                "mlx::data::split",
+                format!(
+                    "this split leaves no training rows: {} of the data's {rows} rows is less than one",
+                    crate::syntax::print::float((share * 1e9).round() / 1e9)
+                ),
+            )
+            .with_label(span, "no training rows")
+            .with_help("give training a larger share, or use more data"),
+        );
+    }
+}
+
+/// Whether cutting `rows` rows by `fractions` (training first) leaves training empty however
+/// the rows fall into classes: exact without stratification (the loader deals by largest
+/// remainder); with it, only when no class size could give training a row.
+fn no_training_rows(rows: usize, fractions: &[f64], stratify: bool) -> bool {
+    use crate::data::split::largest_remainder;
+    if rows == 0 {
+        return false;
+    }
+    if !stratify {
+        return largest_remainder(rows, fractions)[0] == 0;
+    }
+    let total: f64 = fractions.iter().map(|f| f.max(0.0)).sum();
+    let share = fractions[0].max(0.0) / total.max(f64::MIN_POSITIVE);
+    // A class of ceil(1/share) rows surely gives training one: look no further.
+    let limit = if share > 0.0 {
+        rows.min((1.0 / share).ceil() as usize + 1)
+    } else {
+        rows
+    };
+    (1..=limit).all(|g| largest_remainder(g, fractions)[0] == 0)
 }
 
 fn same_layout(a: &Schema, b: &Schema) -> bool {

@@ -116,10 +116,19 @@ impl<'a> Checker<'a> {
                 continue;
             }
             let value = self.expr(b, &a.value);
+            // A bare name passing on a hyperparameter: its value was written where it was bound.
+            let origin = match &a.value.kind {
+                ExprKind::Name(id) => b
+                    .lookup(&id.name)
+                    .filter(|(v, s)| v.is_scalar() && *s != a.value.span)
+                    .map(|(_, s)| s),
+                _ => None,
+            };
             out.push(CallArg {
                 name: a.name.as_ref().map(|n| (n.name.clone(), n.span)),
                 value,
                 span: a.span,
+                origin,
             });
         }
         out
@@ -327,6 +336,7 @@ impl<'a> Checker<'a> {
                         name: None,
                         value: v,
                         span: s,
+                        origin: None,
                     });
                 }
                 cargs.extend(self.call_args(b, args));
@@ -454,6 +464,7 @@ impl<'a> Checker<'a> {
                         name: None,
                         value: v,
                         span: s,
+                        origin: None,
                     })
                     .collect();
                 if b.objective.is_some() && super::objective::OBJECTIVE_FNS.contains(&name.as_str())

@@ -90,6 +90,14 @@ impl<'a> Checker<'a> {
                         ok = false;
                         continue;
                     };
+                    // A target the data lacks: `*` would take its column as a feature, and
+                    // its errors would bury the one that matters (reported at the target).
+                    if let Some(t) = target
+                        && !c.columns.iter().any(|x| x.name == t.name)
+                    {
+                        ok = false;
+                        continue;
+                    }
                     let rest: Vec<String> = c
                         .columns
                         .iter()
@@ -212,6 +220,53 @@ impl<'a> Checker<'a> {
             }
         };
         let is_category = stage == Stage::Text;
+        // A column with no value on the training source: a fitted step has nothing to fit.
+        let training = match &*schemas[0] {
+            Schema::Csv(c) => c
+                .columns
+                .iter()
+                .find(|x| x.name == col.name)
+                .map(|x| (c.rows, x.missing)),
+            Schema::Idx(_) => None,
+        };
+        if let Some((rows, missing)) = training
+            && rows > 0
+            && missing >= rows
+            && let Some(((c, s), step)) = calls.iter().zip(&steps).find(|(_, st)| {
+                matches!(
+                    st,
+                    Step::ImputeMean
+                        | Step::ImputeMedian
+                        | Step::ImputeMode
+                        | Step::DropMissing
+                        | Step::Standardize
+                        | Step::MinMax
+                        | Step::RobustScale
+                        | Step::Winsorize { .. }
+                        | Step::OneHot
+                        | Step::Ordinal
+                )
+            })
+        {
+            let what = if matches!(step, Step::DropMissing) {
+                "`drop_missing` would drop every row".to_string()
+            } else {
+                format!("`{}` has nothing to fit", c.name)
+            };
+            self.error(
+                Diagnostic::error(
+                    "mlx::data::missing_values",
+                    format!(
+                        "column `{}` has no values: all {rows} rows of the training data are missing, so {what}",
+                        col.name
+                    ),
+                )
+                .with_label(*s, "fitted on no values")
+                .with_secondary(col.span, "an empty column")
+                .with_help("fill the column in the data, or leave it out of `features`"),
+            );
+            return None;
+        }
         let mut handles_missing = false;
         let mut width = 1;
         for (c, s) in &calls {
@@ -246,6 +301,30 @@ impl<'a> Checker<'a> {
                         return None;
                     }
                     handles_missing = true;
+                }
+                (Stage::Numbers, "impute")
+                    if calls
+                        .iter()
+                        .position(|(x, _)| std::ptr::eq(x, c))
+                        .and_then(|i| steps.get(i))
+                        .is_some_and(|st| {
+                            matches!(
+                                st,
+                                Step::ImputeConstant {
+                                    value: ConstValue::Text(_)
+                                }
+                            )
+                        }) =>
+                {
+                    err(
+                        self,
+                        format!(
+                            "`{}` holds numbers, but the constant imputed into it is text",
+                            col.name
+                        ),
+                        "impute a number (`impute(constant(0))`), or declare the column `Category`",
+                    );
+                    return None;
                 }
                 (_, "impute") => handles_missing = true,
                 (Stage::Text, "one_hot") => {

@@ -4,7 +4,7 @@ use super::Checker;
 use super::hir::{self, Init};
 use super::model::Body;
 use super::value::{CallArg, Val};
-use crate::diagnostics::{Diagnostic, did_you_mean};
+use crate::diagnostics::Diagnostic;
 use crate::source::Span;
 use crate::syntax::ast::{self, ExprKind};
 use std::collections::HashMap;
@@ -86,9 +86,7 @@ impl<'a> Checker<'a> {
                             format!("initializer `{name}` has no argument `{n}`"),
                         )
                         .with_label(*s, "unknown argument");
-                        if let Some(x) = did_you_mean(n, spec.iter().copied()) {
-                            d = d.with_help(format!("did you mean `{x}`?"));
-                        }
+                        d = d.suggest(n, spec.iter().copied());
                         self.error(d);
                         return Val::Poison;
                     }

@@ -5,7 +5,7 @@ use super::dim::{Dim, show_shape};
 use super::hir::{self, Init, Node, NodeId, Op};
 use super::value::{CallArg, Val};
 use super::{Checker, Frame};
-use crate::diagnostics::{Diagnostic, did_you_mean};
+use crate::diagnostics::Diagnostic;
 use crate::source::Span;
 use crate::syntax::ast::{self};
 use std::collections::HashMap;
@@ -428,7 +428,7 @@ impl<'a> Checker<'a> {
             self.error(d);
             return None;
         }
-        let mut bound: Vec<Option<(Val, Span)>> = vec![None; decls.len()];
+        let mut bound: Vec<Option<(Val, Span, Option<Span>)>> = vec![None; decls.len()];
         let mut positional = 0;
         let mut ok = true;
         for a in &args {
@@ -442,13 +442,11 @@ impl<'a> Checker<'a> {
                             format!("model `{}` has no hyperparameter `{n}`", m.name.name),
                         )
                         .with_label(*nspan, "unknown hyperparameter");
-                        d = match did_you_mean(n, names.iter().copied()) {
-                            Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                            None => d.with_help(format!(
-                                "its hyperparameters are: {}",
-                                names.join(", ")
-                            )),
-                        };
+                        d = d.suggest_or(
+                            n,
+                            names.iter().copied(),
+                            format!("its hyperparameters are: {}", names.join(", ")),
+                        );
                         self.error(d);
                         ok = false;
                         continue;
@@ -486,18 +484,18 @@ impl<'a> Checker<'a> {
                 ok = false;
                 continue;
             }
-            bound[idx] = Some((a.value.clone(), a.span));
+            bound[idx] = Some((a.value.clone(), a.span, a.origin));
         }
         let mut text = Vec::new();
         for (i, decl) in decls.iter().enumerate() {
-            let (v, span) = match bound[i].take() {
+            let (v, span, origin) = match bound[i].take() {
                 Some(x) => x,
-                None if req.generic => (self.symbolic_hyper(decl), decl.name.span),
+                None if req.generic => (self.symbolic_hyper(decl), decl.name.span, None),
                 None => match &decl.default {
                     Some(def) => {
                         // Defaults may name earlier hyperparameters (`stride: Int = kernel`).
                         let v = self.expr(b, def);
-                        (v, def.span)
+                        (v, def.span, None)
                     }
                     None if !ok => {
                         // A misnamed argument was already reported: it is probably this one.
@@ -532,14 +530,16 @@ impl<'a> Checker<'a> {
             {
                 let dv = self.expr(b, def);
                 let dv = self.coerce_scalar(dv, &decl.ty, def.span);
-                self.check_range(decl, &dv, def.span);
+                self.check_range(decl, &dv, def.span, None, &m.name.name);
             }
             let v = self.coerce_scalar_decl(v, &decl.ty, span, decl.name.span.to(decl.ty.span));
-            if v.is_poison() || !self.check_range(decl, &v, span) {
+            if v.is_poison() || !self.check_range(decl, &v, span, origin, &m.name.name) {
                 ok = false;
             }
             text.push(format!("{}={}", decl.name.name, v.text()));
-            b.bind(&decl.name.name, v, span);
+            // Bound with the place its value was written, so layers it is passed on to can
+            // point there.
+            b.bind(&decl.name.name, v, origin.unwrap_or(span));
         }
         ok.then(|| text.join(", "))
     }
@@ -614,7 +614,14 @@ impl<'a> Checker<'a> {
     }
 
     /// Report a value outside the hyperparameter's declared interval; true when it is inside.
-    pub(super) fn check_range(&mut self, decl: &ast::ParamDecl, v: &Val, span: Span) -> bool {
+    pub(super) fn check_range(
+        &mut self,
+        decl: &ast::ParamDecl,
+        v: &Val,
+        span: Span,
+        origin: Option<Span>,
+        model: &str,
+    ) -> bool {
         let Some(r) = &decl.range else { return true };
         let Some(x) = v.as_f64() else { return true };
         let lo = self.scalar_expr(&r.lo).as_f64();
@@ -640,12 +647,49 @@ impl<'a> Checker<'a> {
                     v.text()
                 ),
             )
-            .with_label(span, format!("{} is out of range", v.text()))
             .with_secondary(r.span, format!("`{}` declares this range", decl.name.name));
+            let d = self.at_origin(
+                d,
+                span,
+                origin,
+                format!("{} is out of range", v.text()),
+                format!("passed on to `{model}`'s `{}` here", decl.name.name),
+            );
             self.error(d);
             return false;
         }
         true
+    }
+
+    /// Label a diagnostic about a value at `origin` (where the value was written) when it
+    /// has one apart from `span` (where it was used), with the use and the layer it reached
+    /// as secondary labels; else at `span`.
+    pub(super) fn at_origin(
+        &self,
+        d: Diagnostic,
+        span: Span,
+        origin: Option<Span>,
+        message: String,
+        used: String,
+    ) -> Diagnostic {
+        let Some(o) = origin.filter(|o| *o != span && !self.is_stdlib(o.file)) else {
+            return d.with_label(span, message);
+        };
+        let mut d = d.with_label(o, message);
+        if self.is_stdlib(span.file) {
+            if let Some(f) = self
+                .frames
+                .iter()
+                .rev()
+                .find(|f| !self.is_stdlib(f.call_span.file))
+                && f.call_span != o
+            {
+                d = d.with_secondary(f.call_span, format!("reaches this `{}` layer", f.model));
+            }
+        } else {
+            d = d.with_secondary(span, used);
+        }
+        d
     }
 
     // ---- types and patterns ----

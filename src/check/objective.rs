@@ -594,9 +594,7 @@ impl<'a> Checker<'a> {
             format!("`{}` names no {what} `{}`", o.path.join("."), o.path[1]),
         )
         .with_label(o.span, "unknown path");
-        if let Some(s) = did_you_mean(&o.path[1], names.iter().map(String::as_str)) {
-            d = d.with_help(format!("did you mean `{s}`?"));
-        }
+        d = d.suggest(&o.path[1], names.iter().map(String::as_str));
         self.error(d);
     }
 
@@ -614,6 +612,7 @@ impl<'a> Checker<'a> {
                     name: Some((decl.name.name.clone(), def.span)),
                     value: v,
                     span: def.span,
+                    origin: None,
                 });
             }
         }
@@ -657,13 +656,14 @@ impl<'a> Checker<'a> {
                     format!("`{k}` is not an entry of an objective"),
                 )
                 .with_label(e.key.span, "unknown entry");
-                d = match did_you_mean(k, OBJECTIVE_KEYS.iter().copied()) {
-                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                    None => d.with_help(format!(
+                d = d.suggest_or(
+                    k,
+                    OBJECTIVE_KEYS.iter().copied(),
+                    format!(
                         "an objective has `let` bindings and: {}",
                         OBJECTIVE_KEYS.join(", ")
-                    )),
-                };
+                    ),
+                );
                 self.error(d);
                 ok = false;
                 continue;
@@ -853,13 +853,11 @@ impl<'a> Checker<'a> {
                         format!("`{}` is not declared in `models`", id.name),
                     )
                     .with_label(id.span, "not a model of this train");
-                    d = match did_you_mean(&id.name, slot_names.iter().map(String::as_str)) {
-                        Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                        None => d.with_help(format!(
-                            "the train's models are: {}",
-                            slot_names.join(", ")
-                        )),
-                    };
+                    d = d.suggest_or(
+                        &id.name,
+                        slot_names.iter().map(String::as_str),
+                        format!("the train's models are: {}", slot_names.join(", ")),
+                    );
                     self.error(d);
                     ok = false;
                     continue;
@@ -1204,9 +1202,7 @@ impl<'a> Checker<'a> {
                     format!("`{name}` has no argument `{n}`"),
                 )
                 .with_label(s, "unknown argument");
-                if let Some(x) = did_you_mean(&n, allowed.iter().copied()) {
-                    d = d.with_help(format!("did you mean `{x}`?"));
-                }
+                d = d.suggest(&n, allowed.iter().copied());
                 self.error(d);
                 return Val::Poison;
             }

@@ -455,7 +455,12 @@ impl<'a> Checker<'a> {
                 },
                 ast::DimExpr::Expr(e) => match self.dim_expr(b, e, false) {
                     DimEval::Known(x) => {
-                        if !self.positive_dim(b, &x, e.span) {
+                        // A bare hyperparameter: its value was written where it was bound.
+                        let origin = match &e.kind {
+                            ExprKind::Name(id) => b.lookup(&id.name).map(|(_, s)| s),
+                            _ => None,
+                        };
+                        if !self.positive_dim_at(b, &x, e.span, origin) {
                             return None;
                         }
                         out.push(x);
@@ -469,18 +474,34 @@ impl<'a> Checker<'a> {
 
     /// Report a dimension that is certainly zero or negative.
     pub(crate) fn positive_dim(&mut self, b: &Body, d: &Dim, span: Span) -> bool {
+        self.positive_dim_at(b, d, span, None)
+    }
+
+    /// `positive_dim`, labelled at `origin` (where the value was written) when it has one.
+    pub(crate) fn positive_dim_at(
+        &mut self,
+        b: &Body,
+        d: &Dim,
+        span: Span,
+        origin: Option<Span>,
+    ) -> bool {
         let bad = match d.as_const() {
             Some(n) => n < 1,
             None => d.certainly_nonzero() && d.sub(&Dim::constant(0)).to_string().starts_with('-'),
         };
         if bad && (d.is_const() || !b.generic) {
-            self.error(
-                Diagnostic::error(
-                    "mlx::shape::nonpositive",
-                    format!("a dimension must be at least 1, but this one is {d}"),
-                )
-                .with_label(span, format!("is {d}")),
+            let diag = Diagnostic::error(
+                "mlx::shape::nonpositive",
+                format!("a dimension must be at least 1, but this one is {d}"),
             );
+            let diag = self.at_origin(
+                diag,
+                span,
+                origin,
+                format!("is {d}"),
+                "used as a dimension here".into(),
+            );
+            self.error(diag);
             return false;
         }
         true

@@ -6,7 +6,7 @@ use super::dim::show_shape;
 use super::hir::{self, NodeId, Op};
 use super::model::{Body, plural};
 use super::value::Val;
-use crate::diagnostics::{Diagnostic, did_you_mean};
+use crate::diagnostics::Diagnostic;
 use crate::source::Span;
 use crate::syntax::ast::{self, ExprKind};
 
@@ -34,9 +34,7 @@ impl<'a> Checker<'a> {
                         format!("`scan` has no argument `{other}`"),
                     )
                     .with_label(a.span, "unknown argument");
-                    if let Some(s) = did_you_mean(other, ["axis", "init", "step"]) {
-                        d = d.with_help(format!("did you mean `{s}`?"));
-                    }
+                    d = d.suggest(other, ["axis", "init", "step"]);
                     self.error(d);
                     return Val::Poison;
                 }

@@ -29,7 +29,7 @@ impl<'a> Checker<'a> {
         let mut objective = None;
         let mut axes: Vec<Axis<'a>> = Vec::new();
         let mut block_span: Option<Span> = None;
-        let mut random_points: Option<Points> = None;
+        let mut random_points: Option<(Points, Points)> = None;
         let mut ok = true;
         for e in &s.entries {
             match e {
@@ -76,10 +76,7 @@ impl<'a> Checker<'a> {
                             format!("unknown sweep setting `{other}`"),
                         )
                         .with_label(en.key.span, "not a sweep setting");
-                        d = match did_you_mean(other, SETTINGS.iter().copied()) {
-                            Some(x) => d.with_help(format!("did you mean `{x}`?")),
-                            None => d.with_help("a sweep has `base`, `objective`, and a `grid { ... }` or `random(trials: N) { ... }` block"),
-                        };
+                        d = d.suggest_or(other, SETTINGS.iter().copied(), "a sweep has `base`, `objective`, and a `grid { ... }` or `random(trials: N) { ... }` block");
                         self.error(d);
                         ok = false;
                     }
@@ -194,23 +191,26 @@ impl<'a> Checker<'a> {
             return None;
         }
         // Expand the points: the grid's cartesian product (first axis slowest), or the sample.
-        let owned: Points = match random_points {
+        let (owned, probes): (Points, Points) = match random_points {
             Some(p) => p,
-            None => {
-                let mut pts: Points = vec![Vec::new()];
-                for a in &axes {
-                    let mut next = Vec::new();
-                    for p in &pts {
-                        for v in &a.values {
-                            let mut q = p.clone();
-                            q.push((a.path.clone(), (*v).clone()));
-                            next.push(q);
+            None => (
+                {
+                    let mut pts: Points = vec![Vec::new()];
+                    for a in &axes {
+                        let mut next = Vec::new();
+                        for p in &pts {
+                            for v in &a.values {
+                                let mut q = p.clone();
+                                q.push((a.path.clone(), (*v).clone()));
+                                next.push(q);
+                            }
                         }
+                        pts = next;
                     }
-                    pts = next;
-                }
-                pts
-            }
+                    pts
+                },
+                Vec::new(),
+            ),
         };
         let total = owned.len();
         let mut trains = Vec::new();
@@ -253,6 +253,40 @@ impl<'a> Checker<'a> {
                         .map(|(k, v)| (k.join("."), crate::syntax::print::expr(v)))
                         .collect(),
                 );
+            }
+        }
+        // The ends of the random axes' ranges: checked only when every trial point passed,
+        // so a range's mistake is reported once, at its distribution.
+        if ok {
+            for p in &probes {
+                let desc: Vec<String> = p
+                    .iter()
+                    .map(|(k, v)| format!("{} = {}", k.join("."), crate::syntax::print::expr(v)))
+                    .collect();
+                let overrides: Vec<EntryOverride<'_>> = p
+                    .iter()
+                    .map(|(k, v)| EntryOverride {
+                        path: k.clone(),
+                        value: v,
+                        span: v.span,
+                    })
+                    .collect();
+                self.frames.push(Frame {
+                    call_span: p.first().map_or(s.name.span, |(_, v)| v.span),
+                    model: base_name.clone(),
+                    context: Some(format!(
+                        "a value the random block can draw (not among this seed's trials): {}",
+                        desc.join(", ")
+                    )),
+                    note: None,
+                });
+                let before = self.error_count;
+                let plan = self.train_plan(base_t, &overrides);
+                self.frames.pop();
+                if self.error_count > before || plan.is_none() {
+                    ok = false;
+                    break;
+                }
             }
         }
         if !ok {
@@ -393,9 +427,7 @@ impl<'a> Checker<'a> {
                     format!("unknown direction `{other}`"),
                 )
                 .with_label(dir.span, "maximize or minimize");
-                if let Some(s) = did_you_mean(other, ["maximize", "minimize"]) {
-                    d = d.with_help(format!("did you mean `{s}`?"));
-                }
+                d = d.suggest(other, ["maximize", "minimize"]);
                 self.error(d);
                 return None;
             }
@@ -435,7 +467,7 @@ impl<'a> Checker<'a> {
         args: &'a [ast::Arg],
         assignments: &'a [ast::Assignment],
         span: Span,
-    ) -> Option<Points> {
+    ) -> Option<(Points, Points)> {
         let mut trials = None;
         let mut seed = 0u64;
         for a in args {
@@ -475,9 +507,7 @@ impl<'a> Checker<'a> {
                         format!("`random` has no argument `{other}`"),
                     )
                     .with_label(a.span, "unknown argument");
-                    if let Some(s) = did_you_mean(other, ["trials", "seed"]) {
-                        d = d.with_help(format!("did you mean `{s}`?"));
-                    }
+                    d = d.suggest(other, ["trials", "seed"]);
                     self.error(d);
                     return None;
                 }
@@ -491,13 +521,30 @@ impl<'a> Checker<'a> {
             );
             return None;
         };
-        let mut dists = Vec::new();
+        let mut dists: Vec<(Vec<String>, Dist<'a>, Span)> = Vec::new();
+        let mut seen: Vec<(Vec<String>, Span)> = Vec::new();
         for a in assignments {
             let path: Vec<String> = a.path.iter().map(|i| i.name.clone()).collect();
             let pspan = match (a.path.first(), a.path.last()) {
                 (Some(f), Some(l)) => f.span.to(l.span),
                 _ => a.span,
             };
+            if let Some((_, prev)) = seen.iter().find(|(p, _)| *p == path) {
+                self.error(
+                    Diagnostic::error(
+                        "mlx::name::duplicate",
+                        format!(
+                            "the random block draws `{}` twice (the second draw would replace the first)",
+                            path.join(".")
+                        ),
+                    )
+                    .with_label(pspan, "drawn again here")
+                    .with_secondary(*prev, "first drawn here")
+                    .with_help("give each setting one distribution"),
+                );
+                return None;
+            }
+            seen.push((path.clone(), pspan));
             if !self.sweep_path_ok(&path, pspan) {
                 return None;
             }
@@ -512,7 +559,22 @@ impl<'a> Checker<'a> {
             }
             out.push(p);
         }
-        Some(out)
+        // Every value an axis can take must work, not only those this seed draws: points with
+        // one axis at an end of its range (or at each choice), the others as in the first
+        // trial. They are checked, never run.
+        let mut probes = Vec::new();
+        if let Some(first) = out.first() {
+            for (i, (_, d, s)) in dists.iter().enumerate() {
+                for v in d.ends(*s) {
+                    let mut p = first.clone();
+                    p[i].1 = v;
+                    if !out.contains(&p) && !probes.contains(&p) {
+                        probes.push(p);
+                    }
+                }
+            }
+        }
+        Some((out, probes))
     }
 
     fn distribution(&mut self, e: &'a ast::Expr) -> Option<Dist<'a>> {
@@ -578,11 +640,7 @@ impl<'a> Checker<'a> {
                     format!("unknown distribution `{other}`"),
                 )
                 .with_label(name.span, "not a distribution");
-                if let Some(s) =
-                    did_you_mean(other, ["choice", "uniform", "log_uniform", "int_range"])
-                {
-                    d = d.with_help(format!("did you mean `{s}`?"));
-                }
+                d = d.suggest(other, ["choice", "uniform", "log_uniform", "int_range"]);
                 self.error(d);
                 return None;
             }
@@ -599,6 +657,21 @@ enum Dist<'a> {
 }
 
 impl Dist<'_> {
+    /// The values that bound what the distribution draws: both ends of a range, every choice.
+    fn ends(&self, span: Span) -> Vec<ast::Expr> {
+        let kinds = match self {
+            Dist::Choice(v) => return v.iter().map(|e| (*e).clone()).collect(),
+            Dist::Uniform(lo, hi) | Dist::LogUniform(lo, hi) => {
+                vec![ExprKind::Float(*lo), ExprKind::Float(*hi)]
+            }
+            Dist::IntRange(lo, hi) => vec![ExprKind::Int(*lo), ExprKind::Int(*hi)],
+        };
+        kinds
+            .into_iter()
+            .map(|kind| ast::Expr { kind, span })
+            .collect()
+    }
+
     fn sample(&self, rng: &mut crate::rng::Rng, span: Span) -> ast::Expr {
         let kind = match self {
             Dist::Choice(v) => return v[rng.below(v.len() as u64) as usize].clone(),

@@ -9,7 +9,7 @@ use super::hir::{
 use super::tables::{CHECKPOINT, EARLY_STOP, ENTRY_KEYS, LOSSES, OPTIMIZERS, SCHEDULES};
 use super::value::Val;
 use super::{Checker, ItemRef};
-use crate::diagnostics::{Diagnostic, did_you_mean};
+use crate::diagnostics::Diagnostic;
 use crate::source::Span;
 use crate::syntax::ast;
 use std::collections::HashMap;
@@ -45,10 +45,11 @@ impl<'a> Checker<'a> {
                     format!("`{k}` is not a train entry"),
                 )
                 .with_label(e.key.span, "unknown entry");
-                d = match did_you_mean(k, ENTRY_KEYS.iter().copied()) {
-                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                    None => d.with_help(format!("train entries are: {}", ENTRY_KEYS.join(", "))),
-                };
+                d = d.suggest_or(
+                    k,
+                    ENTRY_KEYS.iter().copied(),
+                    format!("train entries are: {}", ENTRY_KEYS.join(", ")),
+                );
                 self.error(d);
                 ok = false;
                 continue;
@@ -522,6 +523,20 @@ impl<'a> Checker<'a> {
                 None => None,
             },
             Val::Poison => None,
+            // A whole number past the integers (the parser keeps it as a float).
+            Val::Float(Some(x)) if x.fract() == 0.0 && x.abs() >= 9.223_372_036_854_775e18 => {
+                self.error(
+                    Diagnostic::error(
+                        "mlx::value::range",
+                        format!(
+                            "`{key}` is too large: a whole number here is at most {}",
+                            i64::MAX
+                        ),
+                    )
+                    .with_label(e.span, "too large"),
+                );
+                None
+            }
             v => {
                 let mut d = Diagnostic::error(
                     "mlx::type::mismatch",
@@ -580,10 +595,11 @@ impl<'a> Checker<'a> {
                         format!("unknown metric `{}`", id.name),
                     )
                     .with_label(id.span, "not a metric");
-                    d = match did_you_mean(&id.name, names.iter().copied()) {
-                        Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                        None => d.with_help(format!("the metrics are: {}", names.join(", "))),
-                    };
+                    d = d.suggest_or(
+                        &id.name,
+                        names.iter().copied(),
+                        format!("the metrics are: {}", names.join(", ")),
+                    );
                     self.error(d);
                     ok = false;
                 }

@@ -90,6 +90,7 @@ impl<'a> Checker<'a> {
                 name: Some((o.param.clone(), o.value.span)),
                 value,
                 span: o.value.span,
+                origin: None,
             });
         }
         if m.hyper.is_none() && !args.is_empty() {
@@ -141,6 +142,7 @@ impl<'a> Checker<'a> {
                     name: Some((decl.name.name.clone(), def.span)),
                     value: v,
                     span: def.span,
+                    origin: None,
                 });
             }
         }

@@ -39,9 +39,21 @@ pub struct CallArg {
     pub name: Option<(String, Span)>,
     pub value: Val,
     pub span: Span,
+    /// Where the value was written, when the argument only passes it on (a bare name bound
+    /// to a hyperparameter given at a call site, by `--set` or by a sweep point): errors about
+    /// the value point there.
+    pub origin: Option<Span>,
 }
 
 impl Val {
+    /// A number, flag or text (what a hyperparameter holds), not a tensor or a function.
+    pub fn is_scalar(&self) -> bool {
+        matches!(
+            self,
+            Val::Int(_) | Val::Float(_) | Val::Bool(_) | Val::Str(_)
+        )
+    }
+
     /// What kind of value this is, for messages.
     pub fn describe(&self) -> String {
         match self {

@@ -150,3 +150,19 @@ fn trial_dir(sweep: &Path, recorded: Option<&Path>) -> Option<PathBuf> {
     }
     None
 }
+
+/// Draw the plots of a finished run or sweep; a failure is only a warning, never the run's.
+pub fn warning(dir: &std::path::Path) -> Option<crate::diagnostics::Diagnostic> {
+    let d = plot(dir).err()?;
+    Some(
+        crate::diagnostics::Diagnostic::warning(
+            "mlx::plot::failed",
+            format!(
+                "the plots of {} were not drawn: {}",
+                dir.display(),
+                d.message
+            ),
+        )
+        .with_help(format!("try again with `mlx plot {}`", dir.display())),
+    )
+}

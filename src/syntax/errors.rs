@@ -137,6 +137,16 @@ fn hint(text: &str, pos: usize, tokens: &BTreeSet<String>, chunk: &str) -> Optio
     if tokens.contains(",") && rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '"') {
         return Some("separate arguments and list items with `,`".into());
     }
+    // `f` at the end of a line, `(...)` at the start of the next: newlines separate entries.
+    let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
+    if rest.starts_with('(')
+        && text[line_start..pos].trim().is_empty()
+        && before.ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ')')
+    {
+        return Some(
+            "a call's `(` goes on the line where the called name ends (`dense(3)`); a line that starts with `(` begins a new entry".into(),
+        );
+    }
     let first = chunk.trim_start();
     if first.starts_with("model")
         && tokens.contains("(")

@@ -575,3 +575,24 @@ fn every_directory_named_like_a_run_can_be_resumed() {
         "the abandoned staging directory is removed"
     );
 }
+
+#[test]
+fn verify_passes_on_a_run_started_with_a_relative_path() {
+    // `mlx run examples/penguins.mlx` from the crate root: the data file is named relative
+    // to the working directory in the program, by absolute path in the run's spec.mlx.
+    let work = out_dir("verify-relative");
+    let (o, dir) = run(
+        &["examples/penguins.mlx", "--set", "epochs=2", "--no-plot"],
+        &work,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = mlx()
+        .arg("verify")
+        .arg(dir.unwrap())
+        .arg("-q")
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&v.stdout);
+    assert_eq!(v.status.code(), Some(0), "{report}{}", stderr(&v));
+    assert!(report.contains("sources.json: identical"), "{report}");
+}

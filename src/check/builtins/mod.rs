@@ -14,7 +14,7 @@ use super::dim::{Dim, show_shape};
 use super::hir::{self, NodeId, Op, PoolKind, Reduce, Unary};
 use super::model::Body;
 use super::value::{CallArg, Val};
-use crate::diagnostics::{Diagnostic, did_you_mean};
+use crate::diagnostics::Diagnostic;
 use crate::source::Span;
 use std::collections::HashMap;
 
@@ -103,10 +103,11 @@ fn match_args(
                         format!("`{name}` has no argument `{n}`"),
                     )
                     .with_label(*s, "unknown argument");
-                    d = match did_you_mean(n, spec.iter().copied()) {
-                        Some(x) => d.with_help(format!("did you mean `{x}`?")),
-                        None => d.with_help(format!("`{name}` takes: {}", spec.join(", "))),
-                    };
+                    d = d.suggest_or(
+                        n,
+                        spec.iter().copied(),
+                        format!("`{name}` takes: {}", spec.join(", ")),
+                    );
                     c.error(d);
                     ok = false;
                     continue;
