@@ -203,6 +203,10 @@ enum Command {
         /// Rows of each model's drift window (GET /v1/models/NAME/drift, drift gauges).
         #[arg(long, default_value_t = 1000)]
         drift_window: usize,
+        /// For runs of a train with objectives: serve its model NAME (repeat for more), under
+        /// TRAIN.NAME, taking and giving tensors as the model saw them in training.
+        #[arg(long = "model", value_name = "NAME")]
+        models: Vec<String>,
     },
     /// List the runs under DIR (default `runs`): name, when, lock hash, key figures.
     Runs {
@@ -548,6 +552,7 @@ fn run(cli: Cli) -> ExitCode {
             backend,
             ignore_lock,
             drift_window,
+            models,
         } => {
             let opts = mlx::serve::Options {
                 host,
@@ -561,6 +566,7 @@ fn run(cli: Cli) -> ExitCode {
                 backend,
                 ignore_lock,
                 drift_window,
+                models,
             };
             match mlx::serve::serve(&run_dirs, &opts) {
                 Ok(()) => 0,

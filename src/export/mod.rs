@@ -261,17 +261,11 @@ fn slot_bytes(
         )
         .with_help(format!("add `--model {}`", names[0])));
     };
-    let Some(slot) = multi.models.iter().find(|s| s.name == want) else {
-        let mut d = Diagnostic::error(
-            "mlx::export::model",
-            format!("the run `{}` has no model `{want}`", plan.name),
-        );
-        d = match crate::diagnostics::did_you_mean(want, names.iter().copied()) {
-            Some(s) => d.with_help(format!("did you mean `{s}`?")),
-            None => d.with_help(format!("its models are: {}", names.join(", "))),
-        };
-        return Err(d);
-    };
+    let slot =
+        crate::predict::slot::find(plan, want, "mlx::export::model").map_err(|(_, mut d)| {
+            d.pop()
+                .unwrap_or_else(|| Diagnostic::internal("no diagnostic"))
+        })?;
     let (prog, fns, row) = graph::slot_program(program, plan, slot, &model::PROBES)?;
     let f = |b: usize| {
         fns.get(&b)

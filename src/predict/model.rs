@@ -97,13 +97,13 @@ impl Reopened {
                 Diagnostic::error(
                     "mlx::rundir::models",
                     format!(
-                        "run `{}` trained several models ({}) with objectives; serving, explaining or monitoring one of them is not available yet, and predicting needs `--model NAME`",
+                        "run `{}` trained several models ({}) with objectives: predicting, serving and exporting need `--model NAME`; explaining and monitoring them are not available",
                         plan.name,
                         names.join(", ")
                     ),
                 )
                 .with_help(format!(
-                    "predict with one: `mlx predict {dir} --model {m} ROWS.json`, or export it as ONNX: `mlx export {dir} --model {m}`; the weights are in model.safetensors (tensors named `{m}.…`), the samples in samples.safetensors",
+                    "choose one: `mlx predict {dir} --model {m} ROWS.json`, `mlx serve {dir} --model {m}`, `mlx export {dir} --model {m}`; the weights are in model.safetensors (tensors named `{m}.…`), the samples in samples.safetensors",
                     dir = self.run.dir.display(),
                     m = names.first().copied().unwrap_or("m"),
                 )),
@@ -241,8 +241,24 @@ pub struct ModelInfo {
     pub max_batch: usize,
     /// Model-input values per row.
     pub row_len: usize,
-    /// Output values per row (classes, or 1).
+    /// Output values per row (classes, or 1; a tensor model's output row).
     pub out_len: usize,
+    /// The shape of one row of the model's input (the features' shape, or a tensor model's).
+    pub in_shape: Vec<usize>,
+    /// Set for one model of a train with objectives, served as tensors in and out.
+    pub tensor: Option<TensorIo>,
+}
+
+/// One model of a train with objectives, as served: rows of numbers in the shape it saw in
+/// training, and its output tensor for each row.
+#[derive(Clone, Debug)]
+pub struct TensorIo {
+    /// The model's name in its train.
+    pub model: String,
+    /// One row of its input.
+    pub input: Vec<usize>,
+    /// One row of its output.
+    pub output: Vec<usize>,
 }
 
 impl ModelInfo {
@@ -309,6 +325,65 @@ impl Model {
             max_batch,
             row_len: d.feature_shape.iter().product(),
             out_len: d.target.kind.classes().unwrap_or(1),
+            in_shape: d.feature_shape.clone(),
+            tensor: None,
+        };
+        Ok(Model {
+            info: Arc::new(info),
+            exe,
+            functions,
+        })
+    }
+
+    /// Load the model `name` of the train with objectives whose completed run is in `dir`,
+    /// compiled for up to `max_batch` rows a call (default: the train's batch size).
+    pub fn load_slot(
+        dir: &std::path::Path,
+        name: &str,
+        backend: BackendKind,
+        max_batch: Option<usize>,
+        ignore_lock: bool,
+    ) -> Result<Model, Failed> {
+        let r = Reopened::open(dir, ignore_lock)?;
+        let (program, plan, d) = r.plans_any()?;
+        let slot = super::slot::find(plan, name, "mlx::serve::model")?;
+        let max_batch = max_batch.unwrap_or(plan.batch).max(1);
+        let sizes = ladder(max_batch);
+        let (prog, functions, row) =
+            graph::slot_program(program, plan, slot, &sizes).map_err(fail)?;
+        let mut exe = r.compile_program(backend, &prog)?;
+        // One row of zeros tells the output's shape (and warms the executable).
+        let one = *functions
+            .get(&1)
+            .ok_or_else(|| fail(Diagnostic::internal("a prediction function is missing")))?;
+        let mut shape = vec![1];
+        shape.extend(&row);
+        let row_len: usize = row.iter().product::<usize>().max(1);
+        let probe = exe
+            .run(one, &[HostTensor::f32(shape, vec![0.0; row_len])])
+            .map_err(|e| fail(e.diagnostic()))?;
+        let output: Vec<usize> = probe
+            .first()
+            .ok_or_else(|| fail(Diagnostic::internal("a prediction function without output")))?
+            .shape[1..]
+            .to_vec();
+        let info = ModelInfo {
+            name: format!("{}.{}", plan.name, slot.name),
+            lock: r.run.lock().ok(),
+            dataset: d.clone(),
+            run: r.run.clone(),
+            summary: r.summary.clone(),
+            input: r.run.input().map_err(fail)?,
+            preprocessor: r.run.preprocessor().map_err(fail)?,
+            max_batch,
+            row_len,
+            out_len: output.iter().product::<usize>().max(1),
+            in_shape: row.clone(),
+            tensor: Some(TensorIo {
+                model: slot.name.clone(),
+                input: row,
+                output,
+            }),
         };
         Ok(Model {
             info: Arc::new(info),
@@ -326,7 +401,7 @@ impl Model {
         let n = x.len() / row_len;
         let mut out = Vec::with_capacity(n * info.out_len);
         let mut shape = vec![0];
-        shape.extend(info.dataset.feature_shape.iter().copied());
+        shape.extend(info.in_shape.iter().copied());
         for chunk in x.chunks(info.max_batch * row_len) {
             let rows = chunk.len() / row_len;
             let (&size, &f) = self

@@ -32,7 +32,7 @@ fn input_error(path: &Path, msg: String) -> Failed {
 }
 
 /// Flatten a JSON value of numbers into `out`; false when it holds something else.
-fn flatten(v: &Value, out: &mut Vec<f32>) -> bool {
+pub fn flatten(v: &Value, out: &mut Vec<f32>) -> bool {
     match v {
         Value::Number(n) => match n.as_f64() {
             Some(x) => {
@@ -117,7 +117,7 @@ fn read_rows(path: &Path, width: usize) -> Result<Vec<f32>, Failed> {
 }
 
 /// Nest a flat row as `shape` for JSON.
-fn nested(xs: &[f32], shape: &[usize]) -> Value {
+pub fn nested(xs: &[f32], shape: &[usize]) -> Value {
     match shape {
         [] | [_] => Value::Array(
             xs.iter()
@@ -131,6 +131,35 @@ fn nested(xs: &[f32], shape: &[usize]) -> Value {
     }
 }
 
+/// The model `name` of a train with objectives; `code` names the command's diagnostic.
+pub fn find<'p>(
+    plan: &'p crate::check::hir::TrainPlan,
+    name: &str,
+    code: &'static str,
+) -> Result<&'p crate::check::hir::ModelSlot, Failed> {
+    let Some(multi) = &plan.multi else {
+        return Err(fail(
+            Diagnostic::error(
+                code,
+                format!("run `{}` has one model: `--model` chooses among the models of a train with objectives", plan.name),
+            )
+            .with_help("leave out `--model`"),
+        ));
+    };
+    let names: Vec<&str> = multi.models.iter().map(|s| s.name.as_str()).collect();
+    multi.models.iter().find(|s| s.name == name).ok_or_else(|| {
+        let d = Diagnostic::error(
+            code,
+            format!("the run `{}` has no model `{name}`", plan.name),
+        );
+        fail(d.suggest_or(
+            name,
+            names.iter().copied(),
+            format!("its models are: {}", names.join(", ")),
+        ))
+    })
+}
+
 pub fn predict(
     dir: &Path,
     name: &str,
@@ -141,27 +170,7 @@ pub fn predict(
 ) -> Result<String, Failed> {
     let r = Reopened::open(dir, ignore_lock)?;
     let (program, plan, _) = r.plans_any()?;
-    let Some(multi) = &plan.multi else {
-        return Err(fail(
-            Diagnostic::error(
-                "mlx::predict::model",
-                format!("run `{}` has one model: `--model` chooses among the models of a train with objectives", plan.name),
-            )
-            .with_help("leave out `--model`"),
-        ));
-    };
-    let names: Vec<&str> = multi.models.iter().map(|s| s.name.as_str()).collect();
-    let Some(slot) = multi.models.iter().find(|s| s.name == name) else {
-        let mut d = Diagnostic::error(
-            "mlx::predict::model",
-            format!("the run `{}` has no model `{name}`", plan.name),
-        );
-        d = match crate::diagnostics::did_you_mean(name, names.iter().copied()) {
-            Some(s) => d.with_help(format!("did you mean `{s}`?")),
-            None => d.with_help(format!("its models are: {}", names.join(", "))),
-        };
-        return Err(fail(d));
-    };
+    let slot = find(plan, name, "mlx::predict::model")?;
     let batch = plan.batch.max(1);
     // Rows first, to know the batch sizes: one full batch and the rest.
     let (_, _, row) = graph::slot_program(program, plan, slot, &[1]).map_err(fail)?;

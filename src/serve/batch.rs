@@ -65,6 +65,7 @@ impl Batcher {
 /// the model is compiled (or failed to load).
 pub fn start(
     dir: std::path::PathBuf,
+    model: Option<String>,
     backend: crate::backend::BackendKind,
     max_batch: Option<usize>,
     wait: Duration,
@@ -81,7 +82,11 @@ pub fn start(
     let handle = std::thread::Builder::new()
         .name(format!("mlx-model-{name}"))
         .spawn(move || {
-            let model = match Model::load(&dir, backend, max_batch, ignore_lock) {
+            let loaded = match &model {
+                Some(m) => Model::load_slot(&dir, m, backend, max_batch, ignore_lock),
+                None => Model::load(&dir, backend, max_batch, ignore_lock),
+            };
+            let model = match loaded {
                 Ok(m) => {
                     let _ = loaded_tx.send(Ok(m.info.clone()));
                     m

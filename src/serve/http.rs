@@ -31,7 +31,12 @@ pub struct Served {
 impl Served {
     pub fn new(info: Arc<ModelInfo>, batcher: Batcher, window: usize) -> Served {
         let metadata = metadata(&info);
-        let watch = super::watch::Watch::new(&info, window);
+        // Drift is watched on raw input columns: a tensor model has none.
+        let watch = if info.tensor.is_some() {
+            None
+        } else {
+            super::watch::Watch::new(&info, window)
+        };
         Served {
             info,
             batcher,
@@ -54,6 +59,29 @@ fn metadata(info: &ModelInfo) -> Value {
             )
         })
     };
+    if let Some(t) = &info.tensor {
+        return json!({
+            "name": info.name,
+            "model_version_status": [{
+                "version": "1",
+                "state": "AVAILABLE",
+                "status": {"error_code": "OK", "error_message": ""},
+            }],
+            "run_dir": info.run.dir.display().to_string(),
+            "model": t.model,
+            "input": {"kind": "tensor", "shape": t.input},
+            "output": {"kind": "tensor", "shape": t.output},
+            "lock": info.lock.as_ref().map(|l| json!({
+                "program": l.program,
+                "mlx": l.mlx,
+                "backend": l.backend,
+                "seed": l.seed,
+            })),
+            "mlx_version": env!("CARGO_PKG_VERSION"),
+            "max_batch": info.max_batch,
+            "format": rundir::FORMAT,
+        });
+    }
     json!({
         "name": info.name,
         "model_version_status": [{
@@ -393,6 +421,20 @@ async fn predict(
         })
         .unwrap_or_default();
     let info = &model.info;
+    if let Some(t) = &info.tensor {
+        let (x, n) = tensor_rows(app, info, t, &kind, &bytes)?;
+        let outputs = call(model, x, n, pending).await?;
+        app.metrics.rows(&info.name, n);
+        let w = info.out_len.max(1);
+        let preds: Vec<Value> = outputs
+            .chunks(w)
+            .map(|c| predict::slot::nested(c, &t.output))
+            .collect();
+        return Ok(answer(
+            StatusCode::OK,
+            json!({"model": t.model, "shape": t.output, "predictions": preds}).to_string(),
+        ));
+    }
     let rows = match kind.as_str() {
         "text/csv" => {
             let text = std::str::from_utf8(&bytes).map_err(|_| {
@@ -453,9 +495,32 @@ async fn predict(
         .at(*r, Some(field))));
     }
     let n = data.len();
+    let outputs = call(model, std::mem::take(&mut prepared.x), n, pending).await?;
+    for u in &prepared.unseen {
+        app.metrics.unseen(&info.name, &u.column);
+    }
+    app.metrics.rows(&info.name, n);
+    if let Some(w) = &model.watch {
+        let classes = info.input.classes().is_some();
+        w.record(
+            &data,
+            crate::monitor::profile::answers(&outputs, info.out_len, classes),
+        );
+    }
+    let p = prepared.with_outputs(outputs);
+    Ok(answer(StatusCode::OK, predict::json_document(info, &p)))
+}
+
+/// Queue `n` prepared rows for the model and wait for their outputs.
+async fn call(
+    model: &Served,
+    x: Vec<f32>,
+    n: usize,
+    pending: super::batch::Pending,
+) -> Result<Vec<f32>, Refused> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let job = Job {
-        x: std::mem::take(&mut prepared.x),
+        x,
         rows: n,
         reply: tx,
     };
@@ -471,24 +536,104 @@ async fn predict(
             InputError::new("stopping", "the server is stopping"),
         ));
     }
-    let outputs = match rx.await {
-        Ok(Ok(o)) => o,
-        Ok(Err(m)) => return Err(internal(&m)),
-        Err(_) => return Err(internal("the model thread stopped")),
+    match rx.await {
+        Ok(Ok(o)) => Ok(o),
+        Ok(Err(m)) => Err(internal(&m)),
+        Err(_) => Err(internal("the model thread stopped")),
+    }
+}
+
+/// The rows of a request to a tensor model: JSON `{"instances": [ROW, ...]}`, each row an
+/// array (flat or nested) of the model's input-row size, or CSV of numbers, one row a line.
+fn tensor_rows(
+    app: &App,
+    info: &ModelInfo,
+    t: &predict::model::TensorIo,
+    kind: &str,
+    bytes: &[u8],
+) -> Result<(Vec<f32>, usize), Refused> {
+    let width = info.row_len.max(1);
+    let shape = format!("{:?}", t.input);
+    let mut x = Vec::new();
+    let n = match kind {
+        "text/csv" => {
+            let text = std::str::from_utf8(bytes).map_err(|_| {
+                bad(InputError::new(
+                    "malformed",
+                    "the CSV body is not UTF-8 text",
+                ))
+            })?;
+            let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+            check_count(app, lines.len())?;
+            for (i, line) in lines.iter().enumerate() {
+                let before = x.len();
+                for f in line.split(',') {
+                    let v = f.trim().parse::<f32>().map_err(|_| {
+                        bad(InputError::new(
+                            "not_a_number",
+                            format!("`{}` is not a number", f.trim()),
+                        )
+                        .at(i, None))
+                    })?;
+                    x.push(v);
+                }
+                if x.len() - before != width {
+                    return Err(bad(InputError::new(
+                        "shape",
+                        format!(
+                            "{} numbers; a row of this model is {width} ({shape})",
+                            x.len() - before
+                        ),
+                    )
+                    .at(i, None)));
+                }
+            }
+            lines.len()
+        }
+        "image/png" | "image/jpeg" => {
+            return Err((
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                InputError::new(
+                    "content_type",
+                    format!("this model takes rows of numbers ({shape}): send JSON or CSV"),
+                ),
+            ));
+        }
+        _ => {
+            let v: Value = serde_json::from_slice(bytes).map_err(|e| {
+                bad(InputError::new(
+                    "malformed",
+                    format!("the body is not valid JSON: {e}"),
+                ))
+            })?;
+            let Some(Value::Array(rows)) = v.get("instances") else {
+                return Err(bad(InputError::new(
+                    "malformed",
+                    "the body must be a JSON object {\"instances\": [ROW, ...]}",
+                )));
+            };
+            check_count(app, rows.len())?;
+            for (i, r) in rows.iter().enumerate() {
+                let before = x.len();
+                if !predict::slot::flatten(r, &mut x) || x.len() - before != width {
+                    return Err(bad(InputError::new(
+                        "shape",
+                        format!("a row of this model is an array of {width} numbers ({shape})"),
+                    )
+                    .at(i, None)));
+                }
+            }
+            rows.len()
+        }
     };
-    for u in &prepared.unseen {
-        app.metrics.unseen(&info.name, &u.column);
+    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+        return Err(bad(InputError::new(
+            "not_finite",
+            "a value is not a finite number",
+        )
+        .at(i / width, None)));
     }
-    app.metrics.rows(&info.name, n);
-    if let Some(w) = &model.watch {
-        let classes = info.input.classes().is_some();
-        w.record(
-            &data,
-            crate::monitor::profile::answers(&outputs, info.out_len, classes),
-        );
-    }
-    let p = prepared.with_outputs(outputs);
-    Ok(answer(StatusCode::OK, predict::json_document(info, &p)))
+    Ok((x, n))
 }
 
 fn check_count(app: &App, n: usize) -> Result<(), Refused> {

@@ -36,6 +36,8 @@ pub struct Options {
     pub ignore_lock: bool,
     /// Rows of each model's drift window.
     pub drift_window: usize,
+    /// For runs of trains with objectives: the models to serve (each under `TRAIN.MODEL`).
+    pub models: Vec<String>,
 }
 
 fn fail(d: Diagnostic) -> Failed {
@@ -47,9 +49,18 @@ pub fn serve(dirs: &[PathBuf], opts: &Options) -> Result<(), Failed> {
     let metrics = Arc::new(metrics::Metrics::default());
     let mut models = BTreeMap::new();
     let mut threads = Vec::new();
+    let mut served: Vec<(&PathBuf, Option<String>)> = Vec::new();
     for dir in dirs {
+        if opts.models.is_empty() {
+            served.push((dir, None));
+        } else {
+            served.extend(opts.models.iter().map(|m| (dir, Some(m.clone()))));
+        }
+    }
+    for (dir, model) in served {
         let (info, batcher, handle) = batch::start(
             dir.clone(),
+            model,
             opts.backend,
             opts.max_batch,
             opts.batch_wait,

@@ -1019,6 +1019,12 @@ fn train_fold(
     let (best_epoch, val) = match p.early.best {
         Some((_, e, ws)) => {
             restore(exe.as_mut(), &built, &ws)?;
+            // samples.safetensors shows the models the run keeps: the best epoch's.
+            if multi.is_some()
+                && let Some(t) = super::objectives::samples(exe.as_mut(), &built, plan)?
+            {
+                super::objectives::write_last(dir, &t, &plan.name)?;
+            }
             let val = evaluate_any(
                 exe.as_mut(),
                 &built,

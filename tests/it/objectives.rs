@@ -289,6 +289,97 @@ fn a_gan_killed_at_a_random_epoch_resumes_to_identical_weights_and_samples() {
         "{}",
         stderr(&p)
     );
+    // `mlx serve --model g --model d`: each under TRAIN.MODEL, tensors in and out. The
+    // generator gives the run's samples for the same draws; the discriminator gives what
+    // `mlx predict --model d` gives for those samples.
+    let server = crate::serve::Server::start(&[&reference], &["--model", "g", "--model", "d"]);
+    let (status, text) = server.call(
+        "POST",
+        "/v1/models/small_gan.g:predict",
+        "application/json",
+        serde_json::json!({ "instances": rows })
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(status, 200, "{text}");
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["shape"], serde_json::json!([1, 28, 28]));
+    let mut served = Vec::new();
+    walk(&doc["predictions"], &mut served);
+    assert_eq!(served, want, "serve --model g gives the run's samples");
+    let images: Vec<Vec<f32>> = want.chunks(784).map(<[f32]>::to_vec).collect();
+    let (status, text) = server.call(
+        "POST",
+        "/v1/models/small_gan.d:predict",
+        "application/json",
+        serde_json::json!({ "instances": images })
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(status, 200, "{text}");
+    let mut scores = Vec::new();
+    walk(
+        &serde_json::from_str::<Value>(&text).unwrap()["predictions"],
+        &mut scores,
+    );
+    std::fs::write(&input, serde_json::to_string(&images).unwrap()).unwrap();
+    let p = mlx()
+        .arg("predict")
+        .arg(&reference)
+        .args(["--model", "d", "--format", "json"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(p.status.success(), "{}", stderr(&p));
+    let mut predicted = Vec::new();
+    walk(
+        &serde_json::from_slice::<Value>(&p.stdout).unwrap()["predictions"],
+        &mut predicted,
+    );
+    assert_eq!(scores.len(), 16);
+    assert_eq!(
+        scores, predicted,
+        "serve --model d agrees with predict --model d"
+    );
+    // Metadata names the model and its shapes; a row of the wrong size is a 400 naming it.
+    let (status, meta) = server.call("GET", "/v1/models/small_gan.d", "", b"");
+    assert_eq!(status, 200);
+    let meta: Value = serde_json::from_str(&meta).unwrap();
+    assert_eq!(meta["input"]["shape"], serde_json::json!([1, 28, 28]));
+    assert_eq!(meta["output"]["shape"], serde_json::json!([1]));
+    let (status, text) = server.call(
+        "POST",
+        "/v1/models/small_gan.g:predict",
+        "application/json",
+        br#"{"instances": [[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0], [1, 2]]}"#,
+    );
+    assert_eq!(status, 400, "{text}");
+    let e: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (e["reason"].as_str(), e["row"].as_u64()),
+        (Some("shape"), Some(1))
+    );
+    let (status, text) = server.call(
+        "POST",
+        "/v1/models/small_gan.g:predict",
+        "text/csv",
+        b"1,2,nan\n",
+    );
+    assert_eq!(status, 400, "{text}");
+    drop(server);
+    // A model the run does not have: exit 1, with the names it has.
+    let s = mlx()
+        .arg("serve")
+        .arg(&reference)
+        .args(["--port", "0", "--model", "gg"])
+        .output()
+        .unwrap();
+    assert_eq!(s.status.code(), Some(1), "{}", stderr(&s));
+    assert!(
+        stderr(&s).contains("mlx::serve::model") && stderr(&s).contains("did you mean `g`"),
+        "{}",
+        stderr(&s)
+    );
     // Without `--model`, the export says which models there are.
     let e = mlx().arg("export").arg(&reference).output().unwrap();
     assert_eq!(e.status.code(), Some(1));
@@ -447,5 +538,58 @@ fn a_sweep_varies_an_objective_and_a_model_and_picks_by_an_objective() {
         stderr(&c).contains("mlx::sweep::objective") && stderr(&c).contains("val.fit"),
         "{}",
         stderr(&c)
+    );
+}
+
+#[test]
+fn early_stopping_keeps_the_best_epochs_models_and_their_samples() {
+    if !crate::have_fashion("the GAN early-stopping test") {
+        return;
+    }
+    let work = out_dir("gan-early-stop");
+    // The generator's loss rises as the discriminator learns: the first epoch is its best.
+    let (o, dir) = run(
+        &[
+            "tests/programs/fashion_gan_small.mlx",
+            "--set",
+            "early_stop=early_stopping(monitor: train.generate, patience: 1)",
+            "--no-plot",
+        ],
+        &work,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = dir.unwrap();
+    let summary = json(&dir.join("summary.json"));
+    let (best, ran) = (
+        summary["best_epoch"].as_u64().unwrap(),
+        summary["epochs_run"].as_u64().unwrap(),
+    );
+    assert!(
+        best < ran,
+        "best epoch {best} of {ran}: no earlier epoch was restored"
+    );
+    // samples.safetensors is what the kept generator makes of the samples' draws.
+    let z = mlx::train::objectives::noise(3, "samples/0", &[16, 16]);
+    let rows: Vec<Vec<f32>> = z.as_f32().chunks(16).map(<[f32]>::to_vec).collect();
+    let input = work.join("latent.json");
+    std::fs::write(&input, serde_json::to_string(&rows).unwrap()).unwrap();
+    let p = mlx()
+        .arg("predict")
+        .arg(&dir)
+        .args(["--model", "g", "--format", "csv"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(p.status.success(), "{}", stderr(&p));
+    let predicted: Vec<f32> = String::from_utf8(p.stdout)
+        .unwrap()
+        .split([',', '\n'])
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let (_, samples) = tensor(&dir.join("samples.safetensors"), "samples");
+    assert_eq!(
+        samples, predicted,
+        "samples.safetensors is not the kept generator's"
     );
 }
