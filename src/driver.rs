@@ -58,7 +58,9 @@ pub fn load(path: &Path) -> Loaded {
                         crate::data::csv::io_message(&e)
                     ),
                 )
-                .with_help(if path.exists() {
+                .with_help(if path.is_dir() {
+                    "give the path of an `.mlx` file in it"
+                } else if path.exists() {
                     "check the file's permissions and that it is UTF-8 text"
                 } else {
                     "check the path"

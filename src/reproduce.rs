@@ -166,8 +166,9 @@ fn resume_inner(
             ..Diagnostic::error(
                 "mlx::resume::completed",
                 format!(
-                    "the run in {} already completed ({epochs} epochs); there is nothing to resume",
-                    dir.display()
+                    "the run in {} already completed ({epochs} epoch{}); there is nothing to resume",
+                    dir.display(),
+                    if epochs == 1 { "" } else { "s" }
                 ),
             )
         };

@@ -55,6 +55,20 @@ impl<'a> Checker<'a> {
                 Some(n) => n.clone(),
                 None => match decls.get(i) {
                     Some(d) => (d.name.name.clone(), a.span),
+                    None if !decls.is_empty() => {
+                        self.error(
+                            Diagnostic::error(
+                                "mlx::type::arity",
+                                format!(
+                                    "model `{name}` takes {} hyperparameter{}, but more were given",
+                                    decls.len(),
+                                    super::model::plural(decls.len())
+                                ),
+                            )
+                            .with_label(a.span, "one too many"),
+                        );
+                        return None;
+                    }
                     None => {
                         args.push(a);
                         continue;

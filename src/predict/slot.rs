@@ -73,10 +73,20 @@ fn read_rows(path: &Path, width: usize) -> Result<Vec<f32>, Failed> {
         };
         for (i, r) in rows.iter().enumerate() {
             let before = out.len();
-            if !flatten(r, &mut out) || out.len() - before != width {
+            if !flatten(r, &mut out) {
                 return Err(input_error(
                     path,
-                    format!("row {} is not {width} numbers", i + 1),
+                    format!("row {} is not an array of numbers", i + 1),
+                ));
+            }
+            if out.len() - before != width {
+                return Err(input_error(
+                    path,
+                    format!(
+                        "row {} has {} numbers, but a row of this model has {width}",
+                        i + 1,
+                        out.len() - before
+                    ),
                 ));
             }
         }

@@ -221,7 +221,11 @@ impl Builder {
             span,
         });
         Item::Model(Model {
-            header_span: span.to(header_end),
+            // From `model` to the end of the signature, not the body.
+            header_span: Span {
+                end: header_end.end,
+                ..span
+            },
             name,
             hyper,
             inputs,

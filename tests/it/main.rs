@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod codes;
 mod examples;
 mod explain;
 mod export;

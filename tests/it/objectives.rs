@@ -285,7 +285,7 @@ fn a_gan_killed_at_a_random_epoch_resumes_to_identical_weights_and_samples() {
         .unwrap();
     assert_eq!(p.status.code(), Some(1), "{}", stderr(&p));
     assert!(
-        stderr(&p).contains("row 1 is not 16 numbers"),
+        stderr(&p).contains("row 1 has 3 numbers, but a row of this model has 16"),
         "{}",
         stderr(&p)
     );

@@ -84,7 +84,149 @@ fn crates_stay_in_their_layers() {
             }
         }
         assert!(!code.contains("dbg!("), "{rel}: leftover dbg!");
+        // Layers: back ends run IR and never see the language; data never runs a model;
+        // only the command line (main.rs, through the library) reaches `commands`.
+        let is_test = rel.ends_with("tests.rs") || rel.contains("/tests/");
+        let uses = |m: &str| {
+            code.contains(&format!("crate::{m}")) || code.contains(&format!("super::super::{m}"))
+        };
+        if rel.starts_with("backend/") && !is_test {
+            for m in ["check", "syntax", "driver", "data", "train"] {
+                assert!(!uses(m), "{rel}: a back end imports crate::{m}");
+            }
+        }
+        if rel.starts_with("data/") && !is_test {
+            for m in ["backend", "ir", "train", "serve", "predict"] {
+                assert!(!uses(m), "{rel}: the data layer imports crate::{m}");
+            }
+        }
+        if rel.starts_with("check/") || rel.starts_with("syntax/") {
+            for m in ["backend", "train", "serve", "predict", "rundir"] {
+                assert!(
+                    is_test || !uses(m),
+                    "{rel}: the language layer imports crate::{m}"
+                );
+            }
+        }
+        if rel != "commands.rs" && rel != "main.rs" && !is_test {
+            assert!(
+                !uses("commands"),
+                "{rel}: only the command line imports crate::commands"
+            );
+        }
     }
+}
+
+/// Every `mlx::area::name` code in the source, with the files that raise it.
+fn source_codes() -> std::collections::BTreeMap<String, Vec<String>> {
+    let src = crate::root().join("src");
+    let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for f in rust_files(&src) {
+        if is_test_file(&f) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).expect("read");
+        for code in quoted_codes(&text) {
+            out.entry(code)
+                .or_default()
+                .push(f.strip_prefix(&src).unwrap().display().to_string());
+        }
+    }
+    out
+}
+
+/// A unit-test file inside `src/` (`tests.rs`, or under a `tests/` directory).
+fn is_test_file(f: &Path) -> bool {
+    f.ends_with("tests.rs")
+        || f.components().any(|c| c.as_os_str() == "tests")
+            && f.components().any(|c| c.as_os_str() == "src")
+}
+
+/// `"mlx::a::b"` string literals in `text`.
+fn quoted_codes(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for part in text.split("\"mlx::").skip(1) {
+        let end = part.find('"').unwrap_or(0);
+        let code = &part[..end];
+        if code.split("::").count() == 2
+            && code
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '_' || c == ':')
+        {
+            out.push(format!("mlx::{code}"));
+        }
+    }
+    out
+}
+
+/// Codes raised only when the machine fails the program (a full disk, a thread that cannot
+/// start, a plot library error): no test can provoke them portably.
+const UNPROVOKED: &[(&str, &str)] = &[
+    (
+        "mlx::runtime::error",
+        "a thread or runtime that cannot start",
+    ),
+    (
+        "mlx::run::io",
+        "a write that fails (a full disk; permissions do not bind root in CI)",
+    ),
+    ("mlx::plot::failed", "the plotting library failing to draw"),
+    ("mlx::explain::write", "a write that fails"),
+    ("mlx::monitor::write", "a write that fails"),
+    ("mlx::export::write", "a write that fails"),
+];
+
+#[test]
+fn every_diagnostic_code_is_documented_and_tested() {
+    let codes = source_codes();
+    let arch = std::fs::read_to_string(crate::root().join("ARCHITECTURE.md")).expect("read");
+    let mut tested = String::new();
+    // Unit tests inside src/ assert codes too.
+    for f in rust_files(&crate::root().join("src")) {
+        if is_test_file(&f) {
+            tested.push_str(&std::fs::read_to_string(&f).unwrap_or_default());
+        }
+    }
+    for dir in ["tests/ui", "tests/it"] {
+        let mut dirs = vec![crate::root().join(dir)];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).expect("read dir").flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.extension().is_some_and(|x| x == "mlx" || x == "rs")
+                    && !p.ends_with("tidy.rs")
+                {
+                    tested.push_str(&std::fs::read_to_string(&p).unwrap_or_default());
+                }
+            }
+        }
+    }
+    let mut problems = Vec::new();
+    for (code, files) in &codes {
+        let at = files.join(", ");
+        if !arch.contains(&format!("`{code}`")) {
+            problems.push(format!(
+                "{code} ({at}) is not in ARCHITECTURE.md's list of codes"
+            ));
+        }
+        let pinned = tested.contains(&format!("code={code}"))
+            || tested.contains(&format!("\"{code}\""))
+            || tested.contains(&format!("{code}\")"))
+            || tested.contains(&format!("contains(\"{code}"));
+        if !pinned && !UNPROVOKED.iter().any(|(c, _)| c == code) {
+            problems.push(format!(
+                "{code} ({at}) is asserted by no ui case (`code={code}`) and no integration test"
+            ));
+        }
+    }
+    for (c, _) in UNPROVOKED {
+        assert!(
+            codes.contains_key(*c),
+            "{c} is listed as unprovoked but raised nowhere"
+        );
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 #[test]
