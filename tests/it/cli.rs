@@ -233,10 +233,14 @@ fn huge_lines_and_headers_end_in_bounded_diagnostics_under_a_memory_limit() {
         ),
         (
             "cols.csv",
-            (0..2_000_000)
-                .map(|i| format!("c{i}"))
-                .collect::<Vec<_>>()
-                .join(","),
+            format!(
+                "{}\n{}\n",
+                (0..2_000_000)
+                    .map(|i| format!("c{i}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                vec!["0"; 2_000_000].join(",")
+            ),
             "more bytes",
         ),
     ];
