@@ -151,6 +151,9 @@ fn resume_inner(
     dir: &Path,
     opts: &ResumeOptions,
 ) -> Result<(Vec<Diagnostic>, Option<PathBuf>), Failed> {
+    if rundir::open(dir).is_ok_and(|r| r.is_sweep()) {
+        return resume_sweep(dir, opts);
+    }
     let opened = open(dir)?;
     let _writing = rundir::lock_for_writing(dir, "mlx resume").map_err(fail)?;
     let s = summary(dir);
@@ -230,6 +233,207 @@ fn resume_inner(
             Err((checked.sources.clone(), diags))
         }
     }
+}
+
+/// `mlx resume SWEEP_DIR`: check the sweep's `sweep.mlx` again (the same points), match each
+/// point to its trial directory by the trial's `spec.mlx`, keep the completed trials, resume
+/// the interrupted ones from their checkpoints, run the missing ones, and write `sweep.json`
+/// as the uninterrupted sweep would have.
+fn resume_sweep(
+    dir: &Path,
+    opts: &ResumeOptions,
+) -> Result<(Vec<Diagnostic>, Option<PathBuf>), Failed> {
+    let _writing = rundir::lock_for_writing(dir, "mlx resume").map_err(fail)?;
+    if dir.join(rundir::SWEEP).is_file() {
+        let d = Diagnostic {
+            severity: Severity::Advice,
+            ..Diagnostic::error(
+                "mlx::resume::completed",
+                format!(
+                    "the sweep in {} already completed (it has its {}); there is nothing to resume",
+                    dir.display(),
+                    rundir::SWEEP
+                ),
+            )
+        };
+        return Ok((vec![d], Some(dir.to_path_buf())));
+    }
+    let spec = dir.join(rundir::SWEEP_SPEC);
+    if !spec.is_file() {
+        return Err(fail(
+            Diagnostic::error(
+                "mlx::rundir::missing",
+                format!(
+                    "{} has no {}: it was made by an mlx that did not record a sweep's program",
+                    dir.display(),
+                    rundir::SWEEP_SPEC
+                ),
+            )
+            .with_help(
+                "resume its trials one by one (`mlx resume TRIAL_DIR`), or run the sweep again",
+            ),
+        ));
+    }
+    let mut checked = driver::check_file(&spec, &[]);
+    if !checked.ok() {
+        checked.diags.retain(Diagnostic::is_error);
+        return Err((checked.sources, checked.diags));
+    }
+    let program = checked
+        .program
+        .as_ref()
+        .ok_or_else(|| fail(Diagnostic::internal("a checked sweep without a program")))?;
+    let [s] = program.sweeps.as_slice() else {
+        return Err(fail(Diagnostic::error(
+            "mlx::rundir::corrupt",
+            format!(
+                "{} declares {} sweeps; a sweep directory's declares one",
+                spec.display(),
+                program.sweeps.len()
+            ),
+        )));
+    };
+    // The trial directories there are, by their resolved program.
+    let mut found: Vec<(PathBuf, String)> = Vec::new();
+    if let Ok(trains) = std::fs::read_dir(dir.join(rundir::TRIALS)) {
+        for t in trains.flatten() {
+            for r in std::fs::read_dir(t.path()).into_iter().flatten().flatten() {
+                let p = r.path();
+                // `.partial-…`: a trial being set up when the sweep was killed (never
+                // published, so never started; cleaned up by the next trial's start).
+                if r.file_name().to_string_lossy().starts_with('.') {
+                    continue;
+                }
+                if let Ok(text) = std::fs::read_to_string(p.join(rundir::SPEC)) {
+                    found.push((p, text));
+                }
+            }
+        }
+    }
+    found.sort();
+    // The trials made so far must still be the recorded experiment (the data unchanged):
+    // otherwise the sweep would mix results of two experiments.
+    for (trial, _) in &found {
+        if let Ok(lock) = rundir::open(trial).and_then(|r| r.lock()) {
+            let problems = lock::check(trial, &lock);
+            if !problems.is_empty() {
+                return Err((
+                    SourceMap::new(),
+                    problems
+                        .into_iter()
+                        .map(|d| {
+                            d.with_help(format!(
+                                "trial {} no longer matches its lock, so the sweep was not resumed; restore it, or run the sweep again",
+                                trial.display()
+                            ))
+                        })
+                        .collect(),
+                ));
+            }
+        }
+    }
+    let ctx = context(&checked, program);
+    let trial_opts = Options {
+        progress: opts.progress,
+        verbose: opts.verbose,
+        ..Options::new(backend_of(&found), dir.join(rundir::TRIALS))
+    };
+    let n = s.trains.len();
+    let mut diags = Vec::new();
+    let mut results = Vec::new();
+    for (i, plan) in s.trains.iter().enumerate() {
+        let want = crate::train::resolve::spec_text(
+            &checked.sources,
+            &checked.modules,
+            &checked.overrides,
+            &[plan],
+        );
+        let at = found.iter().position(|(_, text)| *text == want);
+        let r = match at.map(|k| found.remove(k).0) {
+            Some(trial) if completed(summary(&trial).as_ref()) => {
+                if opts.verbose {
+                    eprintln!(
+                        "sweep `{}` trial {}/{n}: completed in {}",
+                        s.name,
+                        i + 1,
+                        trial.display()
+                    );
+                }
+                Ok(crate::train::run::Outcome {
+                    summary: summary(&trial).unwrap_or_default(),
+                    dir: Some(trial),
+                })
+            }
+            Some(trial) => {
+                if opts.verbose {
+                    eprintln!(
+                        "sweep `{}` trial {}/{n}: resuming {}",
+                        s.name,
+                        i + 1,
+                        trial.display()
+                    );
+                }
+                match resume_inner(&trial, opts) {
+                    Ok((ds, _)) => {
+                        diags.extend(ds);
+                        match summary(&trial) {
+                            Some(sm) => Ok(crate::train::run::Outcome {
+                                summary: sm,
+                                dir: Some(trial),
+                            }),
+                            None => Err(crate::train::run::Failure {
+                                diagnostic: Box::new(Diagnostic::internal(
+                                    "a resumed trial without a summary",
+                                )),
+                                dir: Some(trial),
+                            }),
+                        }
+                    }
+                    Err((sources, ds)) => return Err((sources, [diags, ds].concat())),
+                }
+            }
+            None => {
+                if opts.verbose {
+                    eprintln!("sweep `{}` trial {}/{n}: starting", s.name, i + 1);
+                }
+                run::train(&ctx, plan, &trial_opts)
+            }
+        };
+        let failed = r.is_err();
+        results.push(Some(r));
+        if failed {
+            break;
+        }
+    }
+    results.resize_with(n, || None);
+    match crate::train::sweep::finish(s, dir, results, opts.verbose) {
+        Ok(d) => {
+            if opts.plot {
+                diags.extend(crate::plot::warning(&d));
+            }
+            Ok((diags, Some(d)))
+        }
+        Err(f) => {
+            diags.push(*f.diagnostic);
+            Err((checked.sources.clone(), diags))
+        }
+    }
+}
+
+/// The back end the sweep's trials recorded (the CPU's when none has a lock yet).
+fn backend_of(trials: &[(PathBuf, String)]) -> BackendKind {
+    trials
+        .iter()
+        .find_map(|(p, _)| {
+            rundir::open(p)
+                .ok()?
+                .lock()
+                .ok()?
+                .backend
+                .parse::<BackendKind>()
+                .ok()
+        })
+        .unwrap_or(BackendKind::Auto)
 }
 
 /// `mlx verify`: the report (standard output) and the diagnostics; an error among them means

@@ -41,6 +41,8 @@ pub const PREPROCESS: &str = "preprocess.json";
 pub const MODEL: &str = "model.safetensors";
 pub const SPEC: &str = "spec.mlx";
 pub const TRIALS: &str = "trials";
+/// A sweep directory's resolved program (what `mlx resume SWEEP_DIR` checks again).
+pub const SWEEP_SPEC: &str = "sweep.mlx";
 /// Written by `mlx export` unless `-o` names another file.
 pub const ONNX: &str = "model.onnx";
 /// The training data's reference profile (drift monitoring).
@@ -115,7 +117,7 @@ pub fn open(path: &Path) -> Result<RunDir, Diagnostic> {
 
 /// A sweep directory: `sweep.json`, or a `trials/` folder (a sweep still running or killed).
 pub fn is_sweep(dir: &Path) -> bool {
-    dir.join(SWEEP).is_file() || dir.join(TRIALS).is_dir()
+    dir.join(SWEEP).is_file() || dir.join(TRIALS).is_dir() || dir.join(SWEEP_SPEC).is_file()
 }
 
 /// A run directory: one of the files every run writes first or last.

@@ -7,8 +7,9 @@ use super::run::{self, Context, Failure, Options, Outcome};
 use crate::check::hir::SweepPlan;
 use crate::diagnostics::Diagnostic;
 use crate::rundir::{self, BestTrial, Direction, Summary, SweepDoc, TrialEntry};
+use crate::syntax::ast;
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
@@ -50,11 +51,27 @@ pub fn run(
             ),
         )
     })?;
+    // The sweep's own program first, so a killed sweep can be resumed as a sweep; the
+    // directory is this process's while it runs.
+    let _writing = rundir::lock_for_writing(&dir, "mlx run").map_err(|d| Failure {
+        diagnostic: Box::new(d),
+        dir: Some(dir.clone()),
+    })?;
+    if let Some(text) = sweep_text(ctx, s) {
+        let path = dir.join(rundir::SWEEP_SPEC);
+        rundir::write_atomic(&path, text.as_bytes()).map_err(|e| Failure {
+            diagnostic: Box::new(Diagnostic::error(
+                "mlx::run::io",
+                format!("cannot write {}: {e}", path.display()),
+            )),
+            dir: Some(dir.clone()),
+        })?;
+    }
     let n = s.trains.len();
     let jobs = jobs.clamp(1, n.max(1));
     let parallel = jobs > 1;
     let trial_opts = Options {
-        out: dir.join("trials"),
+        out: dir.join(rundir::TRIALS),
         progress: opts.progress && !parallel,
         verbose: opts.verbose && !parallel,
         threads: if parallel {
@@ -119,10 +136,26 @@ pub fn run(
         worker();
     }
 
+    let results: Vec<Option<Result<Outcome, Failure>>> = results
+        .into_iter()
+        .map(|slot| slot.into_inner().ok().flatten())
+        .collect();
+    finish(s, &dir, results, opts.verbose)
+}
+
+/// `sweep.json` from the trials' outcomes, in trial order (a trial that never started follows a
+/// failed one, whose failure is returned), and the end-of-sweep table when `verbose`.
+pub fn finish(
+    s: &SweepPlan,
+    dir: &Path,
+    results: Vec<Option<Result<Outcome, Failure>>>,
+    verbose: bool,
+) -> Result<PathBuf, Failure> {
+    let dir = dir.to_path_buf();
+    let n = s.trains.len();
     let mut trials = Vec::new();
     let mut best: Option<(usize, f64)> = None;
-    for (i, slot) in results.into_iter().enumerate() {
-        let r = slot.into_inner().ok().flatten();
+    for (i, r) in results.into_iter().enumerate() {
         let out = match r {
             Some(Ok(out)) => out,
             Some(Err(f)) => {
@@ -188,10 +221,26 @@ pub fn run(
         )),
         dir: Some(dir.clone()),
     })?;
-    if opts.verbose {
+    if verbose {
         eprintln!("{}", table(s, &doc));
     }
     Ok(dir)
+}
+
+/// The sweep's resolved program (`sweep.mlx`): the base train as its runs write it (imports
+/// inlined, `--set` applied, defaults filled in) and the sweep block, so checking it again
+/// gives the same points. `None` when the base train or the block cannot be found.
+pub fn sweep_text(ctx: &Context<'_>, s: &SweepPlan) -> Option<String> {
+    let base = ctx.program.trains.iter().find(|t| t.name == s.base)?;
+    let block = ctx
+        .modules
+        .iter()
+        .flat_map(|m| &m.items)
+        .find(|i| matches!(i, ast::Item::Sweep(w) if w.name.name == s.name))?;
+    let mut text = super::resolve::spec_text(ctx.sources, ctx.modules, ctx.overrides, &[base]);
+    text.push('\n');
+    crate::syntax::print::item(&mut text, block);
+    Some(text)
 }
 
 /// The end-of-sweep table: one row per trial, the best marked.

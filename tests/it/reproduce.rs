@@ -596,3 +596,121 @@ fn verify_passes_on_a_run_started_with_a_relative_path() {
     assert_eq!(v.status.code(), Some(0), "{report}{}", stderr(&v));
     assert!(report.contains("sources.json: identical"), "{report}");
 }
+
+/// The trial directories of a sweep directory, sorted.
+fn trial_dirs(sweep: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(sweep.join("trials"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|t| std::fs::read_dir(t.path()).into_iter().flatten().flatten())
+        .filter(|r| !r.file_name().to_string_lossy().starts_with('.'))
+        .map(|r| r.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    out.sort();
+    out
+}
+
+/// A sweep's sweep.json with what differs between two sweeps of one experiment (trial
+/// directories, timings) left out.
+fn sweep_doc(dir: &Path) -> Value {
+    let mut v = json(&dir.join("sweep.json"));
+    for t in v["trials"].as_array_mut().unwrap() {
+        t.as_object_mut().unwrap().remove("dir");
+        let s = t["summary"].take();
+        t["summary"] = without_timing(s);
+    }
+    v["best"].as_object_mut().unwrap().remove("dir");
+    v
+}
+
+#[test]
+fn a_killed_sweep_resumes_to_the_same_sweep_json() {
+    let work = out_dir("sweep-kill");
+    // Six trials, slowed by a small batch so the kill lands inside one of them.
+    let args = [
+        "examples/penguins_sweep.mlx",
+        "--set",
+        "batch=4",
+        "--set",
+        "epochs=25",
+        "--set",
+        "checkpoint=every(2)",
+        "--no-plot",
+    ];
+    let (o, reference) = run(&args, &work.join("ref"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let reference = reference.unwrap();
+
+    // Killed (SIGKILL) while its third or fourth trial trains, chosen by the clock.
+    let at = 3
+        + (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos() as usize)
+            % 2;
+    let out = work.join("killed");
+    let mut child = mlx()
+        .arg("run")
+        .args(args)
+        .arg("--out")
+        .arg(&out)
+        .arg("-q")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let sweep = loop {
+        let sweep = std::fs::read_dir(out.join("penguins_search"))
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| Some(e.ok()?.path()));
+        if let Some(s) = &sweep {
+            let trials = trial_dirs(s);
+            // Counted without parsing a line still being written.
+            let lines = |t: &PathBuf| {
+                std::fs::read_to_string(t.join("metrics.jsonl"))
+                    .unwrap_or_default()
+                    .lines()
+                    .filter(|l| serde_json::from_str::<Value>(l).is_ok())
+                    .count()
+            };
+            if trials.len() >= at && trials.last().is_some_and(|t| lines(t) >= 2) {
+                break Some(s.clone());
+            }
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let _ = child.kill(); // SIGKILL
+    let _ = child.wait();
+    let sweep = sweep.unwrap_or_else(|| panic!("the sweep never reached trial {at}"));
+    assert!(
+        !sweep.join("sweep.json").exists(),
+        "the sweep finished before it was killed"
+    );
+    assert!(sweep.join("sweep.mlx").exists());
+    let r = resume(&sweep);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_eq!(last_line(&r), sweep);
+    assert_eq!(sweep_doc(&reference), sweep_doc(&sweep));
+    // Every trial is the uninterrupted sweep's, bit for bit, and none was run twice.
+    let (a, b) = (trial_dirs(&reference), trial_dirs(&sweep));
+    assert_eq!(a.len(), 6);
+    assert_eq!(b.len(), 6, "{b:?}");
+    for (x, y) in a.iter().zip(&b) {
+        assert_same_run(x, y);
+    }
+    // Resumed again: completed, nothing to do.
+    let again = resume(&sweep);
+    assert!(again.status.success());
+    assert!(
+        stderr(&again).contains("mlx::resume::completed"),
+        "{}",
+        stderr(&again)
+    );
+}
