@@ -239,3 +239,16 @@ pub fn checked_call<'p>(
     }
     Ok(f)
 }
+
+/// The diagnostic for memory a back end cannot have: `values` f32s for `what`.
+pub fn out_of_memory(values: usize, what: &str) -> Diagnostic {
+    let bytes = (values as f64) * 4.0;
+    Diagnostic::error(
+        "mlx::train::memory",
+        format!(
+            "cannot allocate {:.1} GB for {what}: the machine does not have that memory",
+            bytes / 1e9
+        ),
+    )
+    .with_help("make the model or the batch smaller; `mlx check -v` estimates what a training step needs (`MLX_MEMORY_LIMIT` set too high lets oversized models past the check)")
+}

@@ -327,3 +327,47 @@ fn a_byte_order_mark_before_a_program_is_ignored() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("bad.mlx:1:11]"), "{err}");
 }
+
+/// Memory the machine cannot give (here: 8 GB of weights under a 4 GB address-space limit,
+/// past the checker because `MLX_MEMORY_LIMIT` claims a petabyte) ends `mlx run` with a
+/// diagnostic naming the tensor, exit 1, never an abort.
+#[test]
+fn an_allocation_the_machine_refuses_is_a_diagnostic() {
+    let dir = crate::run::out_dir("alloc");
+    let spec = dir.join("wide.mlx");
+    std::fs::write(
+        &spec,
+        format!(
+            "use std.nn\ndataset d {{\n  source = csv(\"{}\", missing: \"NA\")\n  split = random(train: 0.7, val: 0.15, test: 0.15)\n  features {{ bill_length_mm: Float = impute(median) |> standardize }}\n  target species: Class[3]\n}}\nmodel wide(x: Float[B, F]) -> Float[B, C] {{ x |> dense(2000000000) |> relu |> dense(C) }}\ntrain t {{ model = wide  data = d  loss = cross_entropy  optimizer = adam(lr: 0.01)  epochs = 1 }}\n",
+            crate::root().join("examples/data/penguins.csv").display()
+        ),
+    )
+    .unwrap();
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 4000000; exec {} run {} --out {} -q",
+            env!("CARGO_BIN_EXE_mlx"),
+            spec.display(),
+            dir.join("runs").display()
+        ))
+        .env("MLX_MEMORY_LIMIT", "1000000000000000")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("mlx::train::memory") && err.contains("dense_0.w"),
+        "{err}"
+    );
+    // Without the override the checker refuses it first, naming the same tensor.
+    let c = Command::new(env!("CARGO_BIN_EXE_mlx"))
+        .arg("check")
+        .arg(&spec)
+        .env("MLX_MEMORY_LIMIT", "4000000000")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&c.stderr);
+    assert_eq!(c.status.code(), Some(1), "{err}");
+    assert!(err.contains("mlx::train::memory"), "{err}");
+}

@@ -141,16 +141,22 @@ impl Backend for Cpu {
                 .map(|f: &CompiledFn| vec![Default::default(); f.schedule.steps.len()])
                 .collect()
         });
-        let states = program
-            .states
-            .iter()
-            .map(|s| vec![0.0; s.shape.iter().product()])
-            .collect();
+        let mut states = Vec::with_capacity(program.states.len());
+        for s in &program.states {
+            let n: usize = s.shape.iter().product();
+            states.push(zeroed(n).ok_or_else(|| {
+                crate::backend::out_of_memory(n, &format!("the tensor `{}` {:?}", s.name, s.shape))
+            })?);
+        }
+        let arena_len = arena + memory::ALIGN;
+        let arena = zeroed(arena_len).ok_or_else(|| {
+            crate::backend::out_of_memory(arena_len, "the activations of one step")
+        })?;
         Ok(Box::new(CpuExecutable {
             program: program.clone(),
             fns,
             states,
-            arena: vec![0.0; arena + memory::ALIGN],
+            arena,
             pool: Pool::new(self.threads),
             _jit: jit,
             profile,
@@ -485,5 +491,24 @@ impl Drop for CpuExecutable {
                 1e6 * secs / *n as f64
             );
         }
+    }
+}
+
+/// `n` zeros, or `None` when the memory cannot be had (instead of aborting the process). The
+/// pages are zeroed lazily by the system, as `vec![0.0; n]` would have them.
+fn zeroed(n: usize) -> Option<Vec<f32>> {
+    if n == 0 {
+        return Some(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<f32>(n).ok()?;
+    // SAFETY: `layout` has a non-zero size; a non-null block of it holds `n` zeroed f32s, and
+    // it was allocated by the global allocator with the layout `Vec<f32>` of capacity `n`
+    // frees it with.
+    unsafe {
+        let p = std::alloc::alloc_zeroed(layout).cast::<f32>();
+        if p.is_null() {
+            return None;
+        }
+        Some(Vec::from_raw_parts(p, n, n))
     }
 }
