@@ -6,12 +6,68 @@ use std::io::Read;
 use std::path::Path;
 
 /// A parsed CSV file: the header and every record as text, with the line each record starts on.
-#[derive(Clone, Debug, Default)]
+/// The fields are kept compactly: one buffer of their text and the end of each field in it
+/// (a `String` per field cost ~10 times the file's size for short fields).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Table {
     pub header: Vec<String>,
-    pub rows: Vec<Vec<String>>,
+    /// Every field's text, row after row.
+    text: String,
+    /// The end of each field in `text`, `header.len()` a row.
+    ends: Vec<u32>,
     /// 1-based line number of each row's first line (the header is line 1).
     pub lines: Vec<usize>,
+}
+
+impl Table {
+    /// A table with this header and no rows.
+    pub fn new(header: Vec<String>) -> Table {
+        Table {
+            header,
+            ..Table::default()
+        }
+    }
+
+    /// The number of rows.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// The field of row `r`, column `j`.
+    pub fn get(&self, r: usize, j: usize) -> &str {
+        let k = r * self.width() + j;
+        let start = if k == 0 { 0 } else { self.ends[k - 1] as usize };
+        &self.text[start..self.ends[k] as usize]
+    }
+
+    /// The fields of row `r`.
+    pub fn row(&self, r: usize) -> Vec<&str> {
+        (0..self.width()).map(|j| self.get(r, j)).collect()
+    }
+
+    /// Fields a row.
+    fn width(&self) -> usize {
+        self.ends.len().checked_div(self.lines.len()).unwrap_or(0)
+    }
+
+    /// Add a row that starts on `line` (every row as many fields as the first).
+    pub fn push<S: AsRef<str>>(&mut self, fields: &[S], line: usize) -> Result<(), CsvError> {
+        for f in fields {
+            self.text.push_str(f.as_ref());
+            let end = u32::try_from(self.text.len()).map_err(|_| CsvError {
+                line,
+                message: "more than 4 GiB of field text: too large to hold in memory as one table"
+                    .into(),
+            })?;
+            self.ends.push(end);
+        }
+        self.lines.push(line);
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -99,6 +155,20 @@ pub fn read(path: &Path, sep: char) -> Result<Table, CsvError> {
 
 /// Parse CSV text. Blank lines are skipped; every record must have as many fields as the header.
 pub fn parse(text: &str, sep: char) -> Result<Table, CsvError> {
+    let mut table = Table::default();
+    let header = scan(text, sep, |_, rec, line| table.push(rec, line))?;
+    table.header = header;
+    Ok(table)
+}
+
+/// Read CSV text record by record without keeping it: `each` gets the header, every record
+/// (as many fields as the header) and the line it starts on. Returns the header. Blank lines
+/// are skipped; the header must name every column once.
+pub fn scan(
+    text: &str,
+    sep: char,
+    mut each: impl FnMut(&[String], &[String], usize) -> Result<(), CsvError>,
+) -> Result<Vec<String>, CsvError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut records = Records {
         chars: text.char_indices().peekable(),
@@ -132,29 +202,23 @@ pub fn parse(text: &str, sep: char) -> Result<Table, CsvError> {
             });
         }
     }
-    let mut table = Table {
-        header,
-        rows: Vec::new(),
-        lines: Vec::new(),
-    };
     while let Some((line, rec)) = records.next_record()? {
         if rec.len() == 1 && rec[0].is_empty() {
             continue;
         }
-        if rec.len() != table.header.len() {
+        if rec.len() != header.len() {
             return Err(CsvError {
                 line,
                 message: format!(
                     "expected {} fields (as in the header), found {}",
-                    table.header.len(),
+                    header.len(),
                     rec.len()
                 ),
             });
         }
-        table.rows.push(rec);
-        table.lines.push(line);
+        each(&header, &rec, line)?;
     }
-    Ok(table)
+    Ok(header)
 }
 
 struct Records<'t> {
@@ -278,9 +342,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.header, ["a", "b", "c"]);
-        assert_eq!(t.rows[0], ["1", "x, y", "3"]);
-        assert_eq!(t.rows[1], ["4", "he said \"hi\"", "multi\nline"]);
-        assert_eq!(t.rows[2], ["7", "8", "9"]);
+        assert_eq!(t.len(), 3);
+        assert_eq!(t.row(0), ["1", "x, y", "3"]);
+        assert_eq!(t.row(1), ["4", "he said \"hi\"", "multi\nline"]);
+        assert_eq!(t.row(2), ["7", "8", "9"]);
+        assert_eq!(t.get(1, 2), "multi\nline");
         assert_eq!(t.lines, [2, 4, 6]);
     }
 
@@ -301,8 +367,8 @@ mod tests {
     #[test]
     fn other_separators() {
         let t = parse("a;b\n1;2,5\n", ';').unwrap();
-        assert_eq!(t.rows[0], ["1", "2,5"]);
+        assert_eq!(t.row(0), ["1", "2,5"]);
         let t = parse("a\tb\n1\t2\n", '\t').unwrap();
-        assert_eq!(t.rows[0], ["1", "2"]);
+        assert_eq!(t.row(0), ["1", "2"]);
     }
 }

@@ -55,11 +55,16 @@ impl Data {
         let mut raws: Vec<Raw> = Vec::new();
         for s in &plan.sources {
             let raw = match &s.loader {
-                Loader::Csv { path, missing, sep } => {
+                Loader::Csv { path, missing, sep } if plan.dedup => {
+                    // Duplicates are found on the rows' text: keep it.
                     let t =
                         csv::read(path, *sep).map_err(|e| unreadable(path, e.line, &e.message))?;
-                    b.add_csv(&t, path, missing, s.role)?;
+                    b.add_csv(&t, path, missing, s.role, false)?;
                     Raw::Csv(t)
+                }
+                Loader::Csv { path, missing, sep } => {
+                    b.stream_csv(path, missing, *sep, s.role)?;
+                    Raw::Csv(csv::Table::default())
                 }
                 Loader::Idx { images, labels } => {
                     b.add_idx(images, labels.as_deref(), s.role)?;
@@ -99,7 +104,7 @@ impl Data {
             "labelled rows are a CSV file of feature and target columns",
         )?;
         let mut b = Builder::new(plan, false);
-        b.add_csv(&t, path, &missing, SourceRole::All)?;
+        b.add_csv(&t, path, &missing, SourceRole::All, false)?;
         let keep: Vec<bool> = b.drop.iter().map(|d| !d).collect();
         b.compact(&keep);
         Ok(b.data)
@@ -145,7 +150,7 @@ impl Data {
             )));
         }
         let mut b = Builder::new(plan, true);
-        b.add_csv(t, origin, missing, SourceRole::All)?;
+        b.add_csv(t, origin, missing, SourceRole::All, false)?;
         b.data.unusable = (0..b.drop.len()).filter(|i| b.drop[*i]).collect();
         Ok(b.data)
     }
@@ -310,9 +315,9 @@ enum Raw {
     Idx,
 }
 
-#[derive(Clone, Copy, Hash, PartialEq, Eq)]
+#[derive(Clone, Hash, PartialEq, Eq)]
 enum RawKey<'a> {
-    Csv(&'a [String]),
+    Csv(Vec<&'a str>),
     Idx(&'a [u8], u32),
 }
 
@@ -405,14 +410,58 @@ impl<'p> Builder<'p> {
         (self.data.paths.len() - 1) as u32
     }
 
+    /// Add a CSV source in chunks of rows, never holding more of its text than the file and
+    /// one chunk: the pool's columns are all that stays.
+    fn stream_csv(
+        &mut self,
+        path: &Path,
+        missing: &[String],
+        sep: char,
+        role: SourceRole,
+    ) -> Result<(), DataError> {
+        const CHUNK: usize = 1 << 16;
+        let text = csv::read_text(path).map_err(|e| unreadable(path, e.line, &e.message))?;
+        let mut chunk = csv::Table::default();
+        let mut continuing = false;
+        let mut failed: Option<DataError> = None;
+        let scanned = csv::scan(&text, sep, |header, rec, line| {
+            chunk.push(rec, line)?;
+            if chunk.len() == CHUNK {
+                chunk.header = header.to_vec();
+                if let Err(e) = self.add_csv(&chunk, path, missing, role, continuing) {
+                    failed = Some(e);
+                    // Stops the scan; the data error is the one reported.
+                    return Err(csv::CsvError {
+                        line,
+                        message: String::new(),
+                    });
+                }
+                continuing = true;
+                chunk = csv::Table::default();
+            }
+            Ok(())
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        chunk.header = scanned.map_err(|e| unreadable(path, e.line, &e.message))?;
+        // The last rows (or, for a file of no rows, only its columns' check).
+        self.add_csv(&chunk, path, missing, role, continuing)
+    }
+
     fn add_csv(
         &mut self,
         t: &csv::Table,
         path: &Path,
         missing: &[String],
         role: SourceRole,
+        continuing: bool,
     ) -> Result<(), DataError> {
-        let src = self.begin_source(path);
+        let src = if continuing {
+            (self.data.paths.len() - 1) as u32
+        } else {
+            self.begin_source(path)
+        };
         let find = |name: &str| t.header.iter().position(|h| h == name);
         let mut cols = Vec::with_capacity(self.plan.features.len());
         for f in &self.plan.features {
@@ -449,16 +498,16 @@ impl<'p> Builder<'p> {
             })?)
         };
         let drops: Vec<bool> = (0..cols.len()).map(|j| self.drops_missing(j)).collect();
-        let n = t.rows.len();
+        let n = t.len();
         self.data.roles.extend(std::iter::repeat_n(role, n));
         self.drop.reserve(n);
-        for (r, row) in t.rows.iter().enumerate() {
+        for r in 0..n {
             let line = t.lines[r];
             let here = |code, msg: String| DataError::new(code, msg).at(path, Some(line));
             self.data.origins.push((src, line as u32));
             let mut drop = false;
             for (j, &c) in cols.iter().enumerate() {
-                let v = row[c].as_str();
+                let v = t.get(r, c);
                 let absent = absent(v, missing);
                 drop |= absent && drops[j];
                 let name = &self.plan.features[j].column;
@@ -496,7 +545,7 @@ impl<'p> Builder<'p> {
                 }
             }
             if let Some(tc) = tcol {
-                let v = row[tc].as_str();
+                let v = t.get(r, tc);
                 let absent = absent(v, missing);
                 let tname = &self.plan.target.column;
                 if absent {
@@ -661,7 +710,7 @@ impl<'p> Builder<'p> {
                 .unwrap_or(self.data.roles.len());
             for row in start..end {
                 let key = match (raw, image) {
-                    (Raw::Csv(t), _) => RawKey::Csv(&t.rows[row - start]),
+                    (Raw::Csv(t), _) => RawKey::Csv(t.row(row - start)),
                     (Raw::Idx, Some((size, px))) => RawKey::Idx(
                         &px[row * size..(row + 1) * size],
                         self.data.class(row).unwrap_or(0),

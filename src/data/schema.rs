@@ -69,55 +69,94 @@ pub fn parse_number(v: &str) -> Option<f64> {
 pub fn read(loader: &Loader) -> Result<Schema, SchemaError> {
     match loader {
         Loader::Csv { path, missing, sep } => {
-            let t = csv::read(path, *sep).map_err(|e| SchemaError {
+            let err = |e: csv::CsvError| SchemaError {
                 path: path.clone(),
                 line: e.line,
                 missing_file: !path.exists(),
                 message: e.message,
-            })?;
-            Ok(Schema::Csv(csv_schema(&t, missing)))
+            };
+            // One pass over the text, keeping only each column's statistics (not the rows).
+            let text = csv::read_text(path).map_err(err)?;
+            let mut stats: Vec<Stats> = Vec::new();
+            let mut rows = 0;
+            let header = csv::scan(&text, *sep, |_, rec, line| {
+                if stats.is_empty() {
+                    stats = (0..rec.len()).map(|_| Stats::new()).collect();
+                }
+                for (st, v) in stats.iter_mut().zip(rec) {
+                    st.add(v, line, missing);
+                }
+                rows += 1;
+                Ok(())
+            })
+            .map_err(err)?;
+            stats.resize_with(header.len(), Stats::new);
+            Ok(Schema::Csv(CsvSchema {
+                columns: header
+                    .into_iter()
+                    .zip(stats)
+                    .map(|(name, st)| st.column(name))
+                    .collect(),
+                rows,
+            }))
         }
         Loader::Idx { images, labels } => idx_schema(images, labels.as_deref()).map(Schema::Idx),
     }
 }
 
-pub fn csv_schema(t: &csv::Table, missing: &[String]) -> CsvSchema {
-    let mut columns = Vec::with_capacity(t.header.len());
-    for (j, name) in t.header.iter().enumerate() {
-        let mut numeric = true;
-        let mut integer = true;
-        let mut miss = 0;
-        let mut first_text = None;
-        let mut levels: BTreeSet<&str> = BTreeSet::new();
-        let mut truncated = false;
-        for (i, row) in t.rows.iter().enumerate() {
-            let v = row[j].as_str();
-            if is_missing(v, missing) {
-                miss += 1;
-                continue;
+/// What the schema records of one column, gathered value by value.
+struct Stats {
+    numeric: bool,
+    integer: bool,
+    missing: usize,
+    first_text: Option<(String, usize)>,
+    levels: BTreeSet<String>,
+    truncated: bool,
+}
+
+impl Stats {
+    fn new() -> Stats {
+        Stats {
+            numeric: true,
+            integer: true,
+            missing: 0,
+            first_text: None,
+            levels: BTreeSet::new(),
+            truncated: false,
+        }
+    }
+
+    fn add(&mut self, v: &str, line: usize, missing: &[String]) {
+        if is_missing(v, missing) {
+            self.missing += 1;
+            return;
+        }
+        match v.trim().parse::<f64>() {
+            Ok(x) if x.is_nan() => {
+                self.missing += 1;
+                return;
             }
-            match v.trim().parse::<f64>() {
-                Ok(x) if x.is_nan() => {
-                    miss += 1;
-                    continue;
+            Ok(x) => self.integer &= x.fract() == 0.0,
+            Err(_) => {
+                if self.numeric {
+                    self.first_text = Some((v.to_string(), line));
                 }
-                Ok(x) => integer &= x.fract() == 0.0,
-                Err(_) => {
-                    if numeric {
-                        first_text = Some((v.to_string(), t.lines[i]));
-                    }
-                    numeric = false;
-                    integer = false;
-                }
-            }
-            if levels.len() < MAX_LEVELS {
-                levels.insert(v);
-            } else if !levels.contains(v) {
-                truncated = true;
+                self.numeric = false;
+                self.integer = false;
             }
         }
-        let mut levels: Vec<String> = levels.into_iter().map(str::to_string).collect();
-        if numeric {
+        if self.levels.len() < MAX_LEVELS {
+            if !self.levels.contains(v) {
+                self.levels.insert(v.to_string());
+            }
+        } else if !self.levels.contains(v) {
+            self.truncated = true;
+        }
+    }
+
+    fn column(self, name: String) -> Column {
+        let mut levels: Vec<String> = self.levels.into_iter().collect();
+        if self.numeric {
             levels.sort_by(|a, b| {
                 let (x, y) = (
                     parse_number(a).unwrap_or(0.0),
@@ -128,19 +167,15 @@ pub fn csv_schema(t: &csv::Table, missing: &[String]) -> CsvSchema {
             // "1" and "1.0" are the same number: keep one spelling.
             levels.dedup_by(|a, b| parse_number(a) == parse_number(b));
         }
-        columns.push(Column {
-            name: name.clone(),
-            numeric,
-            integer,
-            missing: miss,
+        Column {
+            name,
+            numeric: self.numeric,
+            integer: self.integer,
+            missing: self.missing,
             levels,
-            levels_truncated: truncated,
-            first_text,
-        });
-    }
-    CsvSchema {
-        columns,
-        rows: t.rows.len(),
+            levels_truncated: self.truncated,
+            first_text: self.first_text,
+        }
     }
 }
 

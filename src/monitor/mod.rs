@@ -160,11 +160,9 @@ fn targets(input: &InputSchema, path: &Path) -> Option<Vec<Option<f32>>> {
     } else {
         let t = crate::data::csv::read(path, input.separator).ok()?;
         let col = t.header.iter().position(|h| h == name)?;
-        t.rows
-            .iter()
+        (0..t.len())
             .map(|r| {
-                r.get(col)
-                    .cloned()
+                Some(t.get(r, col).to_string())
                     .filter(|v| !crate::data::schema::is_missing(v, &input.missing))
             })
             .collect()

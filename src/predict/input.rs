@@ -174,11 +174,12 @@ pub fn from_instances(schema: &InputSchema, instances: &[Value]) -> Result<Rows,
         }
         rows.push(row);
     }
-    let table = Table {
-        header,
-        lines: (0..rows.len()).map(|r| r + 1).collect(),
-        rows,
-    };
+    let mut table = Table::new(header);
+    for (r, row) in rows.iter().enumerate() {
+        table
+            .push(row, r + 1)
+            .map_err(|e| InputError::new("malformed", e.message))?;
+    }
     check_table(schema, &table, true)?;
     Ok(Rows::Table(table))
 }
@@ -195,7 +196,7 @@ pub fn from_csv(schema: &InputSchema, text: &str, strict: bool) -> Result<Rows, 
         .map_err(|e| InputError::new("malformed", format!("line {}: {}", e.line, e.message)))?;
     check_table(schema, &t, strict)?;
     // Later errors name rows (from 0), as for JSON rows, not the text's lines.
-    t.lines = (1..=t.rows.len()).collect();
+    t.lines = (1..=t.len()).collect();
     Ok(Rows::Table(t))
 }
 
@@ -246,8 +247,8 @@ fn check_table(schema: &InputSchema, t: &Table, strict: bool) -> Result<(), Inpu
         let Some(c) = t.header.iter().position(|h| h == &f.name) else {
             continue;
         };
-        for (r, row) in t.rows.iter().enumerate() {
-            let v = row[c].trim();
+        for r in 0..t.len() {
+            let v = t.get(r, c).trim();
             if v.is_empty() || is_missing(v, &schema.missing) {
                 continue;
             }

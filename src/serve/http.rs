@@ -445,7 +445,7 @@ async fn predict(
             })?;
             let rows = predict::input::from_csv(&info.input, text, true).map_err(bad)?;
             if let Rows::Table(t) = &rows {
-                check_count(app, t.rows.len())?;
+                check_count(app, t.len())?;
             }
             rows
         }

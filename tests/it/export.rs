@@ -110,7 +110,7 @@ fn tract_inputs(model: &InferenceModel, input: &Path) -> TVec<TValue> {
     if input.extension().is_some_and(|e| e == "csv") {
         let text = std::fs::read_to_string(input).unwrap();
         let table = mlx::data::csv::parse(&text, ',').unwrap();
-        let n = table.rows.len();
+        let n = table.len();
         outlets
             .iter()
             .map(|o| {
@@ -118,15 +118,13 @@ fn tract_inputs(model: &InferenceModel, input: &Path) -> TVec<TValue> {
                 let col = table.header.iter().position(|h| h == name).unwrap();
                 let ty = model.outlet_fact(*o).unwrap().datum_type.concretize();
                 let t: Tensor = if ty == Some(String::datum_type()) {
-                    let v: Vec<String> = table.rows.iter().map(|r| r[col].clone()).collect();
+                    let v: Vec<String> = (0..n).map(|r| table.get(r, col).to_string()).collect();
                     tract_ndarray::Array2::from_shape_vec((n, 1), v)
                         .unwrap()
                         .into()
                 } else {
-                    let v: Vec<f32> = table
-                        .rows
-                        .iter()
-                        .map(|r| r[col].trim().parse::<f32>().unwrap_or(f32::NAN))
+                    let v: Vec<f32> = (0..n)
+                        .map(|r| table.get(r, col).trim().parse::<f32>().unwrap_or(f32::NAN))
                         .collect();
                     tract_ndarray::Array2::from_shape_vec((n, 1), v)
                         .unwrap()

@@ -206,14 +206,14 @@ fn response(s: &mut TcpStream) -> std::io::Result<(u16, String)> {
 fn penguin_instances(schema: &Value) -> Vec<Value> {
     let t = mlx::data::csv::read(&crate::root().join("examples/data/penguins.csv"), ',').unwrap();
     let features = schema["features"].as_array().unwrap();
-    t.rows
-        .iter()
-        .map(|row| {
+    (0..t.len())
+        .map(|r| {
+            let row = t.row(r);
             let mut m = serde_json::Map::new();
             for f in features {
                 let name = f["name"].as_str().unwrap();
                 let c = t.header.iter().position(|h| h == name).unwrap();
-                let v = &row[c];
+                let v = row[c];
                 let value = if v == "NA" || v.is_empty() {
                     Value::Null
                 } else if f["kind"] == "number" {
