@@ -18,6 +18,27 @@ pub fn write_durable(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_file(path, bytes, true)
 }
 
+/// A crash-test hook: with `MLX_CRASH_AT_STEP=N` in the environment, the process aborts
+/// (as a kill would end it: no destructor, no flush) just before its Nth change to the file
+/// system. Every change a run makes to its directory passes here, so a test can end a run
+/// at each one in turn and check that what is left is resumable (or absent).
+pub fn fs_step() {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LIMIT: OnceLock<Option<u64>> = OnceLock::new();
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let limit = LIMIT.get_or_init(|| {
+        std::env::var("MLX_CRASH_AT_STEP")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    });
+    if let Some(n) = limit
+        && COUNT.fetch_add(1, Ordering::SeqCst) + 1 >= *n
+    {
+        std::process::abort();
+    }
+}
+
 fn write_file(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
@@ -25,12 +46,14 @@ fn write_file(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
         .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     {
+        fs_step();
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         if sync {
             f.sync_all()?;
         }
     }
+    fs_step();
     std::fs::rename(&tmp, path)?;
     if sync && let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
@@ -45,6 +68,7 @@ fn write_file(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
 pub fn append_jsonl<T: serde::Serialize>(path: &Path, v: &T) -> std::io::Result<()> {
     let mut line = serde_json::to_string(v).map_err(std::io::Error::other)?;
     line.push('\n');
+    fs_step();
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -89,6 +113,7 @@ pub fn timestamp() -> String {
 /// A new, empty run directory `out/<name>/<timestamp>[-N]`.
 pub fn new_run_dir(out: &Path, name: &str) -> std::io::Result<PathBuf> {
     let base = out.join(name);
+    fs_step();
     std::fs::create_dir_all(&base)?;
     let stamp = timestamp();
     for n in 0..1000 {
@@ -97,6 +122,7 @@ pub fn new_run_dir(out: &Path, name: &str) -> std::io::Result<PathBuf> {
         } else {
             base.join(format!("{stamp}-{n}"))
         };
+        fs_step();
         match std::fs::create_dir(&dir) {
             Ok(()) => return Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -129,6 +155,7 @@ impl Staging {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let path = base.join(format!(".partial-{}-{n}", std::process::id()));
+        fs_step();
         std::fs::create_dir(&path)?;
         Ok(Staging {
             path,
@@ -153,6 +180,7 @@ impl Staging {
             if dir.exists() {
                 continue;
             }
+            fs_step();
             match std::fs::rename(&self.path, &dir) {
                 Ok(()) => {
                     self.published = true;

@@ -15,9 +15,9 @@ pub use docs::{
     SourceSchemas, Status, Summary, SweepDoc, TargetSchema, TargetSchemaKind, TrialEntry,
 };
 pub use io::{
-    Metadata, NamedTensor, Staging, append_jsonl, load_safetensors, new_run_dir, safetensors_bytes,
-    save_safetensors, save_safetensors_fast, sha256_file, sha256_hex, sync_file, timestamp,
-    write_atomic, write_durable,
+    Metadata, NamedTensor, Staging, append_jsonl, fs_step, load_safetensors, new_run_dir,
+    safetensors_bytes, save_safetensors, save_safetensors_fast, sha256_file, sha256_hex, sync_file,
+    timestamp, write_atomic, write_durable,
 };
 pub use lock::Lock;
 
@@ -296,6 +296,7 @@ pub fn lock_for_writing(dir: &Path, what: &str) -> Result<WriteLock, Diagnostic>
             format!("cannot lock {}: {e}", path.display()),
         )
     };
+    fs_step();
     let mut file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)

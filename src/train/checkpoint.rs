@@ -254,6 +254,7 @@ pub fn save(dir: &Path, c: &Checkpoint) -> std::io::Result<()> {
     let bytes = rundir::safetensors_bytes(&tensors, &meta).map_err(std::io::Error::other)?;
     let latest = dir.join(LATEST);
     if latest.exists() {
+        rundir::fs_step();
         std::fs::rename(&latest, dir.join(PREVIOUS))?;
     }
     rundir::write_atomic(&latest, &bytes)

@@ -714,3 +714,59 @@ fn a_killed_sweep_resumes_to_the_same_sweep_json() {
         stderr(&again)
     );
 }
+
+/// A run ended (as by a kill) just before each of its file-system changes in turn — the
+/// staging directory, the lock, every document, each metrics line, each checkpoint's two
+/// renames, the publishing rename — always leaves either no run directory or one that
+/// `mlx resume` finishes to the uninterrupted result (the crash-test hook MLX_CRASH_AT_STEP
+/// stands in for strace-driven kills).
+#[test]
+fn a_run_ended_at_every_file_system_step_is_resumable_or_absent() {
+    let work = out_dir("every-step");
+    let args = [
+        "examples/penguins.mlx",
+        "--set",
+        "epochs=3",
+        "--set",
+        "checkpoint=every(1)",
+        "--no-plot",
+    ];
+    let (o, reference) = run(&args, &work.join("ref"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let reference = reference.unwrap();
+    let mut resumed = 0;
+    for n in 1.. {
+        assert!(n < 500, "the run never completed");
+        let out = work.join(format!("step-{n}"));
+        let o = mlx()
+            .arg("run")
+            .args(args)
+            .arg("--out")
+            .arg(&out)
+            .arg("-q")
+            .env("MLX_CRASH_AT_STEP", n.to_string())
+            .output()
+            .unwrap();
+        if o.status.success() {
+            assert!(n > 10, "only {n} steps: the hook is not reached");
+            eprintln!("{} file-system steps; {resumed} ended runs left a directory", n - 1);
+            break;
+        }
+        assert_eq!(o.status.code(), None, "step {n}: {}", stderr(&o));
+        let dirs: Vec<PathBuf> = std::fs::read_dir(out.join("penguins_mlp"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .map(|e| e.path())
+            .collect();
+        assert!(dirs.len() <= 1, "step {n}: {dirs:?}");
+        if let Some(d) = dirs.first() {
+            let r = resume(d);
+            assert!(r.status.success(), "step {n}: {}", stderr(&r));
+            assert_same_run(&reference, d);
+            resumed += 1;
+        }
+    }
+    assert!(resumed > 5, "only {resumed} ended runs left a directory");
+}
