@@ -16,7 +16,12 @@ use std::collections::BTreeMap;
 pub enum Values {
     /// NaN = missing.
     Number(Vec<f64>),
-    Category(Vec<Option<String>>),
+    /// Each row's level as an index into `levels` (`MISSING_LEVEL`: missing): a `String` per
+    /// row cost ~50 bytes a value on a training set of millions of rows.
+    Category {
+        levels: Vec<String>,
+        codes: Vec<u32>,
+    },
     /// Per row, `channels * IMAGE_BINS` pixel counts.
     Image {
         channels: usize,
@@ -28,7 +33,7 @@ impl Values {
     fn len(&self) -> usize {
         match self {
             Values::Number(v) => v.len(),
-            Values::Category(v) => v.len(),
+            Values::Category { codes, .. } => codes.len(),
             Values::Image { rows, .. } => rows.len(),
         }
     }
@@ -36,7 +41,7 @@ impl Values {
     fn drain_front(&mut self, n: usize) {
         match self {
             Values::Number(v) => drop(v.drain(..n)),
-            Values::Category(v) => drop(v.drain(..n)),
+            Values::Category { codes, .. } => drop(codes.drain(..n)),
             Values::Image { rows, .. } => drop(rows.drain(..n)),
         }
     }
@@ -67,7 +72,10 @@ impl Sample {
             .map(|f| {
                 let v = match &f.kind {
                     FeatureKind::Numeric => Values::Number(Vec::new()),
-                    FeatureKind::Category => Values::Category(Vec::new()),
+                    FeatureKind::Category => Values::Category {
+                        levels: Vec::new(),
+                        codes: Vec::new(),
+                    },
                     FeatureKind::Tensor { shape } => Values::Image {
                         channels: channels(shape),
                         rows: Vec::new(),
@@ -108,10 +116,31 @@ impl Sample {
                 (Values::Number(v), Some(Column::Numeric(xs))) => {
                     v.extend(rows.iter().map(|r| xs[*r]));
                 }
-                (Values::Category(v), Some(Column::Category { codes, levels })) => {
+                (
+                    Values::Category {
+                        levels: mine,
+                        codes: v,
+                    },
+                    Some(Column::Category { codes, levels }),
+                ) => {
+                    // The data's levels as this sample's (new ones added).
+                    let map: Vec<u32> = levels
+                        .iter()
+                        .map(|l| match mine.iter().position(|m| m == l) {
+                            Some(k) => k as u32,
+                            None => {
+                                mine.push(l.clone());
+                                (mine.len() - 1) as u32
+                            }
+                        })
+                        .collect();
                     v.extend(rows.iter().map(|r| {
                         let c = codes[*r];
-                        (c != MISSING).then(|| levels[c as usize].clone())
+                        if c == MISSING {
+                            MISSING_LEVEL
+                        } else {
+                            map[c as usize]
+                        }
                     }));
                 }
                 (Values::Image { channels, rows: v }, Some(Column::Image { size, pixels })) => {
@@ -126,7 +155,9 @@ impl Sample {
                     }));
                 }
                 (Values::Number(v), _) => v.extend(rows.iter().map(|_| f64::NAN)),
-                (Values::Category(v), _) => v.extend(rows.iter().map(|_| None)),
+                (Values::Category { codes, .. }, _) => {
+                    codes.extend(rows.iter().map(|_| MISSING_LEVEL));
+                }
                 (Values::Image { channels, rows: v }, _) => {
                     v.extend(rows.iter().map(|_| vec![0; *channels * IMAGE_BINS]));
                 }
@@ -183,12 +214,22 @@ fn rate(missing: usize, n: usize) -> f64 {
 }
 
 /// Category levels and their counts, sorted by level.
-fn level_counts(v: &[Option<String>]) -> BTreeMap<&str, u64> {
-    let mut m = BTreeMap::new();
-    for s in v.iter().flatten() {
-        *m.entry(s.as_str()).or_insert(0) += 1;
+/// A missing value in `Values::Category`.
+const MISSING_LEVEL: u32 = u32::MAX;
+
+fn level_counts<'l>(levels: &'l [String], codes: &[u32]) -> BTreeMap<&'l str, u64> {
+    let mut n = vec![0u64; levels.len()];
+    for &c in codes {
+        if let Some(k) = n.get_mut(c as usize) {
+            *k += 1;
+        }
     }
-    m
+    levels
+        .iter()
+        .zip(n)
+        .filter(|(_, k)| *k > 0)
+        .map(|(l, k)| (l.as_str(), k))
+        .collect()
 }
 
 fn image_counts(channels: usize, rows: &[Vec<u32>]) -> Vec<Vec<u64>> {
@@ -208,46 +249,79 @@ pub fn profile(
     validation: &[Answer],
     classes: Option<usize>,
 ) -> Profile {
-    let columns = train
+    Profile {
+        format: crate::rundir::FORMAT,
+        train: name.to_string(),
+        rows: train.len(),
+        columns: train
+            .columns
+            .iter()
+            .map(|(name, values)| column_profile(name, values))
+            .collect(),
+        predictions: prediction_profile(validation, classes),
+    }
+}
+
+/// `profile` of `rows` of `data`, one column at a time: only one column's raw values are
+/// copied at once (a training set of millions of rows is not duplicated whole).
+pub fn profile_rows(
+    name: &str,
+    pre: &Preprocessor,
+    data: &Data,
+    rows: &[usize],
+    validation: &[Answer],
+    classes: Option<usize>,
+) -> Profile {
+    let columns = Sample::empty(pre)
         .columns
-        .iter()
-        .map(|(name, values)| {
-            let n = values.len();
-            let (count, kind) = match values {
-                Values::Number(v) => (present(v), ColumnStats::Number(stats::number_stats(v))),
-                Values::Category(v) => {
-                    let m = level_counts(v);
-                    (
-                        m.values().sum::<u64>() as usize,
-                        ColumnStats::Category {
-                            levels: m.keys().map(|s| s.to_string()).collect(),
-                            counts: m.values().copied().collect(),
-                        },
-                    )
-                }
-                Values::Image { channels, rows } => (
-                    rows.len(),
-                    ColumnStats::Image {
-                        channels: *channels,
-                        bins: IMAGE_BINS,
-                        counts: image_counts(*channels, rows),
-                    },
-                ),
+        .into_iter()
+        .map(|column| {
+            let mut one = Sample {
+                columns: vec![column],
+                answers: Vec::new(),
             };
-            ColumnProfile {
-                name: name.clone(),
-                count,
-                missing_rate: rate(n - count, n),
-                kind,
-            }
+            one.push(data, rows);
+            let (name, values) = &one.columns[0];
+            column_profile(name, values)
         })
         .collect();
     Profile {
         format: crate::rundir::FORMAT,
         train: name.to_string(),
-        rows: train.len(),
+        rows: rows.len(),
         columns,
         predictions: prediction_profile(validation, classes),
+    }
+}
+
+fn column_profile(name: &str, values: &Values) -> ColumnProfile {
+    let n = values.len();
+    let (count, kind) = match values {
+        Values::Number(v) => (present(v), ColumnStats::Number(stats::number_stats(v))),
+        Values::Category { levels, codes } => {
+            let m = level_counts(levels, codes);
+            (
+                m.values().sum::<u64>() as usize,
+                ColumnStats::Category {
+                    levels: m.keys().map(|s| s.to_string()).collect(),
+                    counts: m.values().copied().collect(),
+                },
+            )
+        }
+        Values::Image { channels, rows } => (
+            rows.len(),
+            ColumnStats::Image {
+                channels: *channels,
+                bins: IMAGE_BINS,
+                counts: image_counts(*channels, rows),
+            },
+        ),
+    };
+    ColumnProfile {
+        name: name.to_string(),
+        count,
+        missing_rate: rate(n - count, n),
+        kind,
     }
 }
 
@@ -497,9 +571,15 @@ pub fn drift(
                 let outside = sorted.iter().filter(|x| **x < s.min || **x > s.max).count();
                 d.out_of_range = Some(rate(outside, sorted.len()));
             }
-            (ColumnStats::Category { levels, counts }, Values::Category(v)) => {
+            (
+                ColumnStats::Category { levels, counts },
+                Values::Category {
+                    levels: seen,
+                    codes,
+                },
+            ) => {
                 d.kind = "category";
-                let m = level_counts(v);
+                let m = level_counts(seen, codes);
                 let present: u64 = m.values().sum();
                 d.missing_rate = rate(n - present as usize, n);
                 let mut newc: Vec<u64> = levels

@@ -1052,7 +1052,6 @@ fn train_fold(
     // The reference of drift monitoring: the training rows as they came, and the answers
     // of the model on the validation rows.
     let profile = {
-        let sample = crate::monitor::profile::Sample::of(&pre, data, &fold.train);
         let k = dset.target.kind.classes();
         let answers = if fold.val.is_empty() || multi.is_some() {
             Vec::new()
@@ -1060,7 +1059,7 @@ fn train_fold(
             let (_, outs, _) = eval_pass(exe.as_mut(), &built, plan, dset, &pre, data, &fold.val)?;
             crate::monitor::profile::answers(&outs, k.unwrap_or(1), k.is_some())
         };
-        crate::monitor::profile::profile(&plan.name, &sample, &answers, k)
+        crate::monitor::profile::profile_rows(&plan.name, &pre, data, &fold.train, &answers, k)
     };
     let mut rates = p.epoch_rates;
     rates.sort_by(f64::total_cmp);

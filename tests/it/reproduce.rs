@@ -749,7 +749,10 @@ fn a_run_ended_at_every_file_system_step_is_resumable_or_absent() {
             .unwrap();
         if o.status.success() {
             assert!(n > 10, "only {n} steps: the hook is not reached");
-            eprintln!("{} file-system steps; {resumed} ended runs left a directory", n - 1);
+            eprintln!(
+                "{} file-system steps; {resumed} ended runs left a directory",
+                n - 1
+            );
             break;
         }
         assert_eq!(o.status.code(), None, "step {n}: {}", stderr(&o));
