@@ -102,6 +102,7 @@ pub fn run(
         verbose: opts.verbose,
         threads: None,
     };
+    let _forget = Forget;
     let mut dirs = Vec::new();
     for t in trains {
         match run::train(&ctx, t, &ropts) {
@@ -240,4 +241,13 @@ pub fn lowered(
         predict_batches: Vec::new(),
     };
     Ok(graph::build(&spec).map_err(fail)?.program)
+}
+
+/// Gives up the data texts kept between checking and loading when `run` returns.
+struct Forget;
+
+impl Drop for Forget {
+    fn drop(&mut self) {
+        crate::data::csv::forget_kept();
+    }
 }

@@ -139,6 +139,54 @@ pub fn read_text(path: &Path) -> Result<String, CsvError> {
     })
 }
 
+/// The text of a data file read for its schema, kept for the load that follows in the same
+/// process (`mlx run` checks, then loads): the file is read once. Keyed by path, size and
+/// modification time, so a file changed in between is read again.
+type Kept = (
+    std::path::PathBuf,
+    u64,
+    Option<std::time::SystemTime>,
+    std::sync::Arc<String>,
+);
+static KEPT: std::sync::Mutex<Vec<Kept>> = std::sync::Mutex::new(Vec::new());
+
+fn identity(path: &Path) -> Option<(u64, Option<std::time::SystemTime>)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.len(), m.modified().ok()))
+}
+
+/// `read_text`, keeping the text for one later `take_text` of the same unchanged file.
+pub fn read_text_kept(path: &Path) -> Result<std::sync::Arc<String>, CsvError> {
+    let text = std::sync::Arc::new(read_text(path)?);
+    if let (Some((len, modified)), Ok(mut kept)) = (identity(path), KEPT.lock()) {
+        kept.retain(|k| k.0 != path);
+        kept.push((path.to_path_buf(), len, modified, text.clone()));
+    }
+    Ok(text)
+}
+
+/// The text `read_text_kept` kept for `path` (given up: it is not kept twice), or the file
+/// read now when none was kept or it changed since.
+pub fn take_text(path: &Path) -> Result<std::sync::Arc<String>, CsvError> {
+    let now = identity(path);
+    if let Ok(mut kept) = KEPT.lock()
+        && let Some(i) = kept.iter().position(|k| k.0 == path)
+    {
+        let k = kept.swap_remove(i);
+        if now == Some((k.1, k.2)) {
+            return Ok(k.3);
+        }
+    }
+    Ok(std::sync::Arc::new(read_text(path)?))
+}
+
+/// Give up every kept text (a command that will not load what it checked).
+pub fn forget_kept() {
+    if let Ok(mut kept) = KEPT.lock() {
+        kept.clear();
+    }
+}
+
 pub fn io_message(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "the file does not exist".into(),

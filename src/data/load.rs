@@ -420,7 +420,7 @@ impl<'p> Builder<'p> {
         role: SourceRole,
     ) -> Result<(), DataError> {
         const CHUNK: usize = 1 << 16;
-        let text = csv::read_text(path).map_err(|e| unreadable(path, e.line, &e.message))?;
+        let text = csv::take_text(path).map_err(|e| unreadable(path, e.line, &e.message))?;
         let mut chunk = csv::Table::default();
         let mut continuing = false;
         let mut failed: Option<DataError> = None;

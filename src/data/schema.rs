@@ -76,7 +76,7 @@ pub fn read(loader: &Loader) -> Result<Schema, SchemaError> {
                 message: e.message,
             };
             // One pass over the text, keeping only each column's statistics (not the rows).
-            let text = csv::read_text(path).map_err(err)?;
+            let text = csv::read_text_kept(path).map_err(err)?;
             let mut stats: Vec<Stats> = Vec::new();
             let mut rows = 0;
             let header = csv::scan(&text, *sep, |_, rec, line| {
