@@ -58,7 +58,14 @@ impl<'a> Checker<'a> {
                                 ),
                             )
                             .with_label(n, "unknown source name");
-                            diag = diag.suggest(other, ["train", "val", "test"]);
+                            diag = match other {
+                                "validation" | "valid" | "dev" => {
+                                    diag.with_help("did you mean `val`?")
+                                }
+                                "training" => diag.with_help("did you mean `train`?"),
+                                "testing" | "holdout" => diag.with_help("did you mean `test`?"),
+                                _ => diag.suggest(other, ["train", "val", "test"]),
+                            };
                             self.error(diag);
                             ok = false;
                             continue;

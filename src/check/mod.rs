@@ -163,6 +163,8 @@ pub(crate) struct Checker<'a> {
     /// Names declared by items that failed to parse: never "unknown".
     pub broken: HashSet<String>,
     pub consts: HashMap<String, ConstState>,
+    /// The constants being evaluated, outermost first (to name a cycle's members).
+    const_stack: Vec<String>,
     pub diags: Vec<Diagnostic>,
     seen: HashSet<(&'static str, Span)>,
     pub frames: Vec<Frame>,
@@ -185,6 +187,7 @@ impl<'a> Checker<'a> {
             items: HashMap::new(),
             broken: HashSet::new(),
             consts: HashMap::new(),
+            const_stack: Vec::new(),
             diags: Vec::new(),
             seen: HashSet::new(),
             frames: Vec::new(),
@@ -346,12 +349,24 @@ impl<'a> Checker<'a> {
         match self.consts.get(name) {
             Some(ConstState::Done(v)) => return v.clone(),
             Some(ConstState::Evaluating) => {
-                self.error(
-                    Diagnostic::error(
-                        "mlx::const::cycle",
-                        format!("constant `{name}` depends on itself"),
+                let from = self.const_stack.iter().position(|n| n == name).unwrap_or(0);
+                let mut chain: Vec<String> = self.const_stack[from..]
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect();
+                chain.push(format!("`{name}`"));
+                let message = if chain.len() <= 2 {
+                    format!("constant `{name}` depends on itself")
+                } else {
+                    format!(
+                        "constants depend on each other in a cycle: {}",
+                        chain.join(" → ")
                     )
-                    .with_label(use_span, "used here while computing its own value"),
+                };
+                self.error(
+                    Diagnostic::error("mlx::const::cycle", message)
+                        .with_label(use_span, "used here while computing its own value")
+                        .with_help("define one of them without the others"),
                 );
                 return value::Val::Poison;
             }
@@ -361,6 +376,7 @@ impl<'a> Checker<'a> {
             return value::Val::Poison;
         };
         self.consts.insert(name.to_string(), ConstState::Evaluating);
+        self.const_stack.push(name.to_string());
         let overridden = self
             .input
             .overrides
@@ -372,6 +388,7 @@ impl<'a> Checker<'a> {
         if let Some(ty) = &c.ty {
             v = self.coerce_scalar(v, ty, expr.span);
         }
+        self.const_stack.pop();
         self.consts
             .insert(name.to_string(), ConstState::Done(v.clone()));
         v

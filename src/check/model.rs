@@ -588,8 +588,23 @@ impl<'a> Checker<'a> {
                         ty.name.name
                     ),
                 )
-                .with_label(ty.span, "unknown type here")
-                .with_help("hyperparameters are `Int`, `Float`, `Bool`, `String` or `Init`");
+                .with_label(ty.span, "unknown type here");
+                // The names other languages give these types.
+                let alias = match ty.name.name.to_ascii_lowercase().as_str() {
+                    "integer" | "int32" | "int64" | "i32" | "i64" | "usize" | "long" => Some("Int"),
+                    "double" | "float32" | "float64" | "f32" | "f64" | "real" => Some("Float"),
+                    "boolean" | "bool" => Some("Bool"),
+                    "str" | "text" => Some("String"),
+                    _ => None,
+                };
+                let d = match alias {
+                    Some(a) => d.with_help(format!("did you mean `{a}`?")),
+                    None => d.suggest_or(
+                        &ty.name.name,
+                        ["Int", "Float", "Bool", "String", "Init"],
+                        "hyperparameters are `Int`, `Float`, `Bool`, `String` or `Init`",
+                    ),
+                };
                 self.error(d);
                 return Val::Poison;
             }
