@@ -216,74 +216,31 @@ impl<'a> Checker<'a> {
         let mut trains = Vec::new();
         let mut points = Vec::new();
         for (i, p) in owned.iter().enumerate() {
-            let desc: Vec<String> = p
-                .iter()
-                .map(|(k, v)| format!("{} = {}", k.join("."), crate::syntax::print::expr(v)))
-                .collect();
-            let overrides: Vec<EntryOverride<'_>> = p
-                .iter()
-                .map(|(k, v)| EntryOverride {
-                    path: k.clone(),
-                    value: v,
-                    span: v.span,
-                })
-                .collect();
-            let span = p.first().map_or(s.name.span, |(_, v)| v.span);
-            self.frames.push(Frame {
-                call_span: span,
-                model: base_name.clone(),
-                context: Some(format!(
-                    "sweep point {} of {total}: {}",
-                    i + 1,
-                    desc.join(", ")
-                )),
-                note: None,
-            });
-            let before = self.error_count;
-            let plan = self.train_plan(base_t, &overrides);
-            self.frames.pop();
-            if self.error_count > before || plan.is_none() {
-                ok = false;
-                continue;
-            }
-            if let Some(plan) = plan {
-                trains.push(plan);
-                points.push(
-                    p.iter()
-                        .map(|(k, v)| (k.join("."), crate::syntax::print::expr(v)))
-                        .collect(),
-                );
+            let context = format!("sweep point {} of {total}: {}", i + 1, point_text(p));
+            match self.point_plan(base_t, &base_name, p, s.name.span, context) {
+                Some(plan) => {
+                    trains.push(plan);
+                    points.push(
+                        p.iter()
+                            .map(|(k, v)| (k.join("."), crate::syntax::print::expr(v)))
+                            .collect(),
+                    );
+                }
+                None => ok = false,
             }
         }
         // The ends of the random axes' ranges: checked only when every trial point passed,
         // so a range's mistake is reported once, at its distribution.
         if ok {
             for p in &probes {
-                let desc: Vec<String> = p
-                    .iter()
-                    .map(|(k, v)| format!("{} = {}", k.join("."), crate::syntax::print::expr(v)))
-                    .collect();
-                let overrides: Vec<EntryOverride<'_>> = p
-                    .iter()
-                    .map(|(k, v)| EntryOverride {
-                        path: k.clone(),
-                        value: v,
-                        span: v.span,
-                    })
-                    .collect();
-                self.frames.push(Frame {
-                    call_span: p.first().map_or(s.name.span, |(_, v)| v.span),
-                    model: base_name.clone(),
-                    context: Some(format!(
-                        "a value the random block can draw (not among this seed's trials): {}",
-                        desc.join(", ")
-                    )),
-                    note: None,
-                });
-                let before = self.error_count;
-                let plan = self.train_plan(base_t, &overrides);
-                self.frames.pop();
-                if self.error_count > before || plan.is_none() {
+                let context = format!(
+                    "a value the random block can draw (not among this seed's trials): {}",
+                    point_text(p)
+                );
+                if self
+                    .point_plan(base_t, &base_name, p, s.name.span, context)
+                    .is_none()
+                {
                     ok = false;
                     break;
                 }
@@ -366,6 +323,39 @@ impl<'a> Checker<'a> {
             points,
             trains,
         })
+    }
+
+    /// The base train checked at one point (its overrides applied), errors labelled with
+    /// `context`; `None` when the point has errors.
+    fn point_plan(
+        &mut self,
+        base: &'a ast::Train,
+        base_name: &str,
+        p: &[(Vec<String>, ast::Expr)],
+        fallback: Span,
+        context: String,
+    ) -> Option<super::hir::TrainPlan> {
+        let overrides: Vec<EntryOverride<'_>> = p
+            .iter()
+            .map(|(k, v)| EntryOverride {
+                path: k.clone(),
+                value: v,
+                span: v.span,
+            })
+            .collect();
+        self.frames.push(Frame {
+            call_span: p.first().map_or(fallback, |(_, v)| v.span),
+            model: base_name.to_string(),
+            context: Some(context),
+            note: None,
+        });
+        let before = self.error_count;
+        let plan = self.train_plan(base, &overrides);
+        self.frames.pop();
+        if self.error_count > before {
+            return None;
+        }
+        plan
     }
 
     fn sweep_path_ok(&mut self, path: &[String], span: Span) -> bool {
@@ -683,6 +673,14 @@ impl Dist<'_> {
         };
         ast::Expr { kind, span }
     }
+}
+
+/// `a.b = v, c = w`: a point as its context labels show it.
+fn point_text(p: &[(Vec<String>, ast::Expr)]) -> String {
+    p.iter()
+        .map(|(k, v)| format!("{} = {}", k.join("."), crate::syntax::print::expr(v)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Six significant digits: sampled values print and re-read exactly.

@@ -59,30 +59,7 @@ fn metadata(info: &ModelInfo) -> Value {
             )
         })
     };
-    if let Some(t) = &info.tensor {
-        return json!({
-            "name": info.name,
-            "model_version_status": [{
-                "version": "1",
-                "state": "AVAILABLE",
-                "status": {"error_code": "OK", "error_message": ""},
-            }],
-            "run_dir": info.run.dir.display().to_string(),
-            "model": t.model,
-            "input": {"kind": "tensor", "shape": t.input},
-            "output": {"kind": "tensor", "shape": t.output},
-            "lock": info.lock.as_ref().map(|l| json!({
-                "program": l.program,
-                "mlx": l.mlx,
-                "backend": l.backend,
-                "seed": l.seed,
-            })),
-            "mlx_version": env!("CARGO_PKG_VERSION"),
-            "max_batch": info.max_batch,
-            "format": rundir::FORMAT,
-        });
-    }
-    json!({
+    let mut doc = json!({
         "name": info.name,
         "model_version_status": [{
             "version": "1",
@@ -90,10 +67,6 @@ fn metadata(info: &ModelInfo) -> Value {
             "status": {"error_code": "OK", "error_message": ""},
         }],
         "run_dir": info.run.dir.display().to_string(),
-        "input": info.input,
-        "classes": info.input.classes(),
-        "test": figures(info.summary.test.as_ref()),
-        "val": figures(info.summary.val.as_ref()),
         "lock": info.lock.as_ref().map(|l| json!({
             "program": l.program,
             "mlx": l.mlx,
@@ -103,7 +76,25 @@ fn metadata(info: &ModelInfo) -> Value {
         "mlx_version": env!("CARGO_PKG_VERSION"),
         "max_batch": info.max_batch,
         "format": rundir::FORMAT,
-    })
+    });
+    let what = match &info.tensor {
+        // One model of a train with objectives: tensors in and out.
+        Some(t) => json!({
+            "model": t.model,
+            "input": {"kind": "tensor", "shape": t.input},
+            "output": {"kind": "tensor", "shape": t.output},
+        }),
+        None => json!({
+            "input": info.input,
+            "classes": info.input.classes(),
+            "test": figures(info.summary.test.as_ref()),
+            "val": figures(info.summary.val.as_ref()),
+        }),
+    };
+    if let (Some(d), Value::Object(w)) = (doc.as_object_mut(), what) {
+        d.extend(w);
+    }
+    doc
 }
 
 #[derive(Clone)]
