@@ -42,6 +42,21 @@ impl MemoryEstimate {
         self
     }
 
+    /// What most of the memory is: the largest parameter when parameters outweigh the
+    /// activations, else the largest activation (of a batch of `batch` rows).
+    pub fn dominant(&self, batch: usize) -> String {
+        self.largest_parameter
+            .as_ref()
+            .filter(|_| self.parameters >= self.activations)
+            .map(|(n, s, _)| format!("the parameter `{n}` {s}"))
+            .or_else(|| {
+                self.largest_activation
+                    .as_ref()
+                    .map(|(n, s, _)| format!("the activations of `{n}` ({s} per batch of {batch})"))
+            })
+            .unwrap_or_else(|| "the model".into())
+    }
+
     pub fn total(&self) -> f64 {
         self.parameters + self.gradients + self.optimizer + self.activations
     }
@@ -190,6 +205,40 @@ fn walk(
             };
             e.largest_activation = Some((owner, super::dim::show_shape(&node.shape), b));
         }
+    }
+}
+
+impl super::Checker<'_> {
+    /// Report a train whose training step does not fit in this machine's memory (or
+    /// `MLX_MEMORY_LIMIT`), labelled at `span`; true when it fits.
+    pub(super) fn memory_fits(
+        &mut self,
+        train: &str,
+        memory: &MemoryEstimate,
+        batch: usize,
+        span: crate::source::Span,
+    ) -> bool {
+        let Some(limit) = self.schemas.memory_limit() else {
+            return true;
+        };
+        if memory.total() <= limit as f64 {
+            return true;
+        }
+        self.error(
+            crate::diagnostics::Diagnostic::error(
+                "mlx::train::memory",
+                format!(
+                    "train `{train}` needs {}; this machine has {}",
+                    memory.describe(),
+                    bytes(limit as f64)
+                ),
+            )
+            .with_label(span, format!("most of it is {}", memory.dominant(batch)))
+            .with_help(
+                "use a smaller model or batch, or set MLX_MEMORY_LIMIT (bytes) if this machine can hold it",
+            ),
+        );
+        false
     }
 }
 

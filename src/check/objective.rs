@@ -525,24 +525,12 @@ impl<'a> Checker<'a> {
                 memory = memory.plus(m, &format!("{}.", s.name));
             }
         }
-        if let Some(limit) = self.schemas.memory_limit()
-            && memory.total() > limit as f64
-        {
-            self.error(
-                Diagnostic::error(
-                    "mlx::train::memory",
-                    format!(
-                        "train `{}` needs {}; this machine has {}",
-                        t.name.name,
-                        memory.describe(),
-                        super::memory::bytes(limit as f64)
-                    ),
-                )
-                .with_label(block.span, "these models")
-                .with_help(
-                    "use smaller models or a smaller batch, or set MLX_MEMORY_LIMIT (bytes) if this machine can hold it",
-                ),
-            );
+        if !self.memory_fits(
+            &t.name.name,
+            &memory,
+            batch.unwrap_or(0) as usize,
+            block.span,
+        ) {
             return None;
         }
         let instance = slots

@@ -418,35 +418,7 @@ impl<'a> Checker<'a> {
         let ((inst, model_call), d) = (instance?, data?);
         let (optimizer, batch) = (optimizer?, batch? as usize);
         let memory = super::memory::estimate(&self.program, inst, batch, &optimizer);
-        if let Some(limit) = self.schemas.memory_limit()
-            && memory.total() > limit as f64
-        {
-            let what = memory
-                .largest_parameter
-                .as_ref()
-                .filter(|_| memory.parameters >= memory.activations)
-                .map(|(n, s, _)| format!("the parameter `{n}` {s}"))
-                .or_else(|| {
-                    memory.largest_activation.as_ref().map(|(n, s, _)| {
-                        format!("the activations of `{n}` ({s} per batch of {batch})")
-                    })
-                })
-                .unwrap_or_else(|| "the model".into());
-            self.error(
-                Diagnostic::error(
-                    "mlx::train::memory",
-                    format!(
-                        "train `{}` needs {}; this machine has {}",
-                        t.name.name,
-                        memory.describe(),
-                        super::memory::bytes(limit as f64)
-                    ),
-                )
-                .with_label(entry_span("model"), format!("most of it is {what}"))
-                .with_help(
-                    "use a smaller model or batch, or set MLX_MEMORY_LIMIT (bytes) if this machine can hold it",
-                ),
-            );
+        if !self.memory_fits(&t.name.name, &memory, batch, entry_span("model")) {
             return None;
         }
         Some(TrainPlan {
