@@ -58,12 +58,7 @@ impl Opened {
     /// not as whatever the checker makes of its new content). Its warnings were shown when
     /// the run was made; only errors are reported again.
     fn recheck(&self) -> Result<Checked, Failed> {
-        let mut checked = driver::check_file(&self.dir.join("spec.mlx"), &[]);
-        if !checked.ok() {
-            checked.diags.retain(Diagnostic::is_error);
-            return Err((checked.sources, checked.diags));
-        }
-        Ok(checked)
+        recheck(&self.dir.join(rundir::SPEC))
     }
 
     /// The program and its one train (a run's `spec.mlx` declares exactly one).
@@ -109,6 +104,17 @@ impl Opened {
         }
         Err((SourceMap::new(), diags))
     }
+}
+
+/// A program a directory recorded (`spec.mlx`, `sweep.mlx`), checked again. Its warnings
+/// were shown when it was recorded; only errors are reported again.
+fn recheck(path: &Path) -> Result<Checked, Failed> {
+    let mut checked = driver::check_file(path, &[]);
+    if !checked.ok() {
+        checked.diags.retain(Diagnostic::is_error);
+        return Err((checked.sources, checked.diags));
+    }
+    Ok(checked)
 }
 
 fn context<'a>(checked: &'a Checked, program: &'a hir::Program) -> Context<'a> {
@@ -274,11 +280,7 @@ fn resume_sweep(
             ),
         ));
     }
-    let mut checked = driver::check_file(&spec, &[]);
-    if !checked.ok() {
-        checked.diags.retain(Diagnostic::is_error);
-        return Err((checked.sources, checked.diags));
-    }
+    let checked = recheck(&spec)?;
     let program = checked
         .program
         .as_ref()
