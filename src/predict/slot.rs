@@ -58,10 +58,9 @@ fn read_rows(path: &Path, width: usize) -> Result<Vec<f32>, Failed> {
     }
     let text = std::fs::read_to_string(path)
         .map_err(|e| input_error(path, crate::data::csv::io_message(&e).to_string()))?;
-    let mut out = Vec::new();
     let json =
         path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with(['[', '{']);
-    if json {
+    let parsed = if json {
         let v: Value =
             serde_json::from_str(&text).map_err(|e| input_error(path, format!("not JSON: {e}")))?;
         let rows = match &v {
@@ -71,59 +70,106 @@ fn read_rows(path: &Path, width: usize) -> Result<Vec<f32>, Failed> {
         let Value::Array(rows) = rows else {
             return Err(input_error(path, "expected an array of rows".into()));
         };
-        for (i, r) in rows.iter().enumerate() {
-            let before = out.len();
-            if !flatten(r, &mut out) {
-                return Err(input_error(
-                    path,
-                    format!("row {} is not an array of numbers", i + 1),
-                ));
-            }
-            if out.len() - before != width {
-                return Err(input_error(
-                    path,
-                    format!(
-                        "row {} has {} numbers, but a row of this model has {width}",
-                        i + 1,
-                        out.len() - before
-                    ),
-                ));
-            }
-        }
+        json_rows(&rows, width).map_err(|e| ("row", e))
     } else {
-        for (i, line) in text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-        {
-            let before = out.len();
-            for f in line.split(',') {
-                match f.trim().parse::<f32>() {
-                    Ok(x) => out.push(x),
-                    Err(_) => {
-                        return Err(input_error(
-                            path,
-                            format!("line {}: `{}` is not a number", i + 1, f.trim()),
-                        ));
-                    }
-                }
-            }
-            if out.len() - before != width {
-                return Err(input_error(
-                    path,
-                    format!(
-                        "line {} has {} numbers, but a row of this model has {width}",
-                        i + 1,
-                        out.len() - before
-                    ),
-                ));
-            }
+        csv_rows(&text, width)
+            .map(|(x, _)| x)
+            .map_err(|e| ("line", e))
+    };
+    parsed.map_err(|(what, e)| {
+        input_error(
+            path,
+            match e.row {
+                Some(r) => format!("{what} {} {}", r + 1, e.message),
+                None => e.message,
+            },
+        )
+    })
+}
+
+/// Why rows of numbers were refused: the row (from 0, a CSV's line), a reason for clients and
+/// a message for people that follows the row's name (`row 3 has 2 numbers, ...`).
+#[derive(Debug)]
+pub struct RowError {
+    pub row: Option<usize>,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl RowError {
+    fn at(row: usize, reason: &'static str, message: String) -> RowError {
+        RowError {
+            row: Some(row),
+            reason,
+            message,
         }
     }
-    if out.iter().any(|x| !x.is_finite()) {
-        return Err(input_error(path, "a value is not a finite number".into()));
+}
+
+/// Rows of `width` finite numbers from JSON instances, each a flat or nested array.
+pub fn json_rows(rows: &[Value], width: usize) -> Result<Vec<f32>, RowError> {
+    let mut out = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        let before = out.len();
+        if !flatten(r, &mut out) {
+            return Err(RowError::at(
+                i,
+                "shape",
+                "is not an array of numbers".into(),
+            ));
+        }
+        row_done(&out[before..], i, width)?;
     }
     Ok(out)
+}
+
+/// Rows of `width` finite numbers from text, one row a line (blank lines skipped; rows are
+/// counted by line, from 0); the values and the number of rows.
+pub fn csv_rows(text: &str, width: usize) -> Result<(Vec<f32>, usize), RowError> {
+    let mut out = Vec::new();
+    let mut n = 0;
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let before = out.len();
+        for f in line.split(',') {
+            let x = f.trim().parse::<f32>().map_err(|_| {
+                RowError::at(
+                    i,
+                    "not_a_number",
+                    format!("holds `{}`, which is not a number", f.trim()),
+                )
+            })?;
+            out.push(x);
+        }
+        row_done(&out[before..], i, width)?;
+        n += 1;
+    }
+    Ok((out, n))
+}
+
+/// A row's width and values checked.
+fn row_done(row: &[f32], i: usize, width: usize) -> Result<(), RowError> {
+    if row.len() != width {
+        return Err(RowError::at(
+            i,
+            "shape",
+            format!(
+                "has {} numbers, but a row of this model has {width}",
+                row.len()
+            ),
+        ));
+    }
+    if row.iter().any(|x| !x.is_finite()) {
+        return Err(RowError::at(
+            i,
+            "not_finite",
+            "holds a value that is not a finite number".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Nest a flat row as `shape` for JSON.

@@ -545,8 +545,12 @@ fn tensor_rows(
 ) -> Result<(Vec<f32>, usize), Refused> {
     let width = info.row_len.max(1);
     let shape = format!("{:?}", t.input);
-    let mut x = Vec::new();
-    let n = match kind {
+    let refused = |e: predict::slot::RowError| {
+        let mut r = InputError::new(e.reason, format!("this row {} ({shape})", e.message));
+        r.row = e.row;
+        bad(r)
+    };
+    match kind {
         "text/csv" => {
             let text = std::str::from_utf8(bytes).map_err(|_| {
                 bad(InputError::new(
@@ -554,42 +558,16 @@ fn tensor_rows(
                     "the CSV body is not UTF-8 text",
                 ))
             })?;
-            let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-            check_count(app, lines.len())?;
-            for (i, line) in lines.iter().enumerate() {
-                let before = x.len();
-                for f in line.split(',') {
-                    let v = f.trim().parse::<f32>().map_err(|_| {
-                        bad(InputError::new(
-                            "not_a_number",
-                            format!("`{}` is not a number", f.trim()),
-                        )
-                        .at(i, None))
-                    })?;
-                    x.push(v);
-                }
-                if x.len() - before != width {
-                    return Err(bad(InputError::new(
-                        "shape",
-                        format!(
-                            "{} numbers; a row of this model is {width} ({shape})",
-                            x.len() - before
-                        ),
-                    )
-                    .at(i, None)));
-                }
-            }
-            lines.len()
+            check_count(app, text.lines().filter(|l| !l.trim().is_empty()).count())?;
+            predict::slot::csv_rows(text, width).map_err(refused)
         }
-        "image/png" | "image/jpeg" => {
-            return Err((
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                InputError::new(
-                    "content_type",
-                    format!("this model takes rows of numbers ({shape}): send JSON or CSV"),
-                ),
-            ));
-        }
+        "image/png" | "image/jpeg" => Err((
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            InputError::new(
+                "content_type",
+                format!("this model takes rows of numbers ({shape}): send JSON or CSV"),
+            ),
+        )),
         _ => {
             let v: Value = serde_json::from_slice(bytes).map_err(|e| {
                 bad(InputError::new(
@@ -604,27 +582,10 @@ fn tensor_rows(
                 )));
             };
             check_count(app, rows.len())?;
-            for (i, r) in rows.iter().enumerate() {
-                let before = x.len();
-                if !predict::slot::flatten(r, &mut x) || x.len() - before != width {
-                    return Err(bad(InputError::new(
-                        "shape",
-                        format!("a row of this model is an array of {width} numbers ({shape})"),
-                    )
-                    .at(i, None)));
-                }
-            }
-            rows.len()
+            let x = predict::slot::json_rows(rows, width).map_err(refused)?;
+            Ok((x, rows.len()))
         }
-    };
-    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-        return Err(bad(InputError::new(
-            "not_finite",
-            "a value is not a finite number",
-        )
-        .at(i / width, None)));
     }
-    Ok((x, n))
 }
 
 fn check_count(app: &App, n: usize) -> Result<(), Refused> {
