@@ -13,8 +13,10 @@ pub struct Table {
     pub header: Vec<String>,
     /// Every field's text, row after row.
     text: String,
-    /// The end of each field in `text`, `header.len()` a row.
+    /// The end of each field in `text`, `width` a row.
     ends: Vec<u32>,
+    /// Fields a row (set by the first row).
+    width: usize,
     /// 1-based line number of each row's first line (the header is line 1).
     pub lines: Vec<usize>,
 }
@@ -39,23 +41,21 @@ impl Table {
 
     /// The field of row `r`, column `j`.
     pub fn get(&self, r: usize, j: usize) -> &str {
-        let k = r * self.width() + j;
+        let k = r * self.width + j;
         let start = if k == 0 { 0 } else { self.ends[k - 1] as usize };
         &self.text[start..self.ends[k] as usize]
     }
 
     /// The fields of row `r`.
     pub fn row(&self, r: usize) -> Vec<&str> {
-        (0..self.width()).map(|j| self.get(r, j)).collect()
-    }
-
-    /// Fields a row.
-    fn width(&self) -> usize {
-        self.ends.len().checked_div(self.lines.len()).unwrap_or(0)
+        (0..self.width).map(|j| self.get(r, j)).collect()
     }
 
     /// Add a row that starts on `line` (every row as many fields as the first).
     pub fn push<S: AsRef<str>>(&mut self, fields: &[S], line: usize) -> Result<(), CsvError> {
+        if self.lines.is_empty() {
+            self.width = fields.len();
+        }
         for f in fields {
             self.text.push_str(f.as_ref());
             let end = u32::try_from(self.text.len()).map_err(|_| CsvError {
