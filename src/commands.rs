@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 pub struct RunOptions {
     pub train: Option<String>,
+    /// Run only this sweep.
+    pub sweep: Option<String>,
     pub backend: BackendKind,
     pub out: PathBuf,
     pub progress: bool,
@@ -24,6 +26,9 @@ pub struct RunOptions {
     pub jobs: usize,
     /// Draw the plots of every run and sweep when it ends.
     pub plot: bool,
+    /// Where the shards of sharded trains are computed (`None`: the process's MPI job, if
+    /// any, else this process alone).
+    pub exchange: Option<std::sync::Arc<dyn crate::train::parallel::Exchange>>,
 }
 
 type Failed = (SourceMap, Vec<Diagnostic>);
@@ -44,6 +49,7 @@ pub fn run(
     };
     let mut diags = checked.diags.clone();
     let trains: Vec<&TrainPlan> = match &opts.train {
+        None if opts.sweep.is_some() => Vec::new(),
         Some(name) => match program.trains.iter().find(|t| &t.name == name) {
             Some(t) => vec![t],
             None => {
@@ -69,6 +75,14 @@ pub fn run(
     };
     let sweeps: Vec<&hir::SweepPlan> = if opts.train.is_some() {
         Vec::new()
+    } else if let Some(name) = &opts.sweep {
+        match crate::trials::select(program, file, Some(name)) {
+            Ok(s) => vec![s],
+            Err(d) => {
+                diags.push(d);
+                return (checked.sources, diags, Vec::new());
+            }
+        }
     } else {
         program
             .root_sweeps
@@ -101,6 +115,7 @@ pub fn run(
         progress: opts.progress,
         verbose: opts.verbose,
         threads: None,
+        exchange: opts.exchange.clone(),
     };
     let _forget = Forget;
     let mut dirs = Vec::new();
@@ -239,6 +254,7 @@ pub fn lowered(
         train_batches: vec![b],
         eval_batches: vec![b],
         predict_batches: Vec::new(),
+        shard_batches: Vec::new(),
     };
     Ok(graph::build(&spec).map_err(fail)?.program)
 }

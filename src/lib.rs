@@ -11,6 +11,8 @@ pub mod export;
 pub mod history;
 pub mod ir;
 pub mod monitor;
+#[cfg(feature = "mpi")]
+pub mod mpi_job;
 pub mod plot;
 pub mod predict;
 pub mod reproduce;
@@ -21,3 +23,4 @@ pub mod source;
 pub mod stdlib;
 pub mod syntax;
 pub mod train;
+pub mod trials;

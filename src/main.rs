@@ -37,22 +37,31 @@ enum Command {
     Run {
         file: PathBuf,
         /// Train only this one.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "sweep")]
         train: Option<String>,
+        /// Run only this sweep.
+        #[arg(long)]
+        sweep: Option<String>,
+        /// Run only trial K (1-based, as `mlx sweep list` numbers them) of the sweep, into the
+        /// sweep directory named by `--out`; a killed trial resumes, a completed one is left as
+        /// it is. `mlx sweep collect DIR` then writes the sweep's `sweep.json`.
+        #[arg(long, value_name = "K", requires = "out", conflicts_with = "jobs",
+              value_parser = clap::value_parser!(u32).range(1..))]
+        trial: Option<u32>,
         #[arg(long, default_value = "auto")]
         backend: BackendKind,
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
-        /// Where run directories go.
-        #[arg(long, default_value = "runs")]
-        out: PathBuf,
+        /// Where run directories go (default: runs); with `--trial`, the sweep's directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
         /// No per-epoch lines or progress bars.
         #[arg(long, short)]
         quiet: bool,
         /// Run up to N sweep trials at a time (each in its own thread).
-        #[arg(long, short = 'j', default_value_t = 1, value_name = "N",
+        #[arg(long, short = 'j', value_name = "N",
               value_parser = clap::value_parser!(u16).range(1..))]
-        jobs: u16,
+        jobs: Option<u16>,
         /// Do not draw the SVG plots when a run or sweep ends.
         #[arg(long)]
         no_plot: bool,
@@ -217,6 +226,11 @@ enum Command {
     Compare { a: PathBuf, b: PathBuf },
     /// Draw a run's learning curves (and confusion matrix), or a sweep's objective, as SVG.
     Plot { dir: PathBuf },
+    /// Sweeps whose trials a scheduler runs (Ray, Slurm): list the trials, collect them.
+    Sweep {
+        #[command(subcommand)]
+        command: SweepCommand,
+    },
     /// Print the IR of a train's training step, or (`--stage kernels`) what the compiled
     /// back ends run: fused kernels and library steps, or (`--stage cuda`) the GPU back end's
     /// commands and generated CUDA C.
@@ -233,6 +247,29 @@ enum Command {
         batch: Option<usize>,
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SweepCommand {
+    /// Write `sweep.json` of a sweep directory whose trials were run with `mlx run --trial`:
+    /// every trial, those not completed named (exit 1), the best. Safe to run again.
+    Collect {
+        dir: PathBuf,
+        #[arg(long, short)]
+        quiet: bool,
+        #[arg(long)]
+        no_plot: bool,
+    },
+    /// Print a sweep's trials, one line each (`K<TAB>point`), or as JSON: for launchers.
+    List {
+        file: PathBuf,
+        #[arg(long)]
+        sweep: Option<String>,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -256,9 +293,114 @@ fn main() -> ExitCode {
             "  help: this is a bug in mlx, not in your program; please report it with the input that caused it"
         );
     }));
-    match std::panic::catch_unwind(|| run(cli)) {
-        Ok(code) => code,
-        Err(_) => ExitCode::from(2),
+    let mpi = match Mpi::start() {
+        Ok(m) => m,
+        Err(d) => {
+            emit_err(&diagnostics::render(
+                &d,
+                &SourceMap::default(),
+                render_options(),
+            ));
+            return ExitCode::from(1);
+        }
+    };
+    let status =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli, &mpi))).unwrap_or(2);
+    ExitCode::from(mpi.finish(status))
+}
+
+/// Whether this process is an MPI rank other than 0.
+static FOLLOWER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// This process's place in an MPI job (`mpirun -np R mlx run FILE`, feature `mpi`): rank 0
+/// writes and prints as a lone process would; the others train beside it quietly, writing into
+/// a scratch directory of their own.
+#[derive(Default)]
+struct Mpi {
+    rank: usize,
+    ranks: usize,
+    #[cfg(feature = "mpi")]
+    job: Option<std::sync::Arc<mlx::mpi_job::Job>>,
+}
+
+impl Mpi {
+    #[cfg(feature = "mpi")]
+    fn start() -> Result<Mpi, Diagnostic> {
+        if !mlx::mpi_job::launched() {
+            return Ok(Mpi {
+                ranks: 1,
+                ..Mpi::default()
+            });
+        }
+        let job = mlx::mpi_job::Job::init()?;
+        use mlx::train::parallel::Exchange;
+        mlx::train::parallel::set_process_exchange(job.clone());
+        FOLLOWER.store(job.rank() > 0, std::sync::atomic::Ordering::Relaxed);
+        Ok(Mpi {
+            rank: job.rank(),
+            ranks: job.ranks(),
+            job: Some(job),
+        })
+    }
+
+    /// Without the `mpi` feature, several processes started by mpirun would each train alone.
+    #[cfg(not(feature = "mpi"))]
+    fn start() -> Result<Mpi, Diagnostic> {
+        let size = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok()?.parse::<usize>().ok());
+        match size {
+            Some(n) if n > 1 => Err(Diagnostic::error(
+                "mlx::mpi::job",
+                format!(
+                    "mlx was started as {n} MPI processes, but this build has no MPI support: each would train alone"
+                ),
+            )
+            .with_help("build mlx with `cargo build --release --features mpi` (it needs an MPI library, e.g. Debian's libopenmpi-dev), or run it without mpirun")),
+            _ => Ok(Mpi {
+                ranks: 1,
+                ..Mpi::default()
+            }),
+        }
+    }
+
+    /// A rank other than 0: it prints nothing and writes only into its scratch directory.
+    fn follower(&self) -> bool {
+        self.rank > 0
+    }
+
+    /// Where a follower's run directories go.
+    fn scratch_out(&self) -> Option<PathBuf> {
+        #[cfg(feature = "mpi")]
+        if let (true, Some(j)) = (self.follower(), &self.job) {
+            return Some(j.scratch().join("runs"));
+        }
+        None
+    }
+
+    /// The run directory this rank resumes: its own copy of `dir` for a follower.
+    fn resume_dir(&self, dir: PathBuf) -> Result<PathBuf, Diagnostic> {
+        #[cfg(feature = "mpi")]
+        if let (true, Some(j)) = (self.follower(), &self.job) {
+            return j.scratch_copy(&dir);
+        }
+        Ok(dir)
+    }
+
+    /// The exit status; a failure on any rank of a job of several ends every rank.
+    fn finish(&self, status: u8) -> u8 {
+        #[cfg(feature = "mpi")]
+        if let Some(j) = &self.job {
+            if status != 0 && self.ranks > 1 {
+                emit_err(&format!(
+                    "error[mlx::mpi::job]: rank {} of {} failed (exit status {status}); ending the MPI job\n",
+                    self.rank, self.ranks
+                ));
+                j.abort(status);
+            }
+            j.finish();
+        }
+        status
     }
 }
 
@@ -283,7 +425,9 @@ fn interrupted_or(diags: &[Diagnostic], status: u8) -> u8 {
 /// Print diagnostics; returns the exit status they call for.
 fn report(diags: &[Diagnostic], sources: &SourceMap) -> u8 {
     let opts = render_options();
-    for d in diags {
+    // Every rank of an MPI job checks the same program: rank 0 alone prints its warnings.
+    let follower = FOLLOWER.load(std::sync::atomic::Ordering::Relaxed);
+    for d in diags.iter().filter(|d| !follower || d.is_error()) {
         emit_err(&diagnostics::render(d, sources, opts));
     }
     if diags.iter().any(Diagnostic::is_internal) {
@@ -295,8 +439,8 @@ fn report(diags: &[Diagnostic], sources: &SourceMap) -> u8 {
     }
 }
 
-fn run(cli: Cli) -> ExitCode {
-    let status = match cli.command {
+fn run(cli: Cli, mpi: &Mpi) -> u8 {
+    match cli.command {
         Command::Check {
             files,
             sets,
@@ -331,6 +475,8 @@ fn run(cli: Cli) -> ExitCode {
         Command::Run {
             file,
             train,
+            sweep,
+            trial,
             backend,
             sets,
             out,
@@ -338,20 +484,54 @@ fn run(cli: Cli) -> ExitCode {
             jobs,
             no_plot,
         } => {
+            mlx::train::interrupt::install();
+            if mpi.ranks > 1 && (trial.is_some() || jobs.is_some_and(|j| j > 1)) {
+                let d = Diagnostic::error(
+                    "mlx::mpi::job",
+                    "under mpirun, `mlx run` trains with every rank together, one train at a time",
+                )
+                .with_help(if trial.is_some() {
+                    "run sweep trials (`--trial`) without mpirun, one process each"
+                } else {
+                    "leave out `--jobs`"
+                });
+                return report(&[d], &SourceMap::default());
+            }
+            // Every rank but 0 trains quietly into its scratch directory.
+            let (quiet, no_plot) = (quiet || mpi.follower(), no_plot || mpi.follower());
+            let out = mpi.scratch_out().or(out);
+            if let (Some(k), Some(dir)) = (trial, &out) {
+                let opts = mlx::trials::TrialOptions {
+                    backend,
+                    progress: !quiet && std::io::stderr().is_terminal(),
+                    verbose: !quiet,
+                    plot: !no_plot,
+                };
+                let (sources, diags, d) =
+                    mlx::trials::run_trial(&file, &sets, sweep.as_deref(), k as usize, dir, &opts);
+                let s = interrupted_or(&diags, report(&diags, &sources));
+                if let Some(d) = d {
+                    emit(&format!("{}\n", d.display()));
+                }
+                return s;
+            }
             let opts = mlx::commands::RunOptions {
                 train,
+                sweep,
                 backend,
-                out,
+                out: out.unwrap_or_else(|| PathBuf::from("runs")),
                 progress: !quiet && std::io::stderr().is_terminal(),
                 verbose: !quiet,
-                jobs: usize::from(jobs),
+                jobs: usize::from(jobs.unwrap_or(1)),
                 plot: !no_plot,
+                exchange: None,
             };
-            mlx::train::interrupt::install();
             let (sources, diags, dirs) = mlx::commands::run(&file, &sets, &opts);
             let s = interrupted_or(&diags, report(&diags, &sources));
-            for d in &dirs {
-                emit(&format!("{}\n", d.display()));
+            if !mpi.follower() {
+                for d in &dirs {
+                    emit(&format!("{}\n", d.display()));
+                }
             }
             s
         }
@@ -360,16 +540,56 @@ fn run(cli: Cli) -> ExitCode {
             quiet,
             no_plot,
         } => {
+            let (quiet, no_plot) = (quiet || mpi.follower(), no_plot || mpi.follower());
             let opts = mlx::reproduce::ResumeOptions {
                 progress: !quiet && std::io::stderr().is_terminal(),
                 verbose: !quiet,
                 plot: !no_plot,
             };
             mlx::train::interrupt::install();
+            let run_dir = match mpi.resume_dir(run_dir) {
+                Ok(d) => d,
+                Err(d) => return report(&[d], &SourceMap::default()),
+            };
             let (sources, diags, dir) = mlx::reproduce::resume(&run_dir, &opts);
             let s = interrupted_or(&diags, report(&diags, &sources));
-            if let Some(d) = dir {
+            if let (Some(d), false) = (dir, mpi.follower()) {
                 emit(&format!("{}\n", d.display()));
+            }
+            s
+        }
+        Command::Sweep {
+            command:
+                SweepCommand::Collect {
+                    dir,
+                    quiet,
+                    no_plot,
+                },
+        } => {
+            let opts = mlx::trials::CollectOptions {
+                verbose: !quiet,
+                plot: !no_plot,
+            };
+            let (sources, diags, d) = mlx::trials::collect(&dir, &opts);
+            let s = report(&diags, &sources);
+            if let Some(d) = d {
+                emit(&format!("{}\n", d.display()));
+            }
+            s
+        }
+        Command::Sweep {
+            command:
+                SweepCommand::List {
+                    file,
+                    sweep,
+                    sets,
+                    json,
+                },
+        } => {
+            let (sources, diags, text) = mlx::trials::list(&file, &sets, sweep.as_deref(), json);
+            let s = report(&diags, &sources);
+            if s == 0 {
+                emit(&text);
             }
             s
         }
@@ -609,8 +829,7 @@ fn run(cli: Cli) -> ExitCode {
             }
             Err((sources, diags)) => report(&diags, &sources).max(1),
         },
-    };
-    ExitCode::from(status)
+    }
 }
 
 /// Write command output to standard output. A reader that stopped reading (`mlx ... | head`)

@@ -19,7 +19,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 /// Sources (for rendering) and every diagnostic.
-type Failed = (SourceMap, Vec<Diagnostic>);
+pub type Failed = (SourceMap, Vec<Diagnostic>);
 
 fn fail(d: Diagnostic) -> Failed {
     (SourceMap::new(), vec![d])
@@ -108,7 +108,7 @@ impl Opened {
 
 /// A program a directory recorded (`spec.mlx`, `sweep.mlx`), checked again. Its warnings
 /// were shown when it was recorded; only errors are reported again.
-fn recheck(path: &Path) -> Result<Checked, Failed> {
+pub fn recheck(path: &Path) -> Result<Checked, Failed> {
     let mut checked = driver::check_file(path, &[]);
     if !checked.ok() {
         checked.diags.retain(Diagnostic::is_error);
@@ -160,6 +160,14 @@ fn resume_inner(
     if rundir::open(dir).is_ok_and(|r| r.is_sweep()) {
         return resume_sweep(dir, opts);
     }
+    resume_run(dir, opts)
+}
+
+/// `mlx resume RUN_DIR` for a run (not a sweep): the diagnostics and the run's directory.
+pub fn resume_run(
+    dir: &Path,
+    opts: &ResumeOptions,
+) -> Result<(Vec<Diagnostic>, Option<PathBuf>), Failed> {
     let opened = open(dir)?;
     let _writing = rundir::lock_for_writing(dir, "mlx resume").map_err(fail)?;
     let s = summary(dir);
@@ -250,7 +258,9 @@ fn resume_sweep(
     opts: &ResumeOptions,
 ) -> Result<(Vec<Diagnostic>, Option<PathBuf>), Failed> {
     let _writing = rundir::lock_for_writing(dir, "mlx resume").map_err(fail)?;
-    if dir.join(rundir::SWEEP).is_file() {
+    // A sweep.json of `mlx sweep collect` may list trials that have not completed.
+    let collected = rundir::read_doc::<rundir::SweepDoc>(&dir.join(rundir::SWEEP));
+    if collected.is_ok_and(|d| d.trials.iter().all(rundir::TrialEntry::completed)) {
         let d = Diagnostic {
             severity: Severity::Advice,
             ..Diagnostic::error(
@@ -295,63 +305,20 @@ fn resume_sweep(
             ),
         )));
     };
-    // The trial directories there are, by their resolved program.
-    let mut found: Vec<(PathBuf, String)> = Vec::new();
-    if let Ok(trains) = std::fs::read_dir(dir.join(rundir::TRIALS)) {
-        for t in trains.flatten() {
-            for r in std::fs::read_dir(t.path()).into_iter().flatten().flatten() {
-                let p = r.path();
-                // `.partial-…`: a trial being set up when the sweep was killed (never
-                // published, so never started; cleaned up by the next trial's start).
-                if r.file_name().to_string_lossy().starts_with('.') {
-                    continue;
-                }
-                if let Ok(text) = std::fs::read_to_string(p.join(rundir::SPEC)) {
-                    found.push((p, text));
-                }
-            }
-        }
-    }
-    found.sort();
-    // The trials made so far must still be the recorded experiment (the data unchanged):
-    // otherwise the sweep would mix results of two experiments.
-    for (trial, _) in &found {
-        if let Ok(lock) = rundir::open(trial).and_then(|r| r.lock()) {
-            let problems = lock::check(trial, &lock);
-            if !problems.is_empty() {
-                return Err((
-                    SourceMap::new(),
-                    problems
-                        .into_iter()
-                        .map(|d| {
-                            d.with_help(format!(
-                                "trial {} no longer matches its lock, so the sweep was not resumed; restore it, or run the sweep again",
-                                trial.display()
-                            ))
-                        })
-                        .collect(),
-                ));
-            }
-        }
-    }
+    let mut located = crate::trials::locate(dir, &checked, s)?;
     let ctx = context(&checked, program);
     let trial_opts = Options {
         progress: opts.progress,
         verbose: opts.verbose,
-        ..Options::new(backend_of(&found), dir.join(rundir::TRIALS))
+        ..Options::new(backend_of(&located), dir.join(rundir::TRIALS))
     };
     let n = s.trains.len();
     let mut diags = Vec::new();
     let mut results = Vec::new();
     for (i, plan) in s.trains.iter().enumerate() {
-        let want = crate::train::resolve::spec_text(
-            &checked.sources,
-            &checked.modules,
-            &checked.overrides,
-            &[plan],
-        );
-        let at = found.iter().position(|(_, text)| *text == want);
-        let r = match at.map(|k| found.remove(k).0) {
+        // A scheduler may be running trials of this sweep (`mlx run --trial`) meanwhile.
+        let _trial = crate::train::sweep::lock_trial(dir, s, i + 1, "mlx resume").map_err(fail)?;
+        let r = match located[i].take() {
             Some(trial) if completed(summary(&trial).as_ref()) => {
                 if opts.verbose {
                     eprintln!(
@@ -423,10 +390,11 @@ fn resume_sweep(
 }
 
 /// The back end the sweep's trials recorded (the CPU's when none has a lock yet).
-fn backend_of(trials: &[(PathBuf, String)]) -> BackendKind {
+fn backend_of(trials: &[Option<PathBuf>]) -> BackendKind {
     trials
         .iter()
-        .find_map(|(p, _)| {
+        .flatten()
+        .find_map(|p| {
             rundir::open(p)
                 .ok()?
                 .lock()

@@ -458,6 +458,10 @@ pub struct TrainPlan {
     pub early_stop: Option<EarlyStop>,
     pub clip_grad: Option<f64>,
     pub checkpoint_every: usize,
+    /// Data-parallel training: each batch cut into this many shards whose gradients are
+    /// computed apart and added in shard order (on one process or spread over MPI ranks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shards: Option<usize>,
     /// Every resolved setting as `key -> value text`, defaults filled in (for the lock file
     /// and `mlx compare`).
     pub resolved: Vec<(String, String)>,

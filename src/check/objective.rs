@@ -556,6 +556,7 @@ impl<'a> Checker<'a> {
             metrics: Vec::new(),
             early_stop,
             clip_grad: None,
+            shards: None,
             checkpoint_every: ckpt_c?.as_ref().map_or(1, |c| c.i("epochs") as usize),
             resolved,
             memory,

@@ -125,6 +125,7 @@ pub const ENTRY_KEYS: &[&str] = &[
     "early_stop",
     "clip_grad",
     "checkpoint",
+    "shards",
 ];
 
 pub const LOSSES: &[Sig] = &[

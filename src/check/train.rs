@@ -196,6 +196,13 @@ impl<'a> Checker<'a> {
             None => Some(None),
         };
 
+        let shards = match get("shards") {
+            Some(e) => self
+                .positive_int(e, "shards", 1)
+                .map(|n| (Some(n as usize), e.span)),
+            None => Some((None, t.name.span)),
+        };
+
         // Configuration calls.
         let loss_c =
             get("loss").and_then(|e| self.config_call(e, LOSSES, "loss", &args_of("loss")));
@@ -412,11 +419,28 @@ impl<'a> Checker<'a> {
         if let Some(Some(c)) = clip_grad {
             resolved.push(("clip_grad".into(), crate::syntax::print::float(c)));
         }
+        if let Some((Some(n), _)) = shards {
+            resolved.push(("shards".into(), n.to_string()));
+        }
         if !ok {
             return None;
         }
         let ((inst, model_call), d) = (instance?, data?);
         let (optimizer, batch) = (optimizer?, batch? as usize);
+        let (shards, shards_span) = shards?;
+        if let Some(n) = shards
+            && n > batch
+        {
+            self.error(
+                Diagnostic::error(
+                    "mlx::value::range",
+                    format!("`shards` ({n}) is larger than `batch` ({batch}): a shard is a part of a batch"),
+                )
+                .with_label(shards_span, "more shards than rows in a batch")
+                .with_help(format!("use at most {batch} shards, or a larger batch")),
+            );
+            return None;
+        }
         let memory = super::memory::estimate(&self.program, inst, batch, &optimizer);
         if !self.memory_fits(&t.name.name, &memory, batch, entry_span("model")) {
             return None;
@@ -436,6 +460,7 @@ impl<'a> Checker<'a> {
             metrics: metric_list,
             early_stop: early_stop?,
             clip_grad: clip_grad?,
+            shards,
             checkpoint_every: checkpoint_every?,
             resolved,
             memory,

@@ -114,6 +114,7 @@ pub fn onnx_bytes(r: &Reopened, model_name: Option<&str>) -> Result<Vec<u8>, Dia
         train_batches: Vec::new(),
         eval_batches: Vec::new(),
         predict_batches: model::PROBES.to_vec(),
+        shard_batches: Vec::new(),
     };
     let built = graph::build(&spec)?;
     let f = |b: usize| {

@@ -164,6 +164,7 @@ impl Reopened {
             train_batches: Vec::new(),
             eval_batches: eval,
             predict_batches: predict,
+            shard_batches: Vec::new(),
         })
     }
 

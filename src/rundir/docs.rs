@@ -162,6 +162,40 @@ pub struct TrialEntry {
     pub dir: Option<String>,
     #[serde(default)]
     pub summary: Option<Summary>,
+    /// Absent for a completed trial; otherwise what `mlx sweep collect` found of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<TrialStatus>,
+    /// Why a failed trial stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl TrialEntry {
+    pub fn completed(&self) -> bool {
+        self.status.is_none() && self.summary.as_ref().is_some_and(Summary::completed)
+    }
+}
+
+/// A trial that has not completed, as `mlx sweep collect` found it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrialStatus {
+    /// No directory of this trial's program.
+    Missing,
+    /// A directory, not finished: being run, or killed (`mlx run --trial` resumes it).
+    Incomplete,
+    /// The run stopped with an error (its summary says which).
+    Failed,
+}
+
+impl TrialStatus {
+    pub fn word(self) -> &'static str {
+        match self {
+            TrialStatus::Missing => "missing",
+            TrialStatus::Incomplete => "incomplete",
+            TrialStatus::Failed => "failed",
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

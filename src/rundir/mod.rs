@@ -13,6 +13,7 @@ pub use docs::{
     BestTrial, ColumnProfile, ColumnStats, Direction, Figures, FoldSummary, InputFeature,
     InputKind, InputSchema, MetricsLine, NumberStats, PredictionProfile, Profile, RecordedSource,
     SourceSchemas, Status, Summary, SweepDoc, TargetSchema, TargetSchemaKind, TrialEntry,
+    TrialStatus,
 };
 pub use io::{
     Metadata, NamedTensor, Staging, append_jsonl, fs_step, load_safetensors, new_run_dir,
@@ -288,8 +289,16 @@ pub struct WriteLock {
 /// Take the right to write `dir` for `what` (e.g. `mlx resume`), or a diagnostic naming the
 /// process that holds it.
 pub fn lock_for_writing(dir: &Path, what: &str) -> Result<WriteLock, Diagnostic> {
+    let lock = lock_file(dir, WRITER, what, &dir.display().to_string())?;
+    remove_stale_temporaries(dir);
+    Ok(lock)
+}
+
+/// The exclusive right to one part of a directory (`file` in `dir`, e.g. one sweep trial's
+/// lock), `what` naming the holder, `whole` naming what is locked in the diagnostic.
+pub fn lock_file(dir: &Path, file: &str, what: &str, whole: &str) -> Result<WriteLock, Diagnostic> {
     use std::io::{Read, Seek, Write};
-    let path = dir.join(WRITER);
+    let path = dir.join(file);
     let io = |e: std::io::Error| {
         Diagnostic::error(
             "mlx::run::io",
@@ -309,7 +318,6 @@ pub fn lock_for_writing(dir: &Path, what: &str) -> Result<WriteLock, Diagnostic>
             file.set_len(0).map_err(io)?;
             file.rewind().map_err(io)?;
             writeln!(file, "process {}: {what}", std::process::id()).map_err(io)?;
-            remove_stale_temporaries(dir);
             Ok(WriteLock { _file: file })
         }
         Err(std::fs::TryLockError::WouldBlock) => {
@@ -319,8 +327,7 @@ pub fn lock_for_writing(dir: &Path, what: &str) -> Result<WriteLock, Diagnostic>
             Err(Diagnostic::error(
                 "mlx::rundir::locked",
                 format!(
-                    "{} is being written by another mlx ({})",
-                    dir.display(),
+                    "{whole} is being written by another mlx ({})",
                     if holder.is_empty() {
                         "process unknown"
                     } else {

@@ -8,6 +8,14 @@
 //! - `eval_B(x, y) -> loss_sum, out` (per-example losses summed; `out` holds class
 //!   probabilities `[B, K]` or predictions `[B, 1]`);
 //! - `predict_B(x) -> out`.
+//!
+//! A train with `shards = S` (data-parallel training) has, instead of `train_B`, per shard size
+//! `s`:
+//! - `grad_s(x, y, counter, scale) -> loss, g...`: the shard's per-example losses summed and
+//!   multiplied by `scale` (`1 / rows of the whole batch`), and its gradient with respect to
+//!   every parameter (declaration order): a shard's share of the batch gradient;
+//! - `apply(lr, bc1, bc2, g...)`: gradient clipping and the optimizer step for the gradient
+//!   of the whole batch, the shards' shares added in shard order by the host.
 
 use crate::check::hir::{self, Loss, Optimizer, TargetKind};
 use crate::diagnostics::Diagnostic;
@@ -23,6 +31,8 @@ pub struct Spec<'a> {
     pub train_batches: Vec<usize>,
     pub eval_batches: Vec<usize>,
     pub predict_batches: Vec<usize>,
+    /// A sharded train: the distinct sizes of its shards (`train_batches` is then unused).
+    pub shard_batches: Vec<usize>,
 }
 
 pub struct Built {
@@ -34,6 +44,9 @@ pub struct Built {
     pub params: Vec<StateId>,
     /// A train with objectives: its functions (the maps above are empty).
     pub multi: Option<MultiFns>,
+    /// A sharded train: `grad_s` per shard size (`train` is empty), and `apply`.
+    pub grad: BTreeMap<usize, usize>,
+    pub apply: Option<usize>,
 }
 
 /// The functions of a train with objectives, per objective in the order written.
@@ -66,6 +79,8 @@ pub fn build(spec: &Spec<'_>) -> Result<Built, Diagnostic> {
         predict: BTreeMap::new(),
         params: Vec::new(),
         multi: None,
+        grad: BTreeMap::new(),
+        apply: None,
     };
     if let Some(multi) = &spec.plan.multi {
         let mut fns = MultiFns::default();
@@ -229,10 +244,35 @@ fn build_single(
     program: &mut ir::Program,
     built: &mut Built,
 ) -> Result<(), Diagnostic> {
-    for &bs in &spec.train_batches {
-        let f = train_fn(spec, &mut program.states, bs)?;
+    if spec.plan.shards.is_some() && !spec.shard_batches.is_empty() {
+        for &s in &spec.shard_batches {
+            let f = grad_fn(spec, &mut program.states, s)?;
+            program.functions.push(f);
+            built.grad.insert(s, program.functions.len() - 1);
+        }
+        // Shards train each on its own rows: state a batch shares (batch norm's running
+        // statistics) would depend on how the shards are spread over processes.
+        if let Some(s) = program.states.iter().find(|s| s.kind == StateKind::Buffer) {
+            return Err(Diagnostic::error(
+                "mlx::train::shards",
+                format!(
+                    "train `{}` sets `shards`, but its model keeps running statistics (`{}`): \
+                     batch normalization couples the rows of a batch, which sharded training \
+                     computes apart",
+                    spec.plan.name, s.name
+                ),
+            )
+            .with_help("remove `shards`, or use a model without `batch_norm`"));
+        }
+        let f = apply_fn(spec, &mut program.states)?;
         program.functions.push(f);
-        built.train.insert(bs, program.functions.len() - 1);
+        built.apply = Some(program.functions.len() - 1);
+    } else {
+        for &bs in &spec.train_batches {
+            let f = train_fn(spec, &mut program.states, bs)?;
+            program.functions.push(f);
+            built.train.insert(bs, program.functions.len() - 1);
+        }
     }
     for &bs in &spec.eval_batches {
         let f = eval_fn(spec, &mut program.states, bs, true)?;
@@ -335,6 +375,77 @@ fn train_fn(
         .collect();
     let reads: Vec<ValueId> = params.iter().map(|p| b.state(*p)).collect();
     let mut grads = ir::autodiff::gradients(&mut b, loss, &reads);
+    if let Some(c) = spec.plan.clip_grad {
+        grads = clip(&mut b, &grads, c as f32);
+    }
+    for ((p, read), g) in params.iter().zip(&reads).zip(&grads) {
+        optimizer_update(
+            &mut b,
+            &spec.plan.optimizer,
+            "",
+            *p,
+            *read,
+            *g,
+            lr,
+            bc1,
+            bc2,
+        );
+    }
+    Ok(b.finish())
+}
+
+/// The parameters of the program so far, in declaration order.
+fn param_ids(states: &[StateDecl]) -> Vec<StateId> {
+    states
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.kind == StateKind::Param)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// One shard's share of a sharded batch: its losses summed and scaled, and their gradient.
+fn grad_fn(
+    spec: &Spec<'_>,
+    states: &mut Vec<StateDecl>,
+    rows: usize,
+) -> Result<ir::Function, Diagnostic> {
+    let mut b = FnBuilder::new(&format!("grad_{rows}"), states);
+    let x = b.input("x", input_shape(spec, rows), DType::F32);
+    let y = b.input("y", vec![rows], target_dtype(spec));
+    let counter = b.input("counter", vec![], DType::I32);
+    let scale = b.input("scale", vec![], DType::F32);
+    let out = forward(spec, &mut b, x, rows, true, Some(counter))?;
+    b.origin = None;
+    let per = per_example_loss(spec, &mut b, out, y);
+    let sum = b.sum_all(per);
+    let loss = b.mul(sum, scale);
+    b.output("loss", loss);
+    let params = param_ids(b.states);
+    let reads: Vec<ValueId> = params.iter().map(|p| b.state(*p)).collect();
+    let grads = ir::autodiff::gradients(&mut b, loss, &reads);
+    for (p, g) in params.iter().zip(grads) {
+        let name = format!("g.{}", b.states[*p].name);
+        b.output(&name, g);
+    }
+    Ok(b.finish())
+}
+
+/// The update of a sharded train from the gradient of the whole batch.
+fn apply_fn(spec: &Spec<'_>, states: &mut Vec<StateDecl>) -> Result<ir::Function, Diagnostic> {
+    let mut b = FnBuilder::new("apply", states);
+    let lr = b.input("lr", vec![], DType::F32);
+    let bc1 = b.input("bc1", vec![], DType::F32);
+    let bc2 = b.input("bc2", vec![], DType::F32);
+    let params = param_ids(b.states);
+    let mut grads: Vec<ValueId> = params
+        .iter()
+        .map(|p| {
+            let (name, shape) = (b.states[*p].name.clone(), b.states[*p].shape.clone());
+            b.input(&format!("g.{name}"), shape, DType::F32)
+        })
+        .collect();
+    let reads: Vec<ValueId> = params.iter().map(|p| b.state(*p)).collect();
     if let Some(c) = spec.plan.clip_grad {
         grads = clip(&mut b, &grads, c as f32);
     }

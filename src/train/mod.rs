@@ -7,6 +7,7 @@ pub mod init;
 pub mod interrupt;
 pub mod metrics;
 pub mod objectives;
+pub mod parallel;
 pub mod progress;
 mod report;
 pub mod resolve;

@@ -47,6 +47,9 @@ pub struct Options {
     pub verbose: bool,
     /// Threads of the CPU back end (default: one per core). Parallel sweep trials share them.
     pub threads: Option<usize>,
+    /// Where the shards of a sharded train are computed: the ranks of an MPI job (`None`: all
+    /// in this process).
+    pub exchange: Option<std::sync::Arc<dyn super::parallel::Exchange>>,
 }
 
 impl Options {
@@ -57,6 +60,7 @@ impl Options {
             progress: false,
             verbose: false,
             threads: None,
+            exchange: None,
         }
     }
 }
@@ -151,6 +155,15 @@ struct Job<'a> {
 }
 
 impl Job<'_> {
+    /// Where this run's shards are computed.
+    fn exchange(&self) -> &dyn super::parallel::Exchange {
+        static LOCAL: std::sync::OnceLock<super::parallel::Local> = std::sync::OnceLock::new();
+        match (&self.opts.exchange, super::parallel::process_exchange()) {
+            (Some(e), _) | (None, Some(e)) => e.as_ref(),
+            (None, None) => LOCAL.get_or_init(Default::default),
+        }
+    }
+
     fn wall_seconds(&self) -> f64 {
         self.wall_before + self.started.elapsed().as_secs_f64()
     }
@@ -239,6 +252,7 @@ pub fn split_warnings(dset: &hir::DatasetPlan, data: &Data, folds: &[Fold]) -> V
 /// Train `plan`, writing `opts.out/<name>/<run-id>/`.
 pub fn train(ctx: &Context<'_>, plan: &TrainPlan, opts: &Options) -> Result<Outcome, Failure> {
     let started = Instant::now();
+    super::parallel::check_ranks(plan, ranks(opts))?;
     let dset = dataset(ctx.program, plan)?;
     let backend = select_backend(opts)?;
     let data = Data::load(dset).map_err(|e| e.diagnostic())?;
@@ -300,6 +314,14 @@ pub fn train(ctx: &Context<'_>, plan: &TrainPlan, opts: &Options) -> Result<Outc
     execute(&job, None)
 }
 
+/// The processes a run's shards are spread over.
+fn ranks(opts: &Options) -> usize {
+    match (&opts.exchange, super::parallel::process_exchange()) {
+        (Some(e), _) | (None, Some(e)) => e.ranks(),
+        (None, None) => 1,
+    }
+}
+
 /// `spec.mlx`, `mlx.lock` and `sources.json`: what a run directory holds before training.
 fn write_first_files(
     ctx: &Context<'_>,
@@ -345,6 +367,7 @@ pub fn resume(
     from: Option<Checkpoint>,
 ) -> Result<Outcome, Failure> {
     let started = Instant::now();
+    super::parallel::check_ranks(plan, ranks(opts))?;
     let dset = dataset(ctx.program, plan)?;
     let backend = select_backend(opts)?;
     let data = Data::load(dset).map_err(|e| e.diagnostic())?;
@@ -512,6 +535,16 @@ fn execute(job: &Job<'_>, from: Option<Checkpoint>) -> Result<Outcome, Failure> 
     )?;
     if job.opts.verbose {
         print_results(plan, &summary);
+        if let Some(shards) = plan.shards {
+            let ex = job.exchange();
+            let (steps, compute, exchange, bytes) = ex.clock().per_step();
+            eprintln!(
+                "data-parallel: {shards} shards on {} rank{}, {steps} steps: {compute:.3} ms computing and {exchange:.3} ms exchanging per step ({:.1} KiB gathered)",
+                ex.ranks(),
+                if ex.ranks() == 1 { "" } else { "s" },
+                bytes / 1024.0
+            );
+        }
     }
     Ok(Outcome {
         dir: Some(dir.to_path_buf()),
@@ -538,6 +571,114 @@ pub fn batch_sizes(n: usize, b: usize) -> Vec<usize> {
         v.push(n % b);
     }
     v
+}
+
+/// The per-step inputs of a training update.
+struct Step {
+    lr: f32,
+    /// Steps taken before this one (dropout's counter).
+    counter: u64,
+    bc1: f32,
+    bc2: f32,
+}
+
+/// One step of a sharded train: this process's shards' shares of the batch gradient, every
+/// rank's gathered, added in shard order and applied. Returns the batch's mean loss.
+fn sharded_step(
+    job: &Job<'_>,
+    built: &Built,
+    exe: &mut dyn Executable,
+    pre: &Preprocessor,
+    shards: usize,
+    rows: &[usize],
+    step: Step,
+) -> Result<f32, Diagnostic> {
+    use super::parallel::{owned, shard_rows, sum_in_shard_order};
+    let ex = job.exchange();
+    let (rank, ranks) = (ex.rank(), ex.ranks());
+    let shapes: Vec<Vec<usize>> = built
+        .params
+        .iter()
+        .map(|p| built.program.states[*p].shape.clone())
+        .collect();
+    let width = 1 + shapes
+        .iter()
+        .map(|s| s.iter().product::<usize>())
+        .sum::<usize>();
+    let slots = shards.div_ceil(ranks);
+    let n = rows.len();
+    let scale = 1.0 / n as f32;
+    let t0 = Instant::now();
+    let mut mine = vec![0.0f32; slots * width];
+    for (i, k) in owned(shards, ranks, rank).enumerate() {
+        let part = shard_rows(n, shards, k);
+        if part.is_empty() {
+            continue;
+        }
+        let f = *built.grad.get(&part.len()).ok_or_else(|| {
+            Diagnostic::internal(format!(
+                "no gradient function for a shard of {}",
+                part.len()
+            ))
+        })?;
+        let (x, y) = batch_inputs(job.dset, pre, job.data, &rows[part])?;
+        // A counter of its own for every shard of every step (dropout masks).
+        let counter = step
+            .counter
+            .wrapping_mul(shards as u64)
+            .wrapping_add(k as u64) as u32 as i32;
+        let inputs = [
+            x,
+            y,
+            HostTensor::scalar_i32(counter),
+            HostTensor::scalar(scale),
+        ];
+        let out = exe.run(f, &inputs).map_err(|e| e.diagnostic())?;
+        let share = &mut mine[i * width..(i + 1) * width];
+        share[0] = out[0].item();
+        let mut at = 1;
+        for g in &out[1..] {
+            let g = g.as_f32();
+            share[at..at + g.len()].copy_from_slice(g);
+            at += g.len();
+        }
+        if at != width {
+            return Err(Diagnostic::internal(
+                "a shard's gradient does not match the parameters",
+            ));
+        }
+    }
+    let computed = t0.elapsed();
+    let t1 = Instant::now();
+    let gathered = ex.all_gather(mine)?;
+    let exchanged = t1.elapsed();
+    if gathered.len() != ranks * slots * width {
+        return Err(Diagnostic::internal(
+            "the gathered gradients have the wrong size",
+        ));
+    }
+    let total = sum_in_shard_order(&gathered, shards, ranks, slots, width, |k| {
+        shard_rows(n, shards, k).is_empty()
+    });
+    let t2 = Instant::now();
+    let apply = built
+        .apply
+        .ok_or_else(|| Diagnostic::internal("a sharded train without its update"))?;
+    let mut inputs = vec![
+        HostTensor::scalar(step.lr),
+        HostTensor::scalar(step.bc1),
+        HostTensor::scalar(step.bc2),
+    ];
+    let mut at = 1;
+    for s in shapes {
+        let len: usize = s.iter().product();
+        inputs.push(HostTensor::f32(s, total[at..at + len].to_vec()));
+        at += len;
+    }
+    exe.run(apply, &inputs).map_err(|e| e.diagnostic())?;
+    ex.clock()
+        .add(computed + t2.elapsed(), exchanged, gathered.len() * 4);
+    Ok(total[0])
 }
 
 /// The model's tensors (parameters and buffers) as they are now.
@@ -724,6 +865,9 @@ fn compile(
         train_batches: batch_sizes(fold.train.len(), plan.batch),
         eval_batches: eval,
         predict_batches: Vec::new(),
+        shard_batches: plan.shards.map_or_else(Vec::new, |s| {
+            super::parallel::shard_sizes(&batch_sizes(fold.train.len(), plan.batch), s)
+        }),
     };
     let built = graph::build(&spec)?;
     let mut exe = backend.compile(&built.program)?;
@@ -804,7 +948,12 @@ fn train_fold(
         let mut loss_sum = 0.0f64;
         let mut loss_sums = vec![0.0f64; names.len()];
         for (bi, rows) in batches.iter().enumerate() {
-            let (x, y) = batch_inputs(dset, &pre, data, rows)?;
+            // A sharded step reads its own shards' rows.
+            let (x, y) = if plan.shards.is_some() {
+                (HostTensor::scalar(0.0), HostTensor::scalar(0.0))
+            } else {
+                batch_inputs(dset, &pre, data, rows)?
+            };
             if multi.is_some() {
                 let losses = super::objectives::train_step(
                     exe.as_mut(),
@@ -836,9 +985,6 @@ fn train_fold(
                 bar.inc(1);
                 continue;
             }
-            let f = *built.train.get(&rows.len()).ok_or_else(|| {
-                Diagnostic::internal(format!("no training function for batch {}", rows.len()))
-            })?;
             let t = (p.step + 1) as i32;
             let bc1 = if b1 > 0.0 {
                 1.0 / (1.0 - b1.powi(t))
@@ -850,16 +996,29 @@ fn train_fold(
             } else {
                 1.0
             };
-            let inputs = [
-                x,
-                y,
-                HostTensor::scalar(lr as f32),
-                HostTensor::scalar_i32(p.step as i32),
-                HostTensor::scalar(bc1 as f32),
-                HostTensor::scalar(bc2 as f32),
-            ];
-            let out = exe.run(f, &inputs).map_err(|e| e.diagnostic())?;
-            let loss = out[0].item();
+            let loss = if let Some(shards) = plan.shards {
+                let step = Step {
+                    lr: lr as f32,
+                    counter: p.step,
+                    bc1: bc1 as f32,
+                    bc2: bc2 as f32,
+                };
+                sharded_step(job, &built, exe.as_mut(), &pre, shards, rows, step)?
+            } else {
+                let f = *built.train.get(&rows.len()).ok_or_else(|| {
+                    Diagnostic::internal(format!("no training function for batch {}", rows.len()))
+                })?;
+                let inputs = [
+                    x,
+                    y,
+                    HostTensor::scalar(lr as f32),
+                    HostTensor::scalar_i32(p.step as i32),
+                    HostTensor::scalar(bc1 as f32),
+                    HostTensor::scalar(bc2 as f32),
+                ];
+                let out = exe.run(f, &inputs).map_err(|e| e.diagnostic())?;
+                out[0].item()
+            };
             if !loss.is_finite() {
                 bar.finish_and_clear();
                 return Err(diverged(

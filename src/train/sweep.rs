@@ -6,7 +6,7 @@
 use super::run::{self, Context, Failure, Options, Outcome};
 use crate::check::hir::SweepPlan;
 use crate::diagnostics::Diagnostic;
-use crate::rundir::{self, BestTrial, Direction, Summary, SweepDoc, TrialEntry};
+use crate::rundir::{self, BestTrial, Direction, Summary, SweepDoc, TrialEntry, TrialStatus};
 use crate::syntax::ast;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -30,6 +30,27 @@ fn objective(s: &SweepPlan, summary: &Summary) -> Option<f64> {
 fn point_text(point: &[(String, String)]) -> String {
     let p: Vec<String> = point.iter().map(|(k, v)| format!("{k} = {v}")).collect();
     p.join(", ")
+}
+
+/// The lock file of trial `k` (1-based) in a sweep directory.
+pub fn lock_name(k: usize) -> String {
+    format!(".trial-{k}.lock")
+}
+
+/// The right to run trial `k` of the sweep in `dir`, held until dropped (released by the
+/// operating system when the process dies).
+pub fn lock_trial(
+    dir: &Path,
+    s: &SweepPlan,
+    k: usize,
+    what: &str,
+) -> Result<rundir::WriteLock, Diagnostic> {
+    rundir::lock_file(
+        dir,
+        &lock_name(k),
+        what,
+        &format!("trial {k} of sweep `{}` in {}", s.name, dir.display()),
+    )
 }
 
 /// Run the sweep's trials, `jobs` at a time. With one job a trial reports its epochs as a
@@ -102,7 +123,10 @@ pub fn run(
                 eprintln!("sweep `{}` trial {}/{n}{verb}: {point}", s.name, i + 1);
             }
             let t0 = Instant::now();
-            let r = run::train(ctx, &s.trains[i], &trial_opts);
+            // A scheduler could be running one of these trials (`mlx run --trial`) as well.
+            let r = lock_trial(&dir, s, i + 1, "mlx run")
+                .map_err(Failure::from)
+                .and_then(|_mine| run::train(ctx, &s.trains[i], &trial_opts));
             if parallel && opts.verbose {
                 let what = match &r {
                     Ok(o) => match objective(s, &o.summary) {
@@ -151,13 +175,11 @@ pub fn finish(
     results: Vec<Option<Result<Outcome, Failure>>>,
     verbose: bool,
 ) -> Result<PathBuf, Failure> {
-    let dir = dir.to_path_buf();
     let n = s.trains.len();
-    let mut trials = Vec::new();
-    let mut best: Option<(usize, f64)> = None;
+    let mut done = Vec::new();
     for (i, r) in results.into_iter().enumerate() {
-        let out = match r {
-            Some(Ok(out)) => out,
+        match r {
+            Some(Ok(out)) => done.push(Trial::Done(Box::new(out))),
             Some(Err(f)) => {
                 let d = (*f.diagnostic).with_note(format!(
                     "in sweep `{}` trial {}/{n}: {}",
@@ -167,41 +189,86 @@ pub fn finish(
                 ));
                 return Err(Failure {
                     diagnostic: Box::new(d),
-                    dir: Some(dir.clone()),
+                    dir: Some(dir.to_path_buf()),
                 });
             }
             // Trials start in order, so one that never started follows a failed one.
-            None => continue,
-        };
-        let value = objective(s, &out.summary);
-        if let Some(v) = value {
-            let better = match best {
-                None => true,
-                Some((_, b)) => (s.maximize && v > b) || (!s.maximize && v < b),
-            };
-            if better {
-                best = Some((i, v));
-            }
+            None => done.push(Trial::Missing),
         }
+    }
+    let doc = document(s, done);
+    write(dir, &doc)?;
+    if verbose {
+        eprintln!("{}", table(s, &doc));
+    }
+    Ok(dir.to_path_buf())
+}
+
+/// What became of one trial of a sweep.
+pub enum Trial {
+    Done(Box<Outcome>),
+    /// Its run stopped with an error.
+    Failed {
+        dir: PathBuf,
+        error: String,
+    },
+    /// A directory that has not finished: running, or killed.
+    Incomplete(PathBuf),
+    /// No directory of its program.
+    Missing,
+}
+
+/// The sweep's document: every trial in trial order (those not completed with their status),
+/// and the best completed one by the objective.
+pub fn document(s: &SweepPlan, results: Vec<Trial>) -> SweepDoc {
+    let mut trials = Vec::new();
+    let mut best: Option<(usize, f64)> = None;
+    for (i, r) in results.into_iter().enumerate() {
         let point: std::collections::BTreeMap<String, Value> = s.points[i]
             .iter()
             .map(|(k, v)| (k.clone(), Value::String(v.clone())))
             .collect();
-        trials.push(TrialEntry {
+        let mut entry = TrialEntry {
             trial: Some(i + 1),
             point,
-            objective: value,
-            dir: out.dir.as_ref().map(|d| d.display().to_string()),
-            summary: Some(out.summary),
-        });
+            ..TrialEntry::default()
+        };
+        match r {
+            Trial::Done(out) => {
+                let value = objective(s, &out.summary);
+                if let Some(v) = value {
+                    let better = match best {
+                        None => true,
+                        Some((_, b)) => (s.maximize && v > b) || (!s.maximize && v < b),
+                    };
+                    if better {
+                        best = Some((trials.len(), v));
+                    }
+                }
+                entry.objective = value;
+                entry.dir = out.dir.as_ref().map(|d| d.display().to_string());
+                entry.summary = Some(out.summary);
+            }
+            Trial::Failed { dir, error } => {
+                entry.dir = Some(dir.display().to_string());
+                entry.status = Some(TrialStatus::Failed);
+                entry.error = Some(error);
+            }
+            Trial::Incomplete(dir) => {
+                entry.dir = Some(dir.display().to_string());
+                entry.status = Some(TrialStatus::Incomplete);
+            }
+            Trial::Missing => entry.status = Some(TrialStatus::Missing),
+        }
+        trials.push(entry);
     }
-    let best = best.map(|(i, v)| BestTrial {
-        trial: i + 1,
-        point: trials[i].point.clone(),
+    let best = best.map(|(k, v)| BestTrial {
+        trial: trials[k].trial.unwrap_or(k + 1),
+        point: trials[k].point.clone(),
         objective: Some(v),
-        dir: trials[i].dir.clone(),
+        dir: trials[k].dir.clone(),
     });
-    let doc = SweepDoc {
+    SweepDoc {
         format: rundir::FORMAT,
         sweep: s.name.clone(),
         base: s.base.clone(),
@@ -213,18 +280,18 @@ pub fn finish(
         },
         trials,
         best,
-    };
-    rundir::write_doc(&dir.join(rundir::SWEEP), &doc).map_err(|e| Failure {
+    }
+}
+
+/// Write `sweep.json` into the sweep's directory, atomically.
+pub fn write(dir: &Path, doc: &SweepDoc) -> Result<(), Failure> {
+    rundir::write_doc(&dir.join(rundir::SWEEP), doc).map_err(|e| Failure {
         diagnostic: Box::new(Diagnostic::error(
             "mlx::run::io",
             format!("cannot write sweep.json: {e}"),
         )),
-        dir: Some(dir.clone()),
-    })?;
-    if verbose {
-        eprintln!("{}", table(s, &doc));
-    }
-    Ok(dir)
+        dir: Some(dir.to_path_buf()),
+    })
 }
 
 /// The sweep's resolved program (`sweep.mlx`): the base train as its runs write it (imports
@@ -280,9 +347,10 @@ pub fn table(s: &SweepPlan, doc: &SweepDoc) -> String {
                 .unwrap_or_default();
             out.push_str(&format!("{v:>14}  "));
         }
-        match t.objective {
-            Some(v) => out.push_str(&format!("{v:>14.4}\n")),
-            None => out.push_str(&format!("{:>14}\n", "-")),
+        match (t.objective, t.status) {
+            (Some(v), _) => out.push_str(&format!("{v:>14.4}\n")),
+            (None, Some(status)) => out.push_str(&format!("{:>14}\n", status.word())),
+            (None, None) => out.push_str(&format!("{:>14}\n", "-")),
         }
     }
     if let Some(b) = best {

@@ -63,6 +63,7 @@ fn run_steps(
         train_batches: vec![2],
         eval_batches: vec![],
         predict_batches: vec![],
+        shard_batches: Vec::new(),
     };
     let built = graph::build(&spec).unwrap();
     let mut exe = Interp.compile(&built.program).unwrap();
@@ -314,6 +315,7 @@ fn eval_loss(target: &str, loss: &str, w: f64, b: f64, x: [f64; 2], y: [f64; 2])
         train_batches: vec![],
         eval_batches: vec![2],
         predict_batches: vec![],
+        shard_batches: Vec::new(),
     };
     let built = graph::build(&spec).unwrap();
     let mut exe = Interp.compile(&built.program).unwrap();

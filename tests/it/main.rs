@@ -10,12 +10,16 @@ mod export;
 mod fuzz;
 mod layers;
 mod monitor;
+#[cfg(feature = "mpi")]
+mod mpi;
 mod objectives;
+mod parallel;
 mod reproduce;
 mod run;
 mod serve;
 mod sweep;
 mod tidy;
+mod trials;
 mod ui;
 
 /// Where the Debian package `dataset-fashion-mnist` puts its files.

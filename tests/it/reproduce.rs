@@ -9,18 +9,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn mlx() -> Command {
+pub(crate) fn mlx() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_mlx"));
     // Wide enough that messages are not wrapped.
     c.current_dir(crate::root()).env("COLUMNS", "400");
     c
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn last_line(o: &Output) -> PathBuf {
+pub(crate) fn last_line(o: &Output) -> PathBuf {
     PathBuf::from(
         String::from_utf8_lossy(&o.stdout)
             .lines()
@@ -208,7 +208,7 @@ fn metrics_lines(dir: &Path) -> Vec<Value> {
 }
 
 /// Two runs ended alike: figures, epochs, preprocessing and model bytes.
-fn assert_same_run(a: &Path, b: &Path) {
+pub(crate) fn assert_same_run(a: &Path, b: &Path) {
     let (sa, sb) = (json(&a.join("summary.json")), json(&b.join("summary.json")));
     assert_eq!(sa["status"], "completed");
     assert_eq!(without_timing(sa), without_timing(sb));
@@ -278,7 +278,7 @@ fn run_and_kill(args: &[&str], out: &Path, ready: impl Fn(&[Value]) -> bool) -> 
     }
 }
 
-fn resume(dir: &Path) -> Output {
+pub(crate) fn resume(dir: &Path) -> Output {
     mlx()
         .arg("resume")
         .arg(dir)
@@ -598,7 +598,7 @@ fn verify_passes_on_a_run_started_with_a_relative_path() {
 }
 
 /// The trial directories of a sweep directory, sorted.
-fn trial_dirs(sweep: &Path) -> Vec<PathBuf> {
+pub(crate) fn trial_dirs(sweep: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(sweep.join("trials"))
         .into_iter()
         .flatten()
@@ -614,7 +614,7 @@ fn trial_dirs(sweep: &Path) -> Vec<PathBuf> {
 
 /// A sweep's sweep.json with what differs between two sweeps of one experiment (trial
 /// directories, timings) left out.
-fn sweep_doc(dir: &Path) -> Value {
+pub(crate) fn sweep_doc(dir: &Path) -> Value {
     let mut v = json(&dir.join("sweep.json"));
     for t in v["trials"].as_array_mut().unwrap() {
         t.as_object_mut().unwrap().remove("dir");

@@ -52,6 +52,7 @@ fn trace(backend: &dyn Backend, file: &str) -> Option<Trace> {
         train_batches: vec![BATCH],
         eval_batches: vec![BATCH],
         predict_batches: Vec::new(),
+        shard_batches: Vec::new(),
     };
     let built = graph::build(&spec).expect("build");
     let mut exe = backend.compile(&built.program).expect("compile");
