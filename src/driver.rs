@@ -332,6 +332,14 @@ pub fn loader_key(loader: &hir::Loader) -> String {
             images: abs(images),
             labels: labels.as_deref().map(abs),
         },
+        hir::Loader::Parquet { path } => hir::Loader::Parquet { path: abs(path) },
+        hir::Loader::Sql { url, query } => hir::Loader::Sql {
+            url: match crate::data::sources::sqlite_path(url) {
+                Some(p) => format!("sqlite:{}", abs(Path::new(p)).display()),
+                None => url.clone(),
+            },
+            query: query.clone(),
+        },
     };
     serde_json::to_string(&loader).unwrap_or_else(|_| format!("{loader:?}"))
 }

@@ -336,6 +336,50 @@ impl<'a> Checker<'a> {
                     sep,
                 })
             }
+            "parquet" => Some(Loader::Parquet { path: path("path") }),
+            "sql" => {
+                let text = |k: &str| match call.val(k) {
+                    Some(Val::Str(s)) => s.clone(),
+                    _ => String::new(),
+                };
+                let (mut url, query) = (text("url"), text("query"));
+                if crate::data::sources::url_has_password(&url) {
+                    self.error(
+                        Diagnostic::error(
+                            "mlx::data::source",
+                            "the database URL holds a password, which would be copied into the run directory",
+                        )
+                        .with_label(call.span_of("url"), "a password in the spec")
+                        .with_help("remove it from the URL; mlx reads it from PGPASSWORD or the password file (~/.pgpass, or PGPASSFILE)"),
+                    );
+                    return None;
+                }
+                if let Some(p) = crate::data::sources::sqlite_path(&url) {
+                    let p = PathBuf::from(p);
+                    if let (Some(d), true) = (dir, p.is_relative()) {
+                        url = format!("sqlite:{}", d.join(p).display());
+                    }
+                } else if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+                    self.error(
+                        Diagnostic::error(
+                            "mlx::data::source",
+                            format!("`{url}` is not a database URL mlx reads"),
+                        )
+                        .with_label(call.span_of("url"), "unknown kind of database")
+                        .with_help(format!("write {}", crate::data::sources::URL_FORMS)),
+                    );
+                    return None;
+                }
+                if query.trim().is_empty() {
+                    self.error(
+                        Diagnostic::error("mlx::data::source", "the query is empty")
+                            .with_label(call.span_of("query"), "empty")
+                            .with_help("write the SELECT that returns the dataset's rows"),
+                    );
+                    return None;
+                }
+                Some(Loader::Sql { url, query })
+            }
             _ => Some(Loader::Idx {
                 images: path("images"),
                 labels: matches!(call.val("labels"), Some(Val::Str(_))).then(|| path("labels")),
@@ -349,15 +393,37 @@ impl<'a> Checker<'a> {
         err: &crate::data::schema::SchemaError,
         span: Span,
     ) {
-        let arg = if call.name == "csv" {
+        let arg = if let Some(a) = err.arg {
+            a
+        } else if call.name == "csv" || call.name == "parquet" {
             "path"
+        } else if call.name == "sql" {
+            "url"
         } else if matches!(call.val("labels"), Some(Val::Str(s)) if err.path.ends_with(s)) {
             "labels"
         } else {
             "images"
         };
         let at = call.span_of(arg);
-        let d = if err.missing_file {
+        let d = if call.name == "sql" && !err.missing_file {
+            let (label, help) = if arg == "query" {
+                (
+                    "the database refuses this query",
+                    "the query is prepared (never run) at check time: fix it in a SQL client first",
+                )
+            } else {
+                (
+                    "cannot read from this database",
+                    "check the URL, that the server runs, and the credentials (PGPASSWORD or ~/.pgpass)",
+                )
+            };
+            Diagnostic::error(
+                "mlx::data::source",
+                format!("{}: {}", err.path.display(), err.message),
+            )
+            .with_label(at, label)
+            .with_help(help)
+        } else if err.missing_file {
             Diagnostic::error(
                 "mlx::data::file_missing",
                 format!("data file `{}` does not exist", err.path.display()),
@@ -664,6 +730,23 @@ impl<'a> Checker<'a> {
         let mut merged: Option<Column> = None;
         for s in schemas {
             let Schema::Csv(c) = &**s else { return None };
+            if let Some(ty) = c
+                .columns
+                .iter()
+                .find(|x| x.name == col.name)
+                .and_then(|x| x.unsupported.as_ref())
+            {
+                self.error(
+                    Diagnostic::error(
+                        "mlx::data::column_type",
+                        format!("column `{}` is of type {ty}, which mlx does not read", col.name),
+                    )
+                    .with_label(col.span, "a column mlx cannot read")
+                    .with_secondary(source_span, "its type comes from this source")
+                    .with_help("convert it to a number or text where the data is made (in SQL: CAST it in the query)"),
+                );
+                return None;
+            }
             let Some(found) = c.columns.iter().find(|x| x.name == col.name) else {
                 let names: Vec<&str> = c.columns.iter().map(|x| x.name.as_str()).collect();
                 let mut d = Diagnostic::error(

@@ -322,6 +322,10 @@ pub enum Loader {
         #[serde(skip_serializing_if = "Option::is_none")]
         labels: Option<std::path::PathBuf>,
     },
+    /// `parquet("file.parquet")`.
+    Parquet { path: std::path::PathBuf },
+    /// `sql("sqlite:file.db" | "postgres://...", query: "SELECT ...")`.
+    Sql { url: String, query: String },
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -20,6 +20,17 @@ pub const SOURCES: &[Sig] = &[
             p("labels", Kind::Str, R::Any, D::Absent),
         ],
     },
+    Sig {
+        name: "parquet",
+        params: &[p("path", Kind::Str, R::Any, D::Required)],
+    },
+    Sig {
+        name: "sql",
+        params: &[
+            p("url", Kind::Str, R::Any, D::Required),
+            p("query", Kind::Str, R::Any, D::Required),
+        ],
+    },
 ];
 
 pub const SPLITS: &[Sig] = &[

@@ -46,6 +46,16 @@ pub struct Data {
     origins: Vec<(u32, u32)>,
     paths: Vec<PathBuf>,
     unusable: Vec<usize>,
+    /// The rows each SQL source returned, hashed (for `mlx.lock`).
+    queried: Vec<QueriedRows>,
+}
+
+/// What a SQL source returned when it was loaded: its query and the sha256 of its rows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueriedRows {
+    pub url: String,
+    pub query: String,
+    pub sha256: String,
 }
 
 impl Data {
@@ -69,6 +79,24 @@ impl Data {
                 Loader::Idx { images, labels } => {
                     b.add_idx(images, labels.as_deref(), s.role)?;
                     Raw::Idx
+                }
+                Loader::Parquet { path } => {
+                    let t = super::sources::parquet_table(path)
+                        .map_err(|e| unreadable(path, 0, &e.message))?;
+                    b.add_csv(&t, path, &[], s.role, false)?;
+                    Raw::Csv(if plan.dedup { t } else { csv::Table::default() })
+                }
+                Loader::Sql { url, query } => {
+                    let name = super::sources::sql_name(url);
+                    let (t, hash) = super::sources::sql_table(url, query)
+                        .map_err(|e| unreadable(&name, 0, &e.message))?;
+                    b.data.queried.push(QueriedRows {
+                        url: url.clone(),
+                        query: query.clone(),
+                        sha256: hash,
+                    });
+                    b.add_csv(&t, &name, &[], s.role, false)?;
+                    Raw::Csv(if plan.dedup { t } else { csv::Table::default() })
                 }
             };
             raws.push(raw);
@@ -215,6 +243,11 @@ impl Data {
         }
     }
 
+    /// What each SQL source returned (its query and the hash of its rows), in source order.
+    pub fn queried(&self) -> &[QueriedRows] {
+        &self.queried
+    }
+
     /// Prediction rows that cannot be used (a missing value where the plan drops such rows).
     pub fn unusable_rows(&self) -> &[usize] {
         &self.unusable
@@ -301,7 +334,7 @@ fn read_input_csv(
         .iter()
         .find_map(|s| match &s.loader {
             Loader::Csv { missing, sep, .. } => Some((missing.clone(), *sep)),
-            Loader::Idx { .. } => None,
+            _ => None,
         })
         .unwrap_or((Vec::new(), ','));
     let t = csv::read(path, sep).map_err(|e| unreadable(path, e.line, &e.message))?;
@@ -391,6 +424,7 @@ impl<'p> Builder<'p> {
                 origins: Vec::new(),
                 paths: Vec::new(),
                 unusable: Vec::new(),
+                queried: Vec::new(),
             },
             lookups,
             drop: Vec::new(),

@@ -7,6 +7,7 @@ pub mod idx;
 pub mod load;
 pub mod preprocess;
 pub mod schema;
+pub mod sources;
 pub mod split;
 pub mod stats;
 pub mod transform;

@@ -36,6 +36,10 @@ pub struct Column {
     pub levels_truncated: bool,
     /// The first value that is not a number, and its line: for "holds text" messages.
     pub first_text: Option<(String, usize)>,
+    /// A Parquet or SQL column of a type mlx does not read (its name): an error where a
+    /// feature or the target uses the column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsupported: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -54,6 +58,8 @@ pub struct SchemaError {
     pub line: usize,
     pub message: String,
     pub missing_file: bool,
+    /// The argument of the source call at fault, when not its file (`query` of `sql`).
+    pub arg: Option<&'static str>,
 }
 
 /// Is this text a missing value under the given tokens? Empty fields always are.
@@ -73,6 +79,7 @@ pub fn read(loader: &Loader) -> Result<Schema, SchemaError> {
                 path: path.clone(),
                 line: e.line,
                 missing_file: !path.exists(),
+                arg: None,
                 message: e.message,
             };
             // One pass over the text, keeping only each column's statistics (not the rows).
@@ -101,11 +108,34 @@ pub fn read(loader: &Loader) -> Result<Schema, SchemaError> {
             }))
         }
         Loader::Idx { images, labels } => idx_schema(images, labels.as_deref()).map(Schema::Idx),
+        Loader::Parquet { path } => super::sources::parquet_schema(path)
+            .map(Schema::Csv)
+            .map_err(|e| source_error(path, e, None)),
+        Loader::Sql { url, query } => super::sources::sql_schema(url, query)
+            .map(Schema::Csv)
+            .map_err(|e| {
+                let arg = if e.in_query { "query" } else { "url" };
+                source_error(&super::sources::sql_name(url), e, Some(arg))
+            }),
+    }
+}
+
+fn source_error(
+    path: &Path,
+    e: super::sources::SourceError,
+    arg: Option<&'static str>,
+) -> SchemaError {
+    SchemaError {
+        path: path.to_path_buf(),
+        line: 0,
+        message: e.message,
+        missing_file: e.missing_file,
+        arg,
     }
 }
 
 /// What the schema records of one column, gathered value by value.
-struct Stats {
+pub(crate) struct Stats {
     numeric: bool,
     integer: bool,
     missing: usize,
@@ -115,7 +145,7 @@ struct Stats {
 }
 
 impl Stats {
-    fn new() -> Stats {
+    pub(crate) fn new() -> Stats {
         Stats {
             numeric: true,
             integer: true,
@@ -126,7 +156,7 @@ impl Stats {
         }
     }
 
-    fn add(&mut self, v: &str, line: usize, missing: &[String]) {
+    pub(crate) fn add(&mut self, v: &str, line: usize, missing: &[String]) {
         if is_missing(v, missing) {
             self.missing += 1;
             return;
@@ -154,7 +184,7 @@ impl Stats {
         }
     }
 
-    fn column(self, name: String) -> Column {
+    pub(crate) fn column(self, name: String) -> Column {
         let mut levels: Vec<String> = self.levels.into_iter().collect();
         if self.numeric {
             levels.sort_by(|a, b| {
@@ -175,6 +205,7 @@ impl Stats {
             levels,
             levels_truncated: self.truncated,
             first_text: self.first_text,
+            unsupported: None,
         }
     }
 }
@@ -184,6 +215,7 @@ fn idx_error(path: &Path, e: idx::IdxError) -> SchemaError {
         path: path.to_path_buf(),
         line: 0,
         missing_file: !path.exists(),
+        arg: None,
         message: e.message,
     }
 }
@@ -195,6 +227,7 @@ fn idx_schema(images: &Path, labels: Option<&Path>) -> Result<IdxSchema, SchemaE
             path: images.to_path_buf(),
             line: 0,
             missing_file: false,
+            arg: None,
             message: format!(
                 "an image file needs at least 2 dimensions (count, ...), but its header has {dims:?}"
             ),
@@ -214,6 +247,7 @@ fn idx_schema(images: &Path, labels: Option<&Path>) -> Result<IdxSchema, SchemaE
             path: labels.to_path_buf(),
             line: 0,
             missing_file: false,
+            arg: None,
             message: format!(
                 "a label file has one dimension, but its header has {}",
                 ldims.len()
@@ -225,6 +259,7 @@ fn idx_schema(images: &Path, labels: Option<&Path>) -> Result<IdxSchema, SchemaE
             path: labels.to_path_buf(),
             line: 0,
             missing_file: false,
+            arg: None,
             message: format!(
                 "{} labels for {} images in {}",
                 ldims[0],

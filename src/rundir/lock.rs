@@ -32,8 +32,13 @@ pub struct Lock {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DataFile {
+    /// A file's absolute path, or a SQL source's URL.
     pub path: PathBuf,
+    /// The file's sha256, or that of the rows the query returned.
     pub sha256: String,
+    /// A SQL source's query.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
 }
 
 fn is_zero(v: &u32) -> bool {
@@ -43,14 +48,26 @@ fn is_zero(v: &u32) -> bool {
 impl Lock {
     /// The lock of a run. Data paths are made absolute so the lock can be checked from
     /// anywhere.
-    pub fn new(spec: &str, d: &hir::DatasetPlan, backend: &str, seed: u64) -> Lock {
-        let data = crate::train::run::data_files(d)
+    pub fn new(
+        spec: &str,
+        d: &hir::DatasetPlan,
+        queried: &[crate::data::load::QueriedRows],
+        backend: &str,
+        seed: u64,
+    ) -> Lock {
+        let mut data: Vec<DataFile> = crate::train::run::data_files(d)
             .iter()
             .map(|p| DataFile {
                 path: std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()),
                 sha256: io::sha256_file(p).unwrap_or_else(|e| format!("unreadable: {e}")),
+                query: None,
             })
             .collect();
+        data.extend(queried.iter().map(|q| DataFile {
+            path: PathBuf::from(&q.url),
+            sha256: q.sha256.clone(),
+            query: Some(q.query.clone()),
+        }));
         Lock {
             format: FORMAT,
             mlx: env!("CARGO_PKG_VERSION").to_string(),
@@ -84,6 +101,26 @@ pub fn check(dir: &Path, lock: &Lock) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for f in &lock.data {
         let (path, recorded) = (&f.path, &f.sha256);
+        if let Some(query) = &f.query {
+            let url = path.display().to_string();
+            match crate::data::sources::sql_table(&url, query) {
+                Ok((_, now)) if now == *recorded => {}
+                Ok((_, now)) => out.push(
+                    Diagnostic::error(
+                        "mlx::lock::data",
+                        format!("the rows of the SQL source {url} have changed since the run"),
+                    )
+                    .with_note(format!(
+                        "query: {query}\nsha256 of its rows recorded in {FILE}: {recorded}\nsha256 now: {now}"
+                    )),
+                ),
+                Err(e) => out.push(Diagnostic::error(
+                    "mlx::lock::data",
+                    format!("the SQL source {url} cannot be read: {}", e.message),
+                )),
+            }
+            continue;
+        }
         match io::sha256_file(path) {
             Ok(now) if now == *recorded => {}
             Ok(now) => out.push(

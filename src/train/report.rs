@@ -209,7 +209,7 @@ pub(super) fn input_schema(
         .iter()
         .find_map(|s| match &s.loader {
             hir::Loader::Csv { missing, sep, .. } => Some((missing.clone(), *sep)),
-            hir::Loader::Idx { .. } => None,
+            _ => None,
         })
         .unwrap_or((Vec::new(), ','));
     InputSchema {

@@ -105,8 +105,9 @@ fn absolutize(d: &mut ast::Dataset, dir: Option<&Path>) {
             continue;
         };
         let path_args: &[&str] = match callee.as_name().map(|n| n.name.as_str()) {
-            Some("csv") => &["path"],
+            Some("csv") | Some("parquet") => &["path"],
             Some("idx") => &["images", "labels"],
+            Some("sql") => &["url"],
             _ => continue,
         };
         let mut positional = 0;
@@ -124,6 +125,18 @@ fn absolutize(d: &mut ast::Dataset, dir: Option<&Path>) {
                 continue;
             }
             if let ExprKind::Str(p) = &mut a.value.kind {
+                // `sql`: only the file of a `sqlite:` URL is a path.
+                if key == "url" {
+                    if let Some(f) = crate::data::sources::sqlite_path(p) {
+                        let path = Path::new(f);
+                        if path.is_relative() {
+                            let joined = dir.map_or_else(|| path.to_path_buf(), |d| d.join(path));
+                            let abs = std::fs::canonicalize(&joined).unwrap_or(joined);
+                            *p = format!("sqlite:{}", abs.display());
+                        }
+                    }
+                    continue;
+                }
                 let path = Path::new(p.as_str());
                 if path.is_relative() {
                     let joined = dir.map_or_else(|| path.to_path_buf(), |d| d.join(path));

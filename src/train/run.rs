@@ -118,6 +118,9 @@ pub fn data_files(d: &hir::DatasetPlan) -> Vec<PathBuf> {
                 v.push(images.clone());
                 v.extend(labels.clone());
             }
+            hir::Loader::Parquet { path } => v.push(path.clone()),
+            // A query's rows are hashed when they are read (`Data::queried`).
+            hir::Loader::Sql { .. } => {}
         }
     }
     v
@@ -267,7 +270,14 @@ pub fn train(ctx: &Context<'_>, plan: &TrainPlan, opts: &Options) -> Result<Outc
         rundir::Staging::new(&opts.out, &plan.name).map_err(|e| io_error(&opts.out, e))?;
     let _writing = rundir::lock_for_writing(staging.path(), &format!("mlx run `{}`", plan.name))?;
     let spec = super::resolve::spec_text(ctx.sources, ctx.modules, ctx.overrides, &[plan]);
-    write_first_files(ctx, staging.path(), &spec, dset, backend.name(), plan.seed)?;
+    let first = First {
+        spec: &spec,
+        dset,
+        queried: data.queried(),
+        backend: backend.name(),
+        seed: plan.seed,
+    };
+    write_first_files(ctx, staging.path(), &first)?;
     let dir = staging
         .publish()
         .map_err(|e| io_error(&opts.out.join(&plan.name), e))?;
@@ -322,18 +332,21 @@ fn ranks(opts: &Options) -> usize {
     }
 }
 
-/// `spec.mlx`, `mlx.lock` and `sources.json`: what a run directory holds before training.
-fn write_first_files(
-    ctx: &Context<'_>,
-    dir: &Path,
-    spec: &str,
-    dset: &hir::DatasetPlan,
-    backend: &str,
+/// What the first files of a run record.
+struct First<'a> {
+    spec: &'a str,
+    dset: &'a hir::DatasetPlan,
+    queried: &'a [crate::data::load::QueriedRows],
+    backend: &'a str,
     seed: u64,
-) -> Result<(), Diagnostic> {
+}
+
+/// `spec.mlx`, `mlx.lock` and `sources.json`: what a run directory holds before training.
+fn write_first_files(ctx: &Context<'_>, dir: &Path, first: &First<'_>) -> Result<(), Diagnostic> {
+    let (spec, dset) = (first.spec, first.dset);
     let spec_path = dir.join(rundir::SPEC);
     rundir::write_atomic(&spec_path, spec.as_bytes()).map_err(|e| io_error(&spec_path, e))?;
-    let lock = Lock::new(spec, dset, backend, seed);
+    let lock = Lock::new(spec, dset, first.queried, first.backend, first.seed);
     let lock_path = dir.join(rundir::lock::FILE);
     rundir::write_doc(&lock_path, &lock).map_err(|e| io_error(&lock_path, e))?;
     // The schemas of the run's sources: its program checks again without the data.

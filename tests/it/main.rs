@@ -17,6 +17,7 @@ mod parallel;
 mod reproduce;
 mod run;
 mod serve;
+mod sources;
 mod sweep;
 mod tidy;
 mod trials;

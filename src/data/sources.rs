@@ -1,0 +1,838 @@
+//! Tabular sources other than CSV: Parquet files (`parquet("file.parquet")`) and SQL queries
+//! (`sql("sqlite:file.db", query: ...)`, `sql("postgres://host/db", query: ...)`).
+//!
+//! Each gives what a CSV file gives: a schema at check time (`CsvSchema`: names, number or
+//! text, missing counts, levels) and, at load, a `csv::Table` of its values as text — numbers
+//! in their shortest round-trip decimal form (whole numbers without a fraction), NULL as an
+//! empty (missing) field — so the rest of the pipeline (dedup, preprocessing, splits) treats
+//! every source alike, and a table holding the values of a CSV file gives the same run.
+//!
+//! Types come from the source: a Parquet column's physical and converted type from the
+//! footer, a query's column types from preparing it (never running it); what mlx cannot read
+//! (timestamps, decimals, binary, nested columns) is recorded as `Column::unsupported` and is
+//! an error only where a feature or the target uses it. A SQL schema's counts and levels come
+//! from bounded aggregate queries over the query; at load the rows are read once and hashed
+//! (`mlx.lock` records the hash, so `mlx verify` names a changed table). Credentials never
+//! come from the spec: a password in a PostgreSQL URL is refused; it is read from
+//! `PGPASSWORD` or the password file (`PGPASSFILE`, else `~/.pgpass`).
+
+use super::csv::Table;
+use super::schema::{CsvSchema, MAX_LEVELS, Stats};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// A failure of a Parquet or SQL source: what to say, and whether it is the query's fault
+/// (the diagnostic then points at `query:`) rather than the file's or the connection's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceError {
+    pub message: String,
+    pub in_query: bool,
+    pub missing_file: bool,
+}
+
+impl SourceError {
+    fn new(message: impl Into<String>) -> SourceError {
+        SourceError {
+            message: message.into(),
+            in_query: false,
+            missing_file: false,
+        }
+    }
+
+    fn query(message: impl Into<String>) -> SourceError {
+        SourceError {
+            in_query: true,
+            ..SourceError::new(message)
+        }
+    }
+}
+
+/// A number as the text a table holds: whole numbers without a fraction (`3750`, as a CSV
+/// file writes them), others in the shortest form that reads back to the same `f64`; NaN is
+/// missing.
+pub fn number_text(x: f64) -> String {
+    if x.is_nan() {
+        String::new()
+    } else if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x:?}")
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Parquet
+
+/// How a Parquet column is read.
+#[derive(Clone, Debug, PartialEq)]
+enum Kind {
+    Number,
+    Text,
+    /// Not read; the type, as the message names it.
+    Unsupported(String),
+}
+
+fn parquet_error(path: &Path, e: parquet::errors::ParquetError) -> SourceError {
+    use parquet::errors::ParquetError as E;
+    let m = match &e {
+        E::EOF(m) => format!("the file is truncated or not a Parquet file ({m})"),
+        E::General(m) if m.contains("Corrupt footer") => {
+            "not a Parquet file, or a truncated one: its footer is missing".to_string()
+        }
+        E::General(m) if m.contains("Disabled feature") => format!(
+            "it is compressed with a codec mlx does not read ({m}); rewrite it with snappy, gzip, lz4 or zstd"
+        ),
+        E::NYI(m) => format!("it uses a feature mlx does not read: {m}"),
+        E::External(m) => m.to_string(),
+        other => other.to_string(),
+    };
+    SourceError {
+        missing_file: !path.exists(),
+        ..SourceError::new(m)
+    }
+}
+
+/// The kind of each top-level field of a Parquet schema.
+fn parquet_kinds(fields: &[std::sync::Arc<parquet::schema::types::Type>]) -> Vec<(String, Kind)> {
+    use parquet::basic::{ConvertedType as C, LogicalType as L, Repetition, Type as P};
+    fields
+        .iter()
+        .map(|f| {
+            let info = f.get_basic_info();
+            let name = f.name().to_string();
+            if f.is_group() || info.repetition() == Repetition::REPEATED {
+                return (
+                    name,
+                    Kind::Unsupported("a nested column (group, list or map)".into()),
+                );
+            }
+            let physical = f.get_physical_type();
+            let converted = info.converted_type();
+            // Logical types without a converted type (nanosecond timestamps, UUIDs, ...).
+            let logical = info.logical_type_ref();
+            let unsupported_logical = match logical {
+                Some(L::Timestamp { .. }) => Some("TIMESTAMP"),
+                Some(L::Date) => Some("DATE"),
+                Some(L::Time { .. }) => Some("TIME"),
+                Some(L::Decimal { .. }) => Some("DECIMAL"),
+                Some(L::Uuid) => Some("UUID"),
+                Some(L::Json) => Some("JSON"),
+                Some(L::Bson) => Some("BSON"),
+                _ => None,
+            };
+            if let Some(t) = unsupported_logical {
+                return (name, Kind::Unsupported(t.into()));
+            }
+            let kind = match (physical, converted) {
+                (P::BOOLEAN, C::NONE) => Kind::Text,
+                (P::INT32 | P::INT64, C::NONE)
+                | (P::INT32, C::INT_8 | C::INT_16 | C::INT_32 | C::UINT_8 | C::UINT_16)
+                | (P::INT32, C::UINT_32)
+                | (P::INT64, C::INT_64 | C::UINT_64) => Kind::Number,
+                (P::FLOAT | P::DOUBLE, C::NONE) => Kind::Number,
+                (P::BYTE_ARRAY, C::UTF8 | C::ENUM) => Kind::Text,
+                (P::BYTE_ARRAY, C::NONE) => Kind::Unsupported("binary (BYTE_ARRAY)".into()),
+                (P::INT96, _) => Kind::Unsupported("INT96 (a legacy timestamp)".into()),
+                (p, C::NONE) => Kind::Unsupported(p.to_string()),
+                (p, c) => Kind::Unsupported(format!("{p} ({c})")),
+            };
+            (name, kind)
+        })
+        .collect()
+}
+
+/// A Parquet file's rows as text, and the kind of each column. Columns mlx does not read
+/// are left out of the read (their fields are empty), so no reader path for them runs.
+fn parquet_rows(path: &Path) -> Result<(Table, Vec<Kind>), SourceError> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::Field;
+    let io = |e: std::io::Error| SourceError {
+        missing_file: e.kind() == std::io::ErrorKind::NotFound,
+        ..SourceError::new(super::csv::io_message(&e))
+    };
+    super::csv::check_regular(path).map_err(io)?;
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    let file = std::fs::File::open(path).map_err(io)?;
+    let reader = SerializedFileReader::new(file).map_err(|e| parquet_error(path, e))?;
+    let meta = reader.metadata();
+    // Every column chunk must lie inside the file: a footer that says otherwise is corrupt
+    // (and must not make the reader allocate what it claims).
+    for rg in meta.row_groups() {
+        for c in rg.columns() {
+            let (start, size) = c.byte_range();
+            if start.checked_add(size).is_none_or(|end| end > len) {
+                return Err(SourceError::new(format!(
+                    "the footer places column `{}` past the end of the file: it is truncated or corrupt",
+                    c.column_path()
+                )));
+            }
+        }
+    }
+    let root = meta.file_metadata().schema_descr().root_schema();
+    let kinds = parquet_kinds(root.get_fields());
+    let header: Vec<String> = kinds.iter().map(|(n, _)| n.clone()).collect();
+    let read: Vec<usize> = (0..kinds.len())
+        .filter(|i| !matches!(kinds[*i].1, Kind::Unsupported(_)))
+        .collect();
+    let projection = parquet::schema::types::Type::group_type_builder(root.name())
+        .with_fields(read.iter().map(|i| root.get_fields()[*i].clone()).collect())
+        .build()
+        .map_err(|e| parquet_error(path, e))?;
+    let mut table = Table::new(header.clone());
+    let mut cells = vec![String::new(); header.len()];
+    if !read.is_empty() {
+        let rows = reader
+            .get_row_iter(Some(projection))
+            .map_err(|e| parquet_error(path, e))?;
+        for (r, row) in rows.enumerate() {
+            let row = row.map_err(|e| parquet_error(path, e))?;
+            for ((_, field), j) in row.get_column_iter().zip(&read) {
+                cells[*j] = match field {
+                    Field::Null => String::new(),
+                    Field::Bool(b) => b.to_string(),
+                    Field::Byte(v) => v.to_string(),
+                    Field::Short(v) => v.to_string(),
+                    Field::Int(v) => v.to_string(),
+                    Field::Long(v) => v.to_string(),
+                    Field::UByte(v) => v.to_string(),
+                    Field::UShort(v) => v.to_string(),
+                    Field::UInt(v) => v.to_string(),
+                    Field::ULong(v) => v.to_string(),
+                    Field::Float(v) => number_text(f64::from(*v)),
+                    Field::Double(v) => number_text(*v),
+                    Field::Float16(v) => number_text(f64::from(v.to_f32())),
+                    Field::Str(s) => s.clone(),
+                    other => {
+                        return Err(SourceError::new(format!(
+                            "row {}: column `{}` holds a value mlx does not read: {other}",
+                            r + 1,
+                            header[*j]
+                        )));
+                    }
+                };
+            }
+            table
+                .push(&cells, r + 1)
+                .map_err(|e| SourceError::new(e.message))?;
+        }
+    }
+    Ok((table, kinds.into_iter().map(|(_, k)| k).collect()))
+}
+
+/// A Parquet file's rows as text (for loading).
+pub fn parquet_table(path: &Path) -> Result<Table, SourceError> {
+    parquet_rows(path).map(|(t, _)| t)
+}
+
+/// A Parquet file's schema: its columns' types from the footer; counts and levels from one
+/// pass over the values.
+pub fn parquet_schema(path: &Path) -> Result<CsvSchema, SourceError> {
+    let (t, kinds) = parquet_rows(path)?;
+    let mut stats: Vec<Stats> = kinds.iter().map(|_| Stats::new()).collect();
+    for r in 0..t.len() {
+        for (j, st) in stats.iter_mut().enumerate() {
+            if !matches!(kinds[j], Kind::Unsupported(_)) {
+                st.add(t.get(r, j), r + 1, &[]);
+            }
+        }
+    }
+    let columns = t
+        .header
+        .iter()
+        .zip(stats)
+        .zip(&kinds)
+        .map(|((name, st), kind)| {
+            let mut c = st.column(name.clone());
+            match kind {
+                // A text column is text even when its values look like numbers.
+                Kind::Text if c.numeric => {
+                    c.numeric = false;
+                    c.integer = false;
+                    c.first_text = c.levels.first().map(|v| (v.clone(), 0));
+                }
+                Kind::Unsupported(ty) => c.unsupported = Some(ty.clone()),
+                _ => {}
+            }
+            c
+        })
+        .collect();
+    Ok(CsvSchema {
+        columns,
+        rows: t.len(),
+    })
+}
+
+// ----------------------------------------------------------------------------------------------
+// SQL
+
+/// The database file of a `sqlite:` URL.
+pub fn sqlite_path(url: &str) -> Option<&str> {
+    url.strip_prefix("sqlite:")
+        .map(|p| p.strip_prefix("//").unwrap_or(p))
+}
+
+/// A SQL source as messages and the lock name it: the URL (which holds no password).
+pub fn sql_name(url: &str) -> PathBuf {
+    PathBuf::from(url)
+}
+
+enum Db {
+    Sqlite(rusqlite::Connection),
+    Postgres(Box<postgres::Client>),
+}
+
+/// Whether a PostgreSQL URL holds a password (refused: it would be written in `spec.mlx`).
+pub fn url_has_password(url: &str) -> bool {
+    url.parse::<postgres::Config>()
+        .is_ok_and(|c| c.get_password().is_some())
+}
+
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// What `sql(url, ...)` may name, for messages.
+pub const URL_FORMS: &str = "`sqlite:path/to/file.db` or `postgres://user@host:port/database`";
+
+fn sqlite_message(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqlInputError { msg, .. } => msg.clone(),
+        rusqlite::Error::SqliteFailure(_, Some(m)) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn postgres_message(e: &postgres::Error) -> String {
+    use std::error::Error as _;
+    match e.as_db_error() {
+        Some(db) => {
+            let mut m = db.message().to_string();
+            if let Some(h) = db.hint() {
+                m.push_str(&format!(" (hint: {h})"));
+            }
+            m
+        }
+        None => match e.source() {
+            Some(s) => format!("{e}: {s}"),
+            None => e.to_string(),
+        },
+    }
+}
+
+/// A PostgreSQL error caused by the query (a syntax error, an unknown table or column), as
+/// opposed to the connection or the credentials.
+fn postgres_in_query(e: &postgres::Error) -> bool {
+    e.as_db_error().is_some_and(|db| {
+        let c = db.code().code();
+        // Class 42: syntax error or access rule violation; 22: data exception.
+        c.starts_with("42") || c.starts_with("22")
+    })
+}
+
+/// The password of a connection from the password file (`PGPASSFILE`, else `~/.pgpass`):
+/// the first line `host:port:database:user:password` matching, `*` matching anything.
+fn pgpass(host: &str, port: u16, db: &str, user: &str) -> Option<String> {
+    let file = std::env::var_os("PGPASSFILE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".pgpass")))?;
+    pgpass_in(&file, host, port, db, user)
+}
+
+/// [`pgpass`] from a given file.
+fn pgpass_in(file: &Path, host: &str, port: u16, db: &str, user: &str) -> Option<String> {
+    // libpq ignores a password file others can read.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if std::fs::metadata(file).ok()?.permissions().mode() & 0o077 != 0 {
+            return None;
+        }
+    }
+    let text = std::fs::read_to_string(file).ok()?;
+    let port = port.to_string();
+    for line in text.lines() {
+        if line.starts_with('#') {
+            continue;
+        }
+        // Fields split at unescaped `:`; `\:` and `\\` are a colon and a backslash.
+        let mut fields = vec![String::new()];
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some(n) = chars.next() {
+                        fields.last_mut()?.push(n);
+                    }
+                }
+                ':' if fields.len() < 5 => fields.push(String::new()),
+                c => fields.last_mut()?.push(c),
+            }
+        }
+        if fields.len() != 5 {
+            continue;
+        }
+        let ok = |f: &str, v: &str| f == "*" || f == v;
+        if ok(&fields[0], host)
+            && ok(&fields[1], &port)
+            && ok(&fields[2], db)
+            && ok(&fields[3], user)
+        {
+            return fields.pop();
+        }
+    }
+    None
+}
+
+fn connect(url: &str) -> Result<Db, SourceError> {
+    if let Some(path) = sqlite_path(url) {
+        let p = Path::new(path);
+        if !p.exists() {
+            return Err(SourceError {
+                missing_file: true,
+                ..SourceError::new(format!("the SQLite database `{path}` does not exist"))
+            });
+        }
+        let flags =
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = rusqlite::Connection::open_with_flags(p, flags).map_err(|e| {
+            SourceError::new(format!("cannot open `{path}`: {}", sqlite_message(&e)))
+        })?;
+        return Ok(Db::Sqlite(conn));
+    }
+    if !is_postgres(url) {
+        return Err(SourceError::new(format!(
+            "`{url}` is not a database URL mlx reads: write {URL_FORMS}"
+        )));
+    }
+    let mut cfg: postgres::Config = url.parse().map_err(|e: postgres::Error| {
+        SourceError::new(format!("a malformed URL: {}", postgres_message(&e)))
+    })?;
+    if cfg.get_password().is_some() {
+        return Err(SourceError::new(
+            "the URL holds a password; mlx reads it from PGPASSWORD or the password file (~/.pgpass), never from the spec",
+        ));
+    }
+    if cfg.get_hosts().is_empty() {
+        cfg.host(&std::env::var("PGHOST").unwrap_or_else(|_| "localhost".into()));
+    }
+    if cfg.get_ports().is_empty()
+        && let Some(p) = std::env::var("PGPORT").ok().and_then(|p| p.parse().ok())
+    {
+        cfg.port(p);
+    }
+    if cfg.get_user().is_none()
+        && let Ok(u) = std::env::var("PGUSER").or_else(|_| std::env::var("USER"))
+    {
+        cfg.user(&u);
+    }
+    let host = match cfg.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(postgres::config::Host::Unix(_)) => "localhost".into(),
+        None => "localhost".into(),
+    };
+    let port = cfg.get_ports().first().copied().unwrap_or(5432);
+    let db = cfg
+        .get_dbname()
+        .or(cfg.get_user())
+        .unwrap_or_default()
+        .to_string();
+    let user = cfg.get_user().unwrap_or_default().to_string();
+    if let Some(pw) = std::env::var("PGPASSWORD")
+        .ok()
+        .or_else(|| pgpass(&host, port, &db, &user))
+    {
+        cfg.password(pw);
+    }
+    cfg.connect_timeout(std::time::Duration::from_secs(10));
+    let mut client = cfg.connect(postgres::NoTls).map_err(|e| {
+        let m = postgres_message(&e);
+        SourceError::new(if m.contains("password missing") {
+            "the server asks for a password, and none is given: set PGPASSWORD or add it to the password file (~/.pgpass)".to_string()
+        } else {
+            format!("cannot connect: {m}")
+        })
+    })?;
+    client
+        .batch_execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        .map_err(|e| SourceError::new(postgres_message(&e)))?;
+    Ok(Db::Postgres(Box::new(client)))
+}
+
+/// The query as a subquery: without trailing semicolons.
+fn inner(query: &str) -> &str {
+    query.trim().trim_end_matches(';').trim_end()
+}
+
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A column of a query's result.
+struct SqlColumn {
+    name: String,
+    kind: Kind,
+    /// PostgreSQL: floating point or numeric (whose integrality is counted).
+    fractional: bool,
+}
+
+fn sqlite_value_text(
+    v: rusqlite::types::ValueRef<'_>,
+    column: &str,
+) -> Result<String, SourceError> {
+    use rusqlite::types::ValueRef as V;
+    Ok(match v {
+        V::Null => String::new(),
+        V::Integer(i) => i.to_string(),
+        V::Real(x) => number_text(x),
+        V::Text(b) => std::str::from_utf8(b)
+            .map_err(|_| {
+                SourceError::new(format!("column `{column}` holds text that is not UTF-8"))
+            })?
+            .to_string(),
+        V::Blob(_) => {
+            return Err(SourceError::new(format!(
+                "column `{column}` holds a BLOB, which mlx does not read"
+            )));
+        }
+    })
+}
+
+fn pg_kind(t: &postgres::types::Type) -> (Kind, bool) {
+    use postgres::types::Type as T;
+    match *t {
+        T::INT2 | T::INT4 | T::INT8 | T::OID => (Kind::Number, false),
+        T::FLOAT4 | T::FLOAT8 | T::NUMERIC => (Kind::Number, true),
+        T::BOOL | T::TEXT | T::VARCHAR | T::BPCHAR | T::NAME | T::CHAR => (Kind::Text, false),
+        _ => (Kind::Unsupported(t.name().to_uppercase()), false),
+    }
+}
+
+/// Prepare (never run) the query: its columns, with duplicate names refused.
+fn prepare(db: &mut Db, query: &str) -> Result<Vec<SqlColumn>, SourceError> {
+    let cols: Vec<SqlColumn> = match db {
+        Db::Sqlite(c) => {
+            let stmt = c
+                .prepare(query)
+                .map_err(|e| SourceError::query(sqlite_message(&e)))?;
+            if !stmt.readonly() {
+                return Err(SourceError::query(
+                    "the query would change the database; a source reads rows with SELECT",
+                ));
+            }
+            stmt.columns()
+                .map(|c| SqlColumn {
+                    name: c.name().to_string(),
+                    // SQLite's types are per value: found by the aggregate below.
+                    kind: Kind::Number,
+                    fractional: true,
+                })
+                .collect()
+        }
+        Db::Postgres(c) => {
+            let stmt = c.prepare(query).map_err(|e| SourceError {
+                in_query: postgres_in_query(&e),
+                ..SourceError::new(postgres_message(&e))
+            })?;
+            stmt.columns()
+                .iter()
+                .map(|c| {
+                    let (kind, fractional) = pg_kind(c.type_());
+                    SqlColumn {
+                        name: c.name().to_string(),
+                        kind,
+                        fractional,
+                    }
+                })
+                .collect()
+        }
+    };
+    if cols.is_empty() {
+        return Err(SourceError::query("the query returns no columns"));
+    }
+    for (i, c) in cols.iter().enumerate() {
+        if cols[..i].iter().any(|d| d.name == c.name) {
+            return Err(SourceError::query(format!(
+                "the query returns two columns named `{}`; name them apart with AS",
+                c.name
+            )));
+        }
+    }
+    Ok(cols)
+}
+
+/// Run a query whose answer is small (an aggregate, a bounded DISTINCT): its rows as text.
+fn small_query(db: &mut Db, sql: &str) -> Result<Vec<Vec<String>>, SourceError> {
+    let mut out = Vec::new();
+    match db {
+        Db::Sqlite(c) => {
+            let mut stmt = c
+                .prepare(sql)
+                .map_err(|e| SourceError::query(sqlite_message(&e)))?;
+            let n = stmt.column_count();
+            let mut rows = stmt
+                .query([])
+                .map_err(|e| SourceError::query(sqlite_message(&e)))?;
+            while let Some(r) = rows
+                .next()
+                .map_err(|e| SourceError::query(sqlite_message(&e)))?
+            {
+                let mut v = Vec::with_capacity(n);
+                for i in 0..n {
+                    let x = r
+                        .get_ref(i)
+                        .map_err(|e| SourceError::query(sqlite_message(&e)))?;
+                    v.push(sqlite_value_text(x, "")?);
+                }
+                out.push(v);
+            }
+        }
+        Db::Postgres(c) => {
+            for m in c.simple_query(sql).map_err(|e| SourceError {
+                in_query: postgres_in_query(&e),
+                ..SourceError::new(postgres_message(&e))
+            })? {
+                if let postgres::SimpleQueryMessage::Row(r) = m {
+                    out.push(
+                        (0..r.len())
+                            .map(|i| r.get(i).unwrap_or_default().to_string())
+                            .collect(),
+                    );
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The schema of a query's result, from preparing it and from aggregates over it: the row
+/// count, each column's non-null count, whether its values are numbers (and whole), and its
+/// distinct values up to `MAX_LEVELS`. The rows themselves are not fetched.
+pub fn sql_schema(url: &str, query: &str) -> Result<CsvSchema, SourceError> {
+    let mut db = connect(url)?;
+    let q = inner(query);
+    let cols = prepare(&mut db, q)?;
+    let sqlite = matches!(db, Db::Sqlite(_));
+    let mut agg = String::from("SELECT COUNT(*)");
+    for c in &cols {
+        let n = quote(&c.name);
+        if sqlite {
+            agg.push_str(&format!(
+                ", COUNT({n}), SUM(typeof({n}) IN ('integer', 'real')), \
+                 SUM(typeof({n}) = 'real' AND {n} <> CAST({n} AS INTEGER)), SUM(typeof({n}) = 'blob')"
+            ));
+        } else if c.fractional {
+            agg.push_str(&format!(
+                ", COUNT({n}), COUNT(*) FILTER (WHERE {n} <> trunc({n}::numeric))"
+            ));
+        } else if matches!(c.kind, Kind::Unsupported(_)) {
+            agg.push_str(", 0");
+        } else {
+            agg.push_str(&format!(", COUNT({n})"));
+        }
+    }
+    agg.push_str(&format!(" FROM ({q}) AS mlx_source"));
+    let row = small_query(&mut db, &agg)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| SourceError::new("the aggregate over the query returned nothing"))?;
+    let num = |s: &str| s.parse::<u64>().unwrap_or(0) as usize;
+    let rows = num(&row[0]);
+    let mut at = 1;
+    let mut columns = Vec::with_capacity(cols.len());
+    for c in cols {
+        let n = quote(&c.name);
+        let (present, mut kind, integer) = if sqlite {
+            let (present, numbers, fractions, blobs) = (
+                num(&row[at]),
+                num(&row[at + 1]),
+                num(&row[at + 2]),
+                num(&row[at + 3]),
+            );
+            at += 4;
+            let kind = if blobs > 0 {
+                Kind::Unsupported("BLOB".into())
+            } else if numbers == present {
+                Kind::Number
+            } else {
+                Kind::Text
+            };
+            (present, kind, fractions == 0)
+        } else if c.fractional {
+            let r = (num(&row[at]), c.kind, num(&row[at + 1]) == 0);
+            at += 2;
+            r
+        } else {
+            let r = (num(&row[at]), c.kind, true);
+            at += 1;
+            r
+        };
+        let mut col = Stats::new().column(c.name.clone());
+        col.missing = rows.saturating_sub(present);
+        if let Kind::Unsupported(t) = &kind {
+            col.unsupported = Some(t.clone());
+            col.missing = rows;
+            columns.push(col);
+            continue;
+        }
+        let cast = if sqlite {
+            n.clone()
+        } else {
+            format!("{n}::text")
+        };
+        let levels = small_query(
+            &mut db,
+            &format!(
+                "SELECT DISTINCT {cast} FROM ({q}) AS mlx_source WHERE {n} IS NOT NULL ORDER BY 1 LIMIT {}",
+                MAX_LEVELS + 1
+            ),
+        )?;
+        let mut st = Stats::new();
+        for (i, v) in levels.iter().take(MAX_LEVELS).enumerate() {
+            st.add(&v[0], i + 1, &[]);
+        }
+        let mut from = st.column(c.name.clone());
+        if kind == Kind::Text && from.numeric {
+            // A text column is text even when its values look like numbers.
+            from.numeric = false;
+            from.integer = false;
+            kind = Kind::Text;
+        }
+        col.numeric = kind == Kind::Number && from.numeric;
+        col.integer = col.numeric && integer && from.integer;
+        col.levels = from.levels;
+        col.levels_truncated = levels.len() > MAX_LEVELS;
+        col.first_text = (!col.numeric)
+            .then(|| col.levels.first().map(|v| (v.clone(), 0)))
+            .flatten();
+        columns.push(col);
+    }
+    Ok(CsvSchema { columns, rows })
+}
+
+/// A query's rows as text, read once, and the sha256 of what was read (every field with
+/// whether it is NULL, row after row): `mlx.lock` records it.
+pub fn sql_table(url: &str, query: &str) -> Result<(Table, String), SourceError> {
+    let mut db = connect(url)?;
+    let q = inner(query);
+    let cols = prepare(&mut db, q)?;
+    let header: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
+    let mut table = Table::new(header.clone());
+    let mut hash = Sha256::new();
+    let mut cells: Vec<String> = vec![String::new(); header.len()];
+    let mut add = |cells: &[String], nulls: &[bool], r: usize| -> Result<(), SourceError> {
+        for (c, null) in cells.iter().zip(nulls) {
+            hash.update([u8::from(*null)]);
+            hash.update((c.len() as u64).to_le_bytes());
+            hash.update(c.as_bytes());
+        }
+        table
+            .push(cells, r)
+            .map_err(|e| SourceError::new(e.message))
+    };
+    let mut nulls = vec![false; header.len()];
+    match &mut db {
+        Db::Sqlite(c) => {
+            let mut stmt = c
+                .prepare(q)
+                .map_err(|e| SourceError::query(sqlite_message(&e)))?;
+            let mut rows = stmt
+                .query([])
+                .map_err(|e| SourceError::query(sqlite_message(&e)))?;
+            let mut r = 0;
+            while let Some(row) = rows
+                .next()
+                .map_err(|e| SourceError::query(sqlite_message(&e)))?
+            {
+                r += 1;
+                for (j, cell) in cells.iter_mut().enumerate() {
+                    let v = row
+                        .get_ref(j)
+                        .map_err(|e| SourceError::query(sqlite_message(&e)))?;
+                    nulls[j] = matches!(v, rusqlite::types::ValueRef::Null);
+                    *cell = sqlite_value_text(v, &header[j])?;
+                }
+                add(&cells, &nulls, r)?;
+            }
+        }
+        Db::Postgres(c) => {
+            let mut r = 0;
+            for m in c.simple_query(q).map_err(|e| SourceError {
+                in_query: postgres_in_query(&e),
+                ..SourceError::new(postgres_message(&e))
+            })? {
+                if let postgres::SimpleQueryMessage::Row(row) = m {
+                    r += 1;
+                    for (j, cell) in cells.iter_mut().enumerate() {
+                        let v = row.get(j);
+                        nulls[j] = v.is_none();
+                        *cell = match (&cols[j].kind, v) {
+                            (_, None) | (Kind::Unsupported(_), _) => String::new(),
+                            (_, Some(v)) => v.to_string(),
+                        };
+                    }
+                    add(&cells, &nulls, r)?;
+                }
+            }
+        }
+    }
+    let hex = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok((table, hex))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_back_as_the_same_value() {
+        for x in [39.1, 3750.0, -0.5, 1e-7, 1.5e300, 0.1 + 0.2, -2.0, 0.0] {
+            let t = number_text(x);
+            assert_eq!(t.parse::<f64>().unwrap(), x, "{t}");
+        }
+        assert_eq!(number_text(3750.0), "3750");
+        assert_eq!(number_text(39.1), "39.1");
+        assert_eq!(number_text(f64::NAN), "");
+    }
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        assert_eq!(sqlite_path("sqlite:data/p.db"), Some("data/p.db"));
+        assert_eq!(sqlite_path("sqlite:///abs/p.db"), Some("/abs/p.db"));
+        assert_eq!(sqlite_path("postgres://h/db"), None);
+        assert!(url_has_password("postgres://u:secret@h/db"));
+        assert!(!url_has_password("postgres://u@h:5433/db"));
+    }
+
+    #[test]
+    fn the_password_file_matches_fields_and_wildcards() {
+        let dir = std::env::temp_dir().join(format!("mlx-pgpass-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("pgpass");
+        std::fs::write(
+            &f,
+            "# comment\nother:5432:db:u:no\n127.0.0.1:5433:*:u:pa\\:ss\n*:*:*:*:fallback\n",
+        )
+        .unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        assert_eq!(
+            pgpass_in(&f, "127.0.0.1", 5433, "x", "u").as_deref(),
+            Some("pa:ss")
+        );
+        assert_eq!(pgpass_in(&f, "h", 1, "d", "v").as_deref(), Some("fallback"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+            assert_eq!(
+                pgpass_in(&f, "h", 1, "d", "v"),
+                None,
+                "a readable file is ignored"
+            );
+        }
+    }
+}
