@@ -117,7 +117,6 @@ pub fn run(
         threads: None,
         exchange: opts.exchange.clone(),
     };
-    let _forget = Forget;
     let mut dirs = Vec::new();
     for t in trains {
         match run::train(&ctx, t, &ropts) {
@@ -257,13 +256,4 @@ pub fn lowered(
         shard_batches: Vec::new(),
     };
     Ok(graph::build(&spec).map_err(fail)?.program)
-}
-
-/// Gives up the data texts kept between checking and loading when `run` returns.
-struct Forget;
-
-impl Drop for Forget {
-    fn drop(&mut self) {
-        crate::data::csv::forget_kept();
-    }
 }

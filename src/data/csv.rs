@@ -139,54 +139,6 @@ pub fn read_text(path: &Path) -> Result<String, CsvError> {
     })
 }
 
-/// The text of a data file read for its schema, kept for the load that follows in the same
-/// process (`mlx run` checks, then loads): the file is read once. Keyed by path, size and
-/// modification time, so a file changed in between is read again.
-type Kept = (
-    std::path::PathBuf,
-    u64,
-    Option<std::time::SystemTime>,
-    std::sync::Arc<String>,
-);
-static KEPT: std::sync::Mutex<Vec<Kept>> = std::sync::Mutex::new(Vec::new());
-
-fn identity(path: &Path) -> Option<(u64, Option<std::time::SystemTime>)> {
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.len(), m.modified().ok()))
-}
-
-/// `read_text`, keeping the text for one later `take_text` of the same unchanged file.
-pub fn read_text_kept(path: &Path) -> Result<std::sync::Arc<String>, CsvError> {
-    let text = std::sync::Arc::new(read_text(path)?);
-    if let (Some((len, modified)), Ok(mut kept)) = (identity(path), KEPT.lock()) {
-        kept.retain(|k| k.0 != path);
-        kept.push((path.to_path_buf(), len, modified, text.clone()));
-    }
-    Ok(text)
-}
-
-/// The text `read_text_kept` kept for `path` (given up: it is not kept twice), or the file
-/// read now when none was kept or it changed since.
-pub fn take_text(path: &Path) -> Result<std::sync::Arc<String>, CsvError> {
-    let now = identity(path);
-    if let Ok(mut kept) = KEPT.lock()
-        && let Some(i) = kept.iter().position(|k| k.0 == path)
-    {
-        let k = kept.swap_remove(i);
-        if now == Some((k.1, k.2)) {
-            return Ok(k.3);
-        }
-    }
-    Ok(std::sync::Arc::new(read_text(path)?))
-}
-
-/// Give up every kept text (a command that will not load what it checked).
-pub fn forget_kept() {
-    if let Ok(mut kept) = KEPT.lock() {
-        kept.clear();
-    }
-}
-
 pub fn io_message(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "the file does not exist".into(),
@@ -215,11 +167,150 @@ pub fn parse(text: &str, sep: char) -> Result<Table, CsvError> {
 pub fn scan(
     text: &str,
     sep: char,
+    each: impl FnMut(&[String], &[String], usize) -> Result<(), CsvError>,
+) -> Result<Vec<String>, CsvError> {
+    scan_chars(text.chars(), sep, each)
+}
+
+/// `scan` over a file, read a block at a time (and decompressed, for `.gz`): only one block
+/// of its text is held at once, whatever its size.
+pub fn scan_file(
+    path: &Path,
+    sep: char,
+    each: impl FnMut(&[String], &[String], usize) -> Result<(), CsvError>,
+) -> Result<Vec<String>, CsvError> {
+    let io = |e: std::io::Error| CsvError {
+        line: 0,
+        message: io_message(&e),
+    };
+    check_regular(path).map_err(io)?;
+    let file = std::fs::File::open(path).map_err(io)?;
+    let gzip = path.extension().is_some_and(|e| e == "gz");
+    let reader: Box<dyn Read> = if gzip {
+        Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
+            file,
+        )))
+    } else {
+        Box::new(file)
+    };
+    let mut chars = FileChars::new(reader, 1 << 20);
+    chars.gzip = gzip;
+    let scanned = scan_chars(&mut chars, sep, each);
+    // A bad byte or a failed read ends the characters early: that is the error to report.
+    chars.failure().map_or(scanned, Err)
+}
+
+/// The characters of a reader, decoded from UTF-8 a block at a time. A read error or an
+/// invalid byte sequence ends them; `failure` then says what happened, and on which line.
+pub struct FileChars {
+    reader: Box<dyn Read>,
+    block: usize,
+    /// Bytes read but not yet decoded (an incomplete character at the end of a block).
+    pending: Vec<u8>,
+    text: String,
+    at: usize,
+    /// Newlines decoded so far.
+    newlines: usize,
+    failed: Option<String>,
+    eof: bool,
+    /// The reader decompresses gzip: its read errors are the file's not being gzip.
+    pub gzip: bool,
+}
+
+impl FileChars {
+    pub fn new(reader: Box<dyn Read>, block: usize) -> FileChars {
+        FileChars {
+            reader,
+            block: block.max(4),
+            pending: Vec::new(),
+            text: String::new(),
+            at: 0,
+            newlines: 0,
+            failed: None,
+            eof: false,
+            gzip: false,
+        }
+    }
+
+    /// Why the characters ended early, if they did.
+    pub fn failure(&self) -> Option<CsvError> {
+        self.failed.as_ref().map(|m| CsvError {
+            line: self.newlines + 1,
+            message: m.clone(),
+        })
+    }
+
+    /// Decode the next block into `text`; false at the end (or on a failure).
+    fn refill(&mut self) -> bool {
+        self.text.clear();
+        self.at = 0;
+        while self.text.is_empty() && self.failed.is_none() && !self.eof {
+            let start = self.pending.len();
+            self.pending.resize(start + self.block, 0);
+            let n = match self.reader.read(&mut self.pending[start..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
+                Err(e) => {
+                    self.failed = Some(if self.gzip {
+                        format!("not a valid gzip file ({e})")
+                    } else {
+                        io_message(&e)
+                    });
+                    0
+                }
+            };
+            self.pending.truncate(start + n);
+            if n == 0 && self.failed.is_none() {
+                self.eof = true;
+            }
+            let valid = match std::str::from_utf8(&self.pending) {
+                Ok(t) => t.len(),
+                // An incomplete character at the end of the block: the next read ends it.
+                Err(e) if e.error_len().is_none() && !self.eof => e.valid_up_to(),
+                Err(e) => {
+                    if self.failed.is_none() {
+                        self.failed = Some("the file is not valid UTF-8 text".into());
+                    }
+                    e.valid_up_to()
+                }
+            };
+            // `valid` bytes were just checked to be UTF-8.
+            self.text
+                .push_str(std::str::from_utf8(&self.pending[..valid]).unwrap_or_default());
+            self.pending.drain(..valid);
+        }
+        !self.text.is_empty()
+    }
+}
+
+impl Iterator for FileChars {
+    type Item = char;
+
+    fn next(&mut self) -> Option<char> {
+        if self.at >= self.text.len() && !self.refill() {
+            return None;
+        }
+        let c = self.text[self.at..].chars().next()?;
+        self.at += c.len_utf8();
+        if c == '\n' {
+            self.newlines += 1;
+        }
+        Some(c)
+    }
+}
+
+/// `scan` over any characters.
+pub fn scan_chars(
+    chars: impl Iterator<Item = char>,
+    sep: char,
     mut each: impl FnMut(&[String], &[String], usize) -> Result<(), CsvError>,
 ) -> Result<Vec<String>, CsvError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut chars = chars.peekable();
+    if chars.peek() == Some(&'\u{feff}') {
+        chars.next();
+    }
     let mut records = Records {
-        chars: text.char_indices().peekable(),
+        chars,
         sep,
         line: 1,
     };
@@ -269,13 +360,13 @@ pub fn scan(
     Ok(header)
 }
 
-struct Records<'t> {
-    chars: std::iter::Peekable<std::str::CharIndices<'t>>,
+struct Records<I: Iterator<Item = char>> {
+    chars: std::iter::Peekable<I>,
     sep: char,
     line: usize,
 }
 
-impl Records<'_> {
+impl<I: Iterator<Item = char>> Records<I> {
     /// The next record and the line it starts on; `None` at the end of the text.
     fn next_record(&mut self) -> Result<Option<(usize, Vec<String>)>, CsvError> {
         if self.chars.peek().is_none() {
@@ -286,7 +377,7 @@ impl Records<'_> {
         let mut field = String::new();
         let mut quoted = false;
         loop {
-            let Some((_, c)) = self.chars.next() else {
+            let Some(c) = self.chars.next() else {
                 fields.push(finish(&field, quoted, self.sep));
                 return Ok(Some((start_line, fields)));
             };
@@ -301,7 +392,7 @@ impl Records<'_> {
                     field.clear();
                     quoted = false;
                 }
-                '\r' if self.chars.peek().is_some_and(|(_, n)| *n == '\n') => {}
+                '\r' if self.chars.peek() == Some(&'\n') => {}
                 '\n' => {
                     self.line += 1;
                     fields.push(finish(&field, quoted, self.sep));
@@ -332,19 +423,19 @@ impl Records<'_> {
                         message: "a quoted field is never closed".into(),
                     });
                 }
-                Some((_, '"')) => {
-                    if self.chars.peek().is_some_and(|(_, n)| *n == '"') {
+                Some('"') => {
+                    if self.chars.peek() == Some(&'"') {
                         self.chars.next();
                         field.push('"');
                     } else {
                         return Ok(());
                     }
                 }
-                Some((_, '\n')) => {
+                Some('\n') => {
                     self.line += 1;
                     field.push('\n');
                 }
-                Some((_, c)) => {
+                Some(c) => {
                     field.push(c);
                     if field.len() > MAX_FIELD {
                         return Err(too_long(start_line));
@@ -410,6 +501,71 @@ mod tests {
         assert_eq!(e.line, 0);
         let e = parse("a,a\n1,2\n", ',').unwrap_err();
         assert!(e.message.contains("twice"));
+    }
+
+    /// A header and every record with its line.
+    type Scanned = (Vec<String>, Vec<(usize, Vec<String>)>);
+
+    /// Every record `scan` gives, with its line.
+    fn records(
+        scanned: impl FnOnce(
+            &mut dyn FnMut(&[String], &[String], usize) -> Result<(), CsvError>,
+        ) -> Result<Vec<String>, CsvError>,
+    ) -> Result<Scanned, CsvError> {
+        let mut out = Vec::new();
+        let header = scanned(&mut |_, r, l| {
+            out.push((l, r.to_vec()));
+            Ok(())
+        })?;
+        Ok((header, out))
+    }
+
+    #[test]
+    fn a_file_read_a_block_at_a_time_scans_as_its_whole_text() {
+        // Multi-byte characters, quoted line breaks, CRLF and a byte-order mark, cut at every
+        // block size: characters and records split across blocks.
+        let text =
+            "\u{feff}name,note,x\r\nzoë,\"a, \"\"b\"\"\nc\",1\n\n€uro,日本語,2.5\n\"q\",\"\",3";
+        let whole = records(|f| scan(text, ',', f)).unwrap();
+        assert_eq!(whole.1.len(), 3);
+        for block in 1..24 {
+            let chars = FileChars::new(
+                Box::new(std::io::Cursor::new(text.as_bytes().to_vec())),
+                block,
+            );
+            let mut chars = chars;
+            let got = records(|f| scan_chars(&mut chars, ',', f)).unwrap();
+            assert!(chars.failure().is_none());
+            assert_eq!(got, whole, "block of {block} bytes");
+        }
+        // And through a file, gzipped or not.
+        let dir = std::env::temp_dir().join(format!("mlx-csv-stream-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let plain = dir.join("t.csv");
+        std::fs::write(&plain, text).unwrap();
+        assert_eq!(records(|f| scan_file(&plain, ',', f)).unwrap(), whole);
+        let gz = dir.join("t.csv.gz");
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut enc, text.as_bytes()).unwrap();
+        std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+        assert_eq!(records(|f| scan_file(&gz, ',', f)).unwrap(), whole);
+        // Invalid UTF-8 on line 3 is reported there, whatever the block.
+        let mut bad = b"a,b\n1,2\n3,\xff\n4,5\n".to_vec();
+        let badf = dir.join("bad.csv");
+        std::fs::write(&badf, &bad).unwrap();
+        let e = records(|f| scan_file(&badf, ',', f)).unwrap_err();
+        assert_eq!(e.line, 3, "{e:?}");
+        assert!(e.message.contains("UTF-8"), "{e:?}");
+        // A truncated multi-byte character at the very end.
+        bad.truncate(8);
+        bad.extend_from_slice("é".as_bytes().split_at(1).0);
+        std::fs::write(&badf, &bad).unwrap();
+        let e = records(|f| scan_file(&badf, ',', f)).unwrap_err();
+        assert!(e.message.contains("UTF-8"), "{e:?}");
+        // A gzip file that is not one.
+        std::fs::write(&gz, b"not gzip").unwrap();
+        let e = records(|f| scan_file(&gz, ',', f)).unwrap_err();
+        assert!(e.message.contains("gzip"), "{e:?}");
     }
 
     #[test]

@@ -307,8 +307,8 @@ impl Data {
     }
 }
 
-/// A CSV file of rows given to a trained model (not one of the plan's sources), read with the
-/// plan's first CSV source's separator, and that source's missing-value tokens. An image
+/// A CSV (or Parquet) file of rows given to a trained model (not one of the plan's sources),
+/// read with the plan's first CSV source's separator, and that source's missing-value tokens. An image
 /// feature cannot come from a CSV: `what` says what the input should be.
 fn read_input_csv(
     plan: &DatasetPlan,
@@ -337,7 +337,8 @@ fn read_input_csv(
             _ => None,
         })
         .unwrap_or((Vec::new(), ','));
-    let t = csv::read(path, sep).map_err(|e| unreadable(path, e.line, &e.message))?;
+    let t =
+        super::sources::read_rows(path, sep).map_err(|e| unreadable(path, e.line, &e.message))?;
     Ok((t, missing))
 }
 
@@ -444,8 +445,8 @@ impl<'p> Builder<'p> {
         (self.data.paths.len() - 1) as u32
     }
 
-    /// Add a CSV source in chunks of rows, never holding more of its text than the file and
-    /// one chunk: the pool's columns are all that stays.
+    /// Add a CSV source in chunks of rows, read from the file a block at a time: the pool's
+    /// columns and one chunk of rows are all it holds.
     fn stream_csv(
         &mut self,
         path: &Path,
@@ -454,11 +455,10 @@ impl<'p> Builder<'p> {
         role: SourceRole,
     ) -> Result<(), DataError> {
         const CHUNK: usize = 1 << 16;
-        let text = csv::take_text(path).map_err(|e| unreadable(path, e.line, &e.message))?;
         let mut chunk = csv::Table::default();
         let mut continuing = false;
         let mut failed: Option<DataError> = None;
-        let scanned = csv::scan(&text, sep, |header, rec, line| {
+        let scanned = csv::scan_file(path, sep, |header, rec, line| {
             chunk.push(rec, line)?;
             if chunk.len() == CHUNK {
                 chunk.header = header.to_vec();

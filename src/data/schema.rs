@@ -82,11 +82,11 @@ pub fn read(loader: &Loader) -> Result<Schema, SchemaError> {
                 arg: None,
                 message: e.message,
             };
-            // One pass over the text, keeping only each column's statistics (not the rows).
-            let text = csv::read_text_kept(path).map_err(err)?;
+            // One pass over the file, a block at a time, keeping only each column's
+            // statistics (not the rows, not the text).
             let mut stats: Vec<Stats> = Vec::new();
             let mut rows = 0;
-            let header = csv::scan(&text, *sep, |_, rec, line| {
+            let header = csv::scan_file(path, *sep, |_, rec, line| {
                 if stats.is_empty() {
                     stats = (0..rec.len()).map(|_| Stats::new()).collect();
                 }

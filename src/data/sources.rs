@@ -219,6 +219,19 @@ fn parquet_rows(path: &Path) -> Result<(Table, Vec<Kind>), SourceError> {
     Ok((table, kinds.into_iter().map(|(_, k)| k).collect()))
 }
 
+/// A file of rows given to a trained model (to predict, monitor or explain): a Parquet file
+/// by its extension, else a CSV file with the given separator.
+pub fn read_rows(path: &Path, sep: char) -> Result<Table, super::csv::CsvError> {
+    if path.extension().is_some_and(|e| e == "parquet") {
+        parquet_table(path).map_err(|e| super::csv::CsvError {
+            line: 0,
+            message: e.message,
+        })
+    } else {
+        super::csv::read(path, sep)
+    }
+}
+
 /// A Parquet file's rows as text (for loading).
 pub fn parquet_table(path: &Path) -> Result<Table, SourceError> {
     parquet_rows(path).map(|(t, _)| t)

@@ -158,7 +158,7 @@ fn targets(input: &InputSchema, path: &Path) -> Option<Vec<Option<f32>>> {
             })
             .collect()
     } else {
-        let t = crate::data::csv::read(path, input.separator).ok()?;
+        let t = crate::data::sources::read_rows(path, input.separator).ok()?;
         let col = t.header.iter().position(|h| h == name)?;
         (0..t.len())
             .map(|r| {

@@ -320,9 +320,9 @@ fn input_diagnostic(what: &Path, e: &InputError) -> Diagnostic {
     Diagnostic::error(code, format!("{}: {}", what.display(), e.full_message()))
 }
 
-/// `mlx predict`: the predictions for CSV or JSON Lines rows (tabular models) or PNG/JPEG
+/// `mlx predict`: the predictions for CSV, Parquet or JSON Lines rows (tabular models) or PNG/JPEG
 /// files, directories of them and IDX files (image models). Returns the document and warnings.
-/// The rows of `inputs` for `model`: CSV or JSON Lines (one file) for a tabular model; PNG or
+/// The rows of `inputs` for `model`: CSV, Parquet or JSON Lines (one file) for a tabular model; PNG or
 /// JPEG files, directories of them, or IDX files for an image model, with each row's name.
 pub fn read_inputs(
     model: &ModelInfo,
@@ -357,7 +357,7 @@ pub fn read_inputs(
             return Err(Diagnostic::error(
                 "mlx::data::malformed",
                 format!(
-                    "a tabular model predicts one CSV or JSON Lines file at a time, not {shown}"
+                    "a tabular model predicts one CSV, Parquet or JSON Lines file at a time, not {shown}"
                 ),
             ));
         };

@@ -73,8 +73,6 @@ impl Reopened {
             disk: driver::DiskSchemas::default(),
         };
         let checked = driver::check_file_with(&run.path(rundir::SPEC), &[], &mut schemas);
-        // A server lives long: it keeps no data file's text read while checking.
-        crate::data::csv::forget_kept();
         if !checked.ok() {
             return Err((checked.sources, checked.diags));
         }

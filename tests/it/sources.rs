@@ -423,3 +423,46 @@ fn corrupted_parquet_files_are_diagnostics_never_crashes() {
     }
     assert!(refused > 30, "only {refused} corruptions were noticed");
 }
+
+#[test]
+fn a_model_predicts_monitors_and_explains_parquet_rows_as_their_csv() {
+    let work = out_dir("sources-predict");
+    let run = reference(&work);
+    let (csv, pq) = (
+        abs("examples/data/penguins.csv"),
+        abs("examples/data/penguins.parquet"),
+    );
+    let out = |args: &[&str]| {
+        let o = mlx().args(args).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let r = run.to_str().unwrap();
+    assert_eq!(
+        out(&["predict", r, &csv, "--format", "json"]),
+        out(&["predict", r, &pq, "--format", "json"])
+    );
+    let drift = |input: &str, to: &str| {
+        let dir = work.join(to);
+        out(&["monitor", r, input, "--out", dir.to_str().unwrap()]);
+        std::fs::read_to_string(dir.join("drift.json")).unwrap()
+    };
+    // The same rows: the same drift report, targets included (the input's path aside).
+    let (a, b) = (drift(&csv, "m-csv"), drift(&pq, "m-pq"));
+    assert_eq!(a.replace(&csv, "INPUT"), b.replace(&pq, "INPUT"));
+    let importance = |input: &str, to: &str| {
+        let dir = work.join(to);
+        out(&[
+            "explain",
+            r,
+            input,
+            "--repeats",
+            "2",
+            "--out",
+            dir.to_str().unwrap(),
+        ]);
+        std::fs::read_to_string(dir.join("importance.json")).unwrap()
+    };
+    let (a, b) = (importance(&csv, "e-csv"), importance(&pq, "e-pq"));
+    assert_eq!(a.replace(&csv, "INPUT"), b.replace(&pq, "INPUT"));
+}
