@@ -387,11 +387,12 @@ impl Mpi {
         Ok(dir)
     }
 
-    /// The exit status; a failure on any rank of a job of several ends every rank.
+    /// The exit status; a failure on any rank of a job of several ends every rank (an
+    /// interrupt, 130, is agreed between the ranks, which all stop after the same epoch).
     fn finish(&self, status: u8) -> u8 {
         #[cfg(feature = "mpi")]
         if let Some(j) = &self.job {
-            if status != 0 && self.ranks > 1 {
+            if status != 0 && status != 130 && self.ranks > 1 {
                 emit_err(&format!(
                     "error[mlx::mpi::job]: rank {} of {} failed (exit status {status}); ending the MPI job\n",
                     self.rank, self.ranks
@@ -440,6 +441,19 @@ fn report(diags: &[Diagnostic], sources: &SourceMap) -> u8 {
 }
 
 fn run(cli: Cli, mpi: &Mpi) -> u8 {
+    // Under mpirun, the ranks train together; any other command would run once per rank.
+    if mpi.ranks > 1
+        && !matches!(
+            cli.command,
+            Command::Run { .. } | Command::Resume { .. } | Command::Check { .. }
+        )
+    {
+        let d = Diagnostic::error(
+            "mlx::mpi::job",
+            "under mpirun, mlx runs `mlx run` and `mlx resume` (the ranks train together); other commands run without it",
+        );
+        return report(&[d], &SourceMap::default());
+    }
     match cli.command {
         Command::Check {
             files,

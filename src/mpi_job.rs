@@ -60,7 +60,20 @@ impl Job {
         }
         let world = universe.world();
         let (rank, ranks) = (world.rank() as usize, world.size() as usize);
-        let scratch = std::env::temp_dir().join(format!("mlx-rank-{rank}-{}", std::process::id()));
+        // A new directory of this rank's own: a random name, created exclusively. Rank 0
+        // writes where the user asked and has none.
+        let scratch = if rank > 0 {
+            crate::rundir::TempDir::new(&format!("mlx-rank-{rank}-"))
+                .map(crate::rundir::TempDir::keep)
+                .map_err(|e| {
+                    Diagnostic::error(
+                        CODE,
+                        format!("rank {rank}: cannot make a scratch directory: {e}"),
+                    )
+                })?
+        } else {
+            PathBuf::new()
+        };
         Ok(Arc::new(Job {
             universe: Mutex::new(Some(universe)),
             world,
@@ -70,6 +83,12 @@ impl Job {
             clock: Clock::default(),
             scratch,
         }))
+    }
+
+    fn remove_scratch(&self) {
+        if !self.scratch.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.scratch);
+        }
     }
 
     /// Where a rank other than 0 writes its copy of what rank 0 writes.
@@ -99,7 +118,7 @@ impl Job {
 
     /// End the whole job after a failure on this rank.
     pub fn abort(&self, status: u8) -> ! {
-        let _ = std::fs::remove_dir_all(&self.scratch);
+        self.remove_scratch();
         let _guard = self.calls.lock();
         self.world.abort(i32::from(status.max(1)))
     }
@@ -107,7 +126,7 @@ impl Job {
     /// The end of a rank that succeeded: its scratch directory removed, MPI finalized (every
     /// rank must; the job waits for all of them).
     pub fn finish(&self) {
-        let _ = std::fs::remove_dir_all(&self.scratch);
+        self.remove_scratch();
         let _guard = self.calls.lock();
         if let Ok(mut u) = self.universe.lock() {
             drop(u.take());
@@ -142,16 +161,32 @@ impl Exchange for Job {
     }
 }
 
+/// Copy a run (or sweep) directory, leaving out the temporary files of atomic writes and the
+/// writers' locks; a file that vanishes meanwhile (rank 0 removing a killed writer's temporary
+/// file) is skipped.
 fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     for e in std::fs::read_dir(from)? {
         let e = e?;
-        let t = e.file_type()?;
-        let dest = to.join(e.file_name());
-        if t.is_dir() {
-            copy_tree(&e.path(), &dest)?;
+        let name = e.file_name();
+        let shown = name.to_string_lossy();
+        if shown.contains(".tmp-")
+            || (shown.ends_with(".lock") && shown != crate::rundir::lock::FILE)
+        {
+            continue;
+        }
+        let Ok(t) = e.file_type() else { continue };
+        let dest = to.join(&name);
+        let copied = if t.is_dir() {
+            copy_tree(&e.path(), &dest)
         } else if t.is_file() {
-            std::fs::copy(e.path(), dest)?;
+            std::fs::copy(e.path(), dest).map(|_| ())
+        } else {
+            Ok(())
+        };
+        match copied {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            other => other?,
         }
     }
     Ok(())

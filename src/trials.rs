@@ -137,9 +137,10 @@ pub fn locate(
     s: &SweepPlan,
 ) -> Result<Vec<Option<PathBuf>>, Failed> {
     let found = found_trials(dir);
+    let mut hashes = rundir::lock::DataHashes::default();
     for (trial, _) in &found {
         if let Ok(lock) = rundir::open(trial).and_then(|r| r.lock()) {
-            let problems = rundir::lock::check(trial, &lock);
+            let problems = rundir::lock::check_with(trial, &lock, &mut hashes);
             if !problems.is_empty() {
                 return Err((
                     SourceMap::new(),

@@ -98,14 +98,38 @@ pub fn read(dir: &Path) -> Result<Lock, Diagnostic> {
 /// content changed or that cannot be read, a different mlx version, an edited `spec.mlx`.
 /// Empty when the run can be repeated exactly.
 pub fn check(dir: &Path, lock: &Lock) -> Vec<Diagnostic> {
+    check_with(dir, lock, &mut DataHashes::default())
+}
+
+/// The hashes of data files and SQL sources computed so far, by path (and query): checking
+/// many runs of one dataset (a sweep's trials) reads each source once.
+#[derive(Default)]
+pub struct DataHashes(std::collections::HashMap<(PathBuf, Option<String>), Result<String, String>>);
+
+impl DataHashes {
+    fn of(&mut self, f: &DataFile) -> Result<String, String> {
+        self.0
+            .entry((f.path.clone(), f.query.clone()))
+            .or_insert_with(|| match &f.query {
+                Some(q) => crate::data::sources::sql_table(&f.path.display().to_string(), q)
+                    .map(|(_, h)| h)
+                    .map_err(|e| e.message),
+                None => io::sha256_file(&f.path).map_err(|e| crate::data::csv::io_message(&e)),
+            })
+            .clone()
+    }
+}
+
+/// `check`, with the hashes of sources shared between calls.
+pub fn check_with(dir: &Path, lock: &Lock, hashes: &mut DataHashes) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for f in &lock.data {
         let (path, recorded) = (&f.path, &f.sha256);
         if let Some(query) = &f.query {
             let url = path.display().to_string();
-            match crate::data::sources::sql_table(&url, query) {
-                Ok((_, now)) if now == *recorded => {}
-                Ok((_, now)) => out.push(
+            match hashes.of(f) {
+                Ok(now) if now == *recorded => {}
+                Ok(now) => out.push(
                     Diagnostic::error(
                         "mlx::lock::data",
                         format!("the rows of the SQL source {url} have changed since the run"),
@@ -116,12 +140,12 @@ pub fn check(dir: &Path, lock: &Lock) -> Vec<Diagnostic> {
                 ),
                 Err(e) => out.push(Diagnostic::error(
                     "mlx::lock::data",
-                    format!("the SQL source {url} cannot be read: {}", e.message),
+                    format!("the SQL source {url} cannot be read: {e}"),
                 )),
             }
             continue;
         }
-        match io::sha256_file(path) {
+        match hashes.of(f) {
             Ok(now) if now == *recorded => {}
             Ok(now) => out.push(
                 Diagnostic::error(
@@ -134,11 +158,7 @@ pub fn check(dir: &Path, lock: &Lock) -> Vec<Diagnostic> {
             ),
             Err(e) => out.push(Diagnostic::error(
                 "mlx::lock::data",
-                format!(
-                    "the data file {} cannot be read: {}",
-                    path.display(),
-                    crate::data::csv::io_message(&e)
-                ),
+                format!("the data file {} cannot be read: {e}", path.display()),
             )),
         }
     }

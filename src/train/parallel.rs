@@ -122,15 +122,28 @@ impl Clock {
         self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
-    /// Steps, then milliseconds per step computing and exchanging, and bytes received per step.
-    pub fn per_step(&self) -> (u64, f64, f64, f64) {
-        let n = self.steps.load(Ordering::Relaxed);
-        let d = n.max(1) as f64;
+    /// The totals so far: steps, nanoseconds computing and exchanging, bytes gathered.
+    pub fn totals(&self) -> [u64; 4] {
+        [
+            self.steps.load(Ordering::Relaxed),
+            self.compute_ns.load(Ordering::Relaxed),
+            self.exchange_ns.load(Ordering::Relaxed),
+            self.bytes.load(Ordering::Relaxed),
+        ]
+    }
+
+    /// Since `before` (a run's start: one clock serves every run of a process): steps, then
+    /// milliseconds per step computing and exchanging, and bytes gathered per step.
+    pub fn per_step_since(&self, before: [u64; 4]) -> (u64, f64, f64, f64) {
+        let now = self.totals();
+        let d = |i: usize| now[i].saturating_sub(before[i]);
+        let n = d(0);
+        let per = n.max(1) as f64;
         (
             n,
-            self.compute_ns.load(Ordering::Relaxed) as f64 / 1e6 / d,
-            self.exchange_ns.load(Ordering::Relaxed) as f64 / 1e6 / d,
-            self.bytes.load(Ordering::Relaxed) as f64 / d,
+            d(1) as f64 / 1e6 / per,
+            d(2) as f64 / 1e6 / per,
+            d(3) as f64 / per,
         )
     }
 }

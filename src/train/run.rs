@@ -475,6 +475,8 @@ fn truncate_metrics(path: &Path, lines: usize) -> Result<(), Diagnostic> {
 /// preprocessing and the summary.
 fn execute(job: &Job<'_>, from: Option<Checkpoint>) -> Result<Outcome, Failure> {
     let plan = job.plan;
+    same_data_on_every_rank(job).map_err(|d| job.fail(d))?;
+    let clock_before = job.exchange().clock().totals();
     let (start, mut finished, mut lines, mut resume_at) = match from {
         Some(c) => (
             c.fold,
@@ -550,7 +552,7 @@ fn execute(job: &Job<'_>, from: Option<Checkpoint>) -> Result<Outcome, Failure> 
         print_results(plan, &summary);
         if let Some(shards) = plan.shards {
             let ex = job.exchange();
-            let (steps, compute, exchange, bytes) = ex.clock().per_step();
+            let (steps, compute, exchange, bytes) = ex.clock().per_step_since(clock_before);
             eprintln!(
                 "data-parallel: {shards} shards on {} rank{}, {steps} steps: {compute:.3} ms computing and {exchange:.3} ms exchanging per step ({:.1} KiB gathered)",
                 ex.ranks(),
@@ -572,6 +574,59 @@ struct FoldOutcome {
     weights: Vec<NamedTensor>,
     preprocessor: Preprocessor,
     profile: rundir::Profile,
+}
+
+/// Whether Ctrl-C asked the run to stop after this epoch: on any rank, for every rank (the
+/// ranks of a data-parallel job stop together, or one would wait for the others forever).
+fn interrupt_agreed(job: &Job<'_>) -> Result<bool, Diagnostic> {
+    let mine = super::interrupt::requested();
+    let ex = job.exchange();
+    if ex.ranks() <= 1 || job.plan.shards.is_none() {
+        return Ok(mine);
+    }
+    let all = ex.all_gather(vec![if mine { 1.0 } else { 0.0 }])?;
+    Ok(all.iter().any(|x| *x > 0.0))
+}
+
+/// The ranks of a data-parallel job must train on the same rows in the same order: each
+/// rank's loaded data is hashed and the hashes compared before the first step. A data file
+/// that differs between machines, or a query whose rows came back in another order, ends the
+/// run with a diagnostic naming the ranks instead of silently training on different batches.
+fn same_data_on_every_rank(job: &Job<'_>) -> Result<(), Diagnostic> {
+    let ex = job.exchange();
+    if ex.ranks() <= 1 || job.plan.shards.is_none() {
+        return Ok(());
+    }
+    // 16-bit pieces, each an f32 exactly (no bit pattern that could be a NaN in transit).
+    let mine: Vec<f32> = job
+        .data
+        .fingerprint()
+        .chunks_exact(2)
+        .map(|c| f32::from(u16::from_le_bytes([c[0], c[1]])))
+        .collect();
+    let all = ex.all_gather(mine)?;
+    let bits = |r: usize| -> Vec<u32> {
+        all[r * 16..r * 16 + 16]
+            .iter()
+            .map(|x| x.to_bits())
+            .collect()
+    };
+    let differ: Vec<String> = (1..ex.ranks())
+        .filter(|r| bits(*r) != bits(0))
+        .map(|r| r.to_string())
+        .collect();
+    if differ.is_empty() {
+        return Ok(());
+    }
+    Err(Diagnostic::error(
+        super::parallel::CODE,
+        format!(
+            "rank{} {} loaded other data than rank 0: the ranks would train on different batches",
+            if differ.len() == 1 { "" } else { "s" },
+            differ.join(", ")
+        ),
+    )
+    .with_help("give every rank the same data files (a shared file system), and a SQL query an ORDER BY over a unique key"))
 }
 
 /// Distinct batch sizes needed to cover `n` rows in batches of `b`.
@@ -1148,7 +1203,7 @@ fn train_fold(
         p.epoch = epoch + 1;
         p.last_val = val;
         let stop = stopped_early(plan, &p);
-        let interrupted = super::interrupt::requested();
+        let interrupted = interrupt_agreed(job)?;
         if p.epoch % plan.checkpoint_every.max(1) == 0
             || p.epoch == plan.epochs
             || stop

@@ -174,5 +174,16 @@ fn a_failing_rank_ends_the_job_with_its_diagnostic() {
     assert!(err.contains("rank 1 of 2 failed"), "{err}");
     // Rank 0 alone prints the warnings every rank finds.
     assert_eq!(err.matches("mlx::train::patience").count(), 1, "{err}");
+    // Commands other than run, resume and check would run once per rank: refused.
+    let mut c = mpirun(2);
+    c.arg(env!("CARGO_BIN_EXE_mlx")).args(["runs"]).arg(&out);
+    let o = finish(c, Duration::from_secs(120));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("mlx::mpi::job"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("other commands run without it"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!out.exists() || std::fs::read_dir(&out).unwrap().count() == 0);
 }

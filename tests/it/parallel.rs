@@ -291,3 +291,64 @@ fn a_build_without_mpi_refuses_to_run_as_several_mpi_processes() {
         "nothing was trained"
     );
 }
+
+/// Ranks that loaded different rows refuse to train instead of diverging silently.
+#[test]
+fn ranks_that_loaded_different_data_refuse_to_train() {
+    let work = out_dir("parallel-other-data");
+    std::fs::create_dir_all(work.join("data")).unwrap();
+    let csv = std::fs::read_to_string(crate::root().join("examples/data/penguins.csv")).unwrap();
+    // One value changed on "another machine".
+    std::fs::write(
+        work.join("data/penguins.csv"),
+        csv.replacen("39.1,18.7", "39.2,18.7", 1),
+    )
+    .unwrap();
+    let spec = std::fs::read_to_string(crate::root().join("examples/penguins.mlx")).unwrap();
+    std::fs::write(work.join("penguins.mlx"), spec).unwrap();
+    let files = [
+        crate::root().join("examples/penguins.mlx"),
+        work.join("penguins.mlx"),
+    ];
+    let shared = Arc::new(Shared {
+        barrier: Barrier::new(2),
+        slots: Mutex::new(vec![Vec::new(); 2]),
+    });
+    let sets: Vec<String> = ["shards=2", "epochs=1"].map(String::from).to_vec();
+    let diags: Vec<Vec<Diagnostic>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|rank| {
+                let ex: Arc<dyn Exchange> = Arc::new(ThreadRank {
+                    rank,
+                    ranks: 2,
+                    shared: shared.clone(),
+                    clock: Clock::default(),
+                });
+                let (file, sets, out) = (&files[rank], &sets, work.join(format!("rank-{rank}")));
+                s.spawn(move || {
+                    let o = mlx::commands::RunOptions {
+                        train: None,
+                        sweep: None,
+                        backend: mlx::backend::BackendKind::Cpu,
+                        out,
+                        progress: false,
+                        verbose: false,
+                        jobs: 1,
+                        plot: false,
+                        exchange: Some(ex),
+                    };
+                    mlx::commands::run(file, sets, &o).1
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (rank, d) in diags.iter().enumerate() {
+        let e = d.iter().find(|d| d.is_error()).expect("an error");
+        assert_eq!(e.code, "mlx::mpi::shards", "rank {rank}: {e:?}");
+        assert!(
+            e.message.contains("rank 1 loaded other data than rank 0"),
+            "rank {rank}: {e:?}"
+        );
+    }
+}
