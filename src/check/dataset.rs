@@ -409,7 +409,7 @@ impl<'a> Checker<'a> {
             let (label, help) = if arg == "query" {
                 (
                     "the database refuses this query",
-                    "the query is prepared (never run) at check time: fix it in a SQL client first",
+                    "mlx prepares the query at check time (and summarizes it with aggregate queries): try it in a SQL client",
                 )
             } else {
                 (

@@ -212,6 +212,8 @@ pub struct FileChars {
     /// Newlines decoded so far.
     newlines: usize,
     failed: Option<String>,
+    /// A failure met while reading ahead, reported when the characters reach it.
+    pending_failure: Option<String>,
     eof: bool,
     /// The reader decompresses gzip: its read errors are the file's not being gzip.
     pub gzip: bool,
@@ -227,6 +229,7 @@ impl FileChars {
             at: 0,
             newlines: 0,
             failed: None,
+            pending_failure: None,
             eof: false,
             gzip: false,
         }
@@ -240,36 +243,48 @@ impl FileChars {
         })
     }
 
-    /// Decode the next block into `text`; false at the end (or on a failure).
+    /// Decode the next block into `text`; false at the end. A read error or an invalid byte
+    /// is kept until the characters before it are used up, so the failure is reported at its
+    /// own line, and only if the scan gets that far (an earlier malformed row is reported first).
     fn refill(&mut self) -> bool {
         self.text.clear();
         self.at = 0;
         while self.text.is_empty() && self.failed.is_none() && !self.eof {
+            if let Some(f) = self.pending_failure.take() {
+                self.failed = Some(f);
+                break;
+            }
             let start = self.pending.len();
             self.pending.resize(start + self.block, 0);
-            let n = match self.reader.read(&mut self.pending[start..]) {
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
-                Err(e) => {
-                    self.failed = Some(if self.gzip {
-                        format!("not a valid gzip file ({e})")
-                    } else {
-                        io_message(&e)
-                    });
-                    0
+            let n = loop {
+                match self.reader.read(&mut self.pending[start..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        self.pending_failure = Some(if self.gzip {
+                            format!("not a valid gzip file ({e})")
+                        } else {
+                            io_message(&e)
+                        });
+                        break 0;
+                    }
                 }
             };
             self.pending.truncate(start + n);
-            if n == 0 && self.failed.is_none() {
+            if n == 0 && self.pending_failure.is_none() {
                 self.eof = true;
             }
             let valid = match std::str::from_utf8(&self.pending) {
                 Ok(t) => t.len(),
                 // An incomplete character at the end of the block: the next read ends it.
-                Err(e) if e.error_len().is_none() && !self.eof => e.valid_up_to(),
+                Err(e)
+                    if e.error_len().is_none() && !self.eof && self.pending_failure.is_none() =>
+                {
+                    e.valid_up_to()
+                }
                 Err(e) => {
-                    if self.failed.is_none() {
-                        self.failed = Some("the file is not valid UTF-8 text".into());
+                    if self.pending_failure.is_none() {
+                        self.pending_failure = Some("the file is not valid UTF-8 text".into());
                     }
                     e.valid_up_to()
                 }
@@ -278,6 +293,13 @@ impl FileChars {
             self.text
                 .push_str(std::str::from_utf8(&self.pending[..valid]).unwrap_or_default());
             self.pending.drain(..valid);
+            if self.pending_failure.is_some() {
+                // Nothing after the failure is read.
+                self.pending.clear();
+                if self.text.is_empty() {
+                    self.failed = self.pending_failure.take();
+                }
+            }
         }
         !self.text.is_empty()
     }
@@ -556,6 +578,17 @@ mod tests {
         let e = records(|f| scan_file(&badf, ',', f)).unwrap_err();
         assert_eq!(e.line, 3, "{e:?}");
         assert!(e.message.contains("UTF-8"), "{e:?}");
+        // A malformed row before the bad byte is the error reported, at its line.
+        let early = dir.join("early.csv");
+        let mut text = b"a,b\n1\n".to_vec();
+        for _ in 0..1000 {
+            text.extend_from_slice(b"3,4\n");
+        }
+        text.extend_from_slice(b"5,\xff\n");
+        std::fs::write(&early, &text).unwrap();
+        let e = records(|f| scan_file(&early, ',', f)).unwrap_err();
+        assert_eq!(e.line, 2, "{e:?}");
+        assert!(e.message.contains("expected 2 fields"), "{e:?}");
         // A truncated multi-byte character at the very end.
         bad.truncate(8);
         bad.extend_from_slice("é".as_bytes().split_at(1).0);

@@ -80,11 +80,21 @@ impl Data {
                     b.add_idx(images, labels.as_deref(), s.role)?;
                     Raw::Idx
                 }
-                Loader::Parquet { path } => {
+                Loader::Parquet { path } if plan.dedup => {
+                    // Duplicates are found on the rows' text: keep it.
                     let t = super::sources::parquet_table(path)
                         .map_err(|e| unreadable(path, 0, &e.message))?;
                     b.add_csv(&t, path, &[], s.role, false)?;
-                    Raw::Csv(if plan.dedup { t } else { csv::Table::default() })
+                    Raw::Csv(t)
+                }
+                Loader::Parquet { path } => {
+                    super::sources::parquet_chunks(
+                        path,
+                        1 << 16,
+                        |t, continuing| b.add_csv(t, path, &[], s.role, continuing),
+                        |e| unreadable(path, 0, &e.message),
+                    )?;
+                    Raw::Csv(csv::Table::default())
                 }
                 Loader::Sql { url, query } => {
                     let name = super::sources::sql_name(url);
@@ -241,6 +251,34 @@ impl Data {
             Some(Column::Image { .. }) => format!("{}, record {line}", p.display()),
             _ => format!("{}:{line}", p.display()),
         }
+    }
+
+    /// The sha256 of every loaded value (feature columns, levels, targets, in order): two
+    /// processes that must train on the same rows (the ranks of an MPI job) compare it.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for (name, c) in self.names.iter().zip(&self.columns) {
+            h.update((name.len() as u64).to_le_bytes());
+            h.update(name.as_bytes());
+            match c {
+                Column::Numeric(v) => v.iter().for_each(|x| h.update(x.to_bits().to_le_bytes())),
+                Column::Category { codes, levels } => {
+                    codes.iter().for_each(|x| h.update(x.to_le_bytes()));
+                    for l in levels {
+                        h.update((l.len() as u64).to_le_bytes());
+                        h.update(l.as_bytes());
+                    }
+                }
+                Column::Image { pixels, .. } => h.update(pixels),
+            }
+        }
+        match &self.target {
+            Target::Class(v) => v.iter().for_each(|x| h.update(x.to_le_bytes())),
+            Target::Value(v) => v.iter().for_each(|x| h.update(x.to_bits().to_le_bytes())),
+            Target::Absent => {}
+        }
+        h.finalize().into()
     }
 
     /// What each SQL source returned (its query and the hash of its rows), in source order.

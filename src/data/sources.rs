@@ -8,10 +8,11 @@
 //! every source alike, and a table holding the values of a CSV file gives the same run.
 //!
 //! Types come from the source: a Parquet column's physical and converted type from the
-//! footer, a query's column types from preparing it (never running it); what mlx cannot read
+//! footer, a query's column types from preparing it; what mlx cannot read
 //! (timestamps, decimals, binary, nested columns) is recorded as `Column::unsupported` and is
 //! an error only where a feature or the target uses it. A SQL schema's counts and levels come
-//! from bounded aggregate queries over the query; at load the rows are read once and hashed
+//! from bounded aggregate queries over the query (its rows are not fetched at check time); at
+//! load the rows are read once and hashed
 //! (`mlx.lock` records the hash, so `mlx verify` names a changed table). Credentials never
 //! come from the spec: a password in a PostgreSQL URL is refused; it is read from
 //! `PGPASSWORD` or the password file (`PGPASSFILE`, else `~/.pgpass`).
@@ -54,6 +55,18 @@ pub fn number_text(x: f64) -> String {
     if x.is_nan() {
         String::new()
     } else if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x:?}")
+    }
+}
+
+/// `number_text` for a 32-bit float: its own shortest form (`39.1`, as a CSV file written from
+/// it says), not the digits of its widening to `f64` (`39.099998474121094`).
+pub fn number_text_f32(x: f32) -> String {
+    if x.is_nan() {
+        String::new()
+    } else if x.fract() == 0.0 && x.abs() < 1e7 {
         format!("{}", x as i64)
     } else {
         format!("{x:?}")
@@ -141,9 +154,14 @@ fn parquet_kinds(fields: &[std::sync::Arc<parquet::schema::types::Type>]) -> Vec
         .collect()
 }
 
-/// A Parquet file's rows as text, and the kind of each column. Columns mlx does not read
-/// are left out of the read (their fields are empty), so no reader path for them runs.
-fn parquet_rows(path: &Path) -> Result<(Table, Vec<Kind>), SourceError> {
+/// Visit a Parquet file's rows as text, one at a time (`each` gets the fields and the 1-based
+/// row number); returns the header and the kind of each column. Columns mlx does not read are
+/// left out of the read (their fields are empty), so no reader path for them runs; only one
+/// row group is decoded at a time.
+fn parquet_each(
+    path: &Path,
+    mut each: impl FnMut(&[String], &[String], usize) -> Result<(), SourceError>,
+) -> Result<(Vec<String>, Vec<Kind>), SourceError> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     use parquet::record::Field;
     let io = |e: std::io::Error| SourceError {
@@ -159,6 +177,16 @@ fn parquet_rows(path: &Path) -> Result<(Table, Vec<Kind>), SourceError> {
     // (and must not make the reader allocate what it claims).
     for rg in meta.row_groups() {
         for c in rg.columns() {
+            // `byte_range` asserts these are not negative: a corrupt footer must not get there.
+            if c.data_page_offset() < 0
+                || c.compressed_size() < 0
+                || c.dictionary_page_offset().is_some_and(|o| o < 0)
+            {
+                return Err(SourceError::new(format!(
+                    "the footer gives column `{}` a negative position or size: the file is corrupt",
+                    c.column_path()
+                )));
+            }
             let (start, size) = c.byte_range();
             if start.checked_add(size).is_none_or(|end| end > len) {
                 return Err(SourceError::new(format!(
@@ -169,93 +197,180 @@ fn parquet_rows(path: &Path) -> Result<(Table, Vec<Kind>), SourceError> {
         }
     }
     let root = meta.file_metadata().schema_descr().root_schema();
-    let kinds = parquet_kinds(root.get_fields());
-    let header: Vec<String> = kinds.iter().map(|(n, _)| n.clone()).collect();
+    let named = parquet_kinds(root.get_fields());
+    let header: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();
+    let kinds: Vec<Kind> = named.into_iter().map(|(_, k)| k).collect();
     let read: Vec<usize> = (0..kinds.len())
-        .filter(|i| !matches!(kinds[*i].1, Kind::Unsupported(_)))
+        .filter(|i| !matches!(kinds[*i], Kind::Unsupported(_)))
         .collect();
+    if read.is_empty() {
+        // Nothing mlx reads: the rows are the footer's count of empty rows.
+        let n = usize::try_from(meta.file_metadata().num_rows()).unwrap_or(0);
+        let cells = vec![String::new(); header.len()];
+        for r in 0..n {
+            each(&header, &cells, r + 1)?;
+        }
+        return Ok((header, kinds));
+    }
     let projection = parquet::schema::types::Type::group_type_builder(root.name())
         .with_fields(read.iter().map(|i| root.get_fields()[*i].clone()).collect())
         .build()
         .map_err(|e| parquet_error(path, e))?;
-    let mut table = Table::new(header.clone());
     let mut cells = vec![String::new(); header.len()];
-    if !read.is_empty() {
-        let rows = reader
-            .get_row_iter(Some(projection))
-            .map_err(|e| parquet_error(path, e))?;
-        for (r, row) in rows.enumerate() {
-            let row = row.map_err(|e| parquet_error(path, e))?;
-            for ((_, field), j) in row.get_column_iter().zip(&read) {
-                cells[*j] = match field {
-                    Field::Null => String::new(),
-                    Field::Bool(b) => b.to_string(),
-                    Field::Byte(v) => v.to_string(),
-                    Field::Short(v) => v.to_string(),
-                    Field::Int(v) => v.to_string(),
-                    Field::Long(v) => v.to_string(),
-                    Field::UByte(v) => v.to_string(),
-                    Field::UShort(v) => v.to_string(),
-                    Field::UInt(v) => v.to_string(),
-                    Field::ULong(v) => v.to_string(),
-                    Field::Float(v) => number_text(f64::from(*v)),
-                    Field::Double(v) => number_text(*v),
-                    Field::Float16(v) => number_text(f64::from(v.to_f32())),
-                    Field::Str(s) => s.clone(),
-                    other => {
-                        return Err(SourceError::new(format!(
-                            "row {}: column `{}` holds a value mlx does not read: {other}",
-                            r + 1,
-                            header[*j]
-                        )));
-                    }
-                };
-            }
-            table
-                .push(&cells, r + 1)
-                .map_err(|e| SourceError::new(e.message))?;
+    let mut read_rows = 0usize;
+    let rows = reader
+        .get_row_iter(Some(projection))
+        .map_err(|e| parquet_error(path, e))?;
+    for (r, row) in rows.enumerate() {
+        let row = row.map_err(|e| parquet_error(path, e))?;
+        for ((_, field), j) in row.get_column_iter().zip(&read) {
+            cells[*j] = match field {
+                Field::Null => String::new(),
+                Field::Bool(b) => b.to_string(),
+                Field::Byte(v) => v.to_string(),
+                Field::Short(v) => v.to_string(),
+                Field::Int(v) => v.to_string(),
+                Field::Long(v) => v.to_string(),
+                Field::UByte(v) => v.to_string(),
+                Field::UShort(v) => v.to_string(),
+                Field::UInt(v) => v.to_string(),
+                Field::ULong(v) => v.to_string(),
+                Field::Float(v) => number_text_f32(*v),
+                Field::Double(v) => number_text(*v),
+                Field::Float16(v) => number_text_f32(v.to_f32()),
+                Field::Str(s) => s.clone(),
+                other => {
+                    return Err(SourceError::new(format!(
+                        "row {}: column `{}` holds a value mlx does not read: {other}",
+                        r + 1,
+                        header[*j]
+                    )));
+                }
+            };
         }
+        each(&header, &cells, r + 1)?;
+        read_rows = r + 1;
     }
-    Ok((table, kinds.into_iter().map(|(_, k)| k).collect()))
+    // A file whose pages hold fewer (or more) rows than its footer says is corrupt.
+    let declared = meta.file_metadata().num_rows();
+    if i64::try_from(read_rows).ok() != Some(declared) {
+        return Err(SourceError::new(format!(
+            "its footer declares {declared} rows, but its pages hold {read_rows}: the file is corrupt"
+        )));
+    }
+    Ok((header, kinds))
 }
 
 /// A file of rows given to a trained model (to predict, monitor or explain): a Parquet file
 /// by its extension, else a CSV file with the given separator.
 pub fn read_rows(path: &Path, sep: char) -> Result<Table, super::csv::CsvError> {
     if path.extension().is_some_and(|e| e == "parquet") {
-        parquet_table(path).map_err(|e| super::csv::CsvError {
+        let err = |e: SourceError| super::csv::CsvError {
             line: 0,
             message: e.message,
+        };
+        // Columns mlx cannot read are left out: a feature among them is a missing column,
+        // never a column of missing values.
+        let mut table = Table::default();
+        let (header, kinds) = parquet_each(path, |_, cells, r| {
+            table
+                .push(cells, r)
+                .map_err(|e| SourceError::new(e.message))
         })
+        .map_err(err)?;
+        let readable: Vec<usize> = (0..kinds.len())
+            .filter(|j| !matches!(kinds[*j], Kind::Unsupported(_)))
+            .collect();
+        if readable.len() == kinds.len() {
+            table.header = header;
+            return Ok(table);
+        }
+        // Rebuild without the unreadable columns (their fields are all empty).
+        let mut t = Table::default();
+        for r in 0..table.len() {
+            let kept: Vec<&str> = readable.iter().map(|j| table.get(r, *j)).collect();
+            t.push(&kept, table.lines[r])
+                .map_err(|e| err(SourceError::new(e.message)))?;
+        }
+        t.header = readable.iter().map(|j| header[*j].clone()).collect();
+        Ok(t)
     } else {
         super::csv::read(path, sep)
     }
 }
 
-/// A Parquet file's rows as text (for loading).
+/// A Parquet file's rows as text (for loading, when every row is needed at once: `dedup`).
 pub fn parquet_table(path: &Path) -> Result<Table, SourceError> {
-    parquet_rows(path).map(|(t, _)| t)
+    let mut table = Table::default();
+    let (header, _) = parquet_each(path, |_, cells, r| {
+        table
+            .push(cells, r)
+            .map_err(|e| SourceError::new(e.message))
+    })?;
+    table.header = header;
+    Ok(table)
+}
+
+/// A Parquet file's rows in tables of at most `chunk` rows, handed to `each` as they are read
+/// (then dropped): loading holds one chunk, not the file. `each` is called at least once (with
+/// no rows for an empty file), and its flag says whether earlier chunks came before.
+pub fn parquet_chunks<E>(
+    path: &Path,
+    chunk: usize,
+    mut each: impl FnMut(&Table, bool) -> Result<(), E>,
+    error: impl Fn(SourceError) -> E,
+) -> Result<(), E> {
+    let mut table = Table::default();
+    let mut continuing = false;
+    let mut failed: Option<E> = None;
+    let scanned = parquet_each(path, |header, cells, r| {
+        table
+            .push(cells, r)
+            .map_err(|e| SourceError::new(e.message))?;
+        if table.len() == chunk {
+            table.header = header.to_vec();
+            if let Err(e) = each(&table, continuing) {
+                failed = Some(e);
+                return Err(SourceError::new(String::new()));
+            }
+            continuing = true;
+            table = Table::default();
+        }
+        Ok(())
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let (header, _) = scanned.map_err(&error)?;
+    if table.is_empty() && continuing {
+        return Ok(());
+    }
+    table.header = header;
+    each(&table, continuing)
 }
 
 /// A Parquet file's schema: its columns' types from the footer; counts and levels from one
-/// pass over the values.
+/// pass over the values, holding one row at a time.
 pub fn parquet_schema(path: &Path) -> Result<CsvSchema, SourceError> {
-    let (t, kinds) = parquet_rows(path)?;
-    let mut stats: Vec<Stats> = kinds.iter().map(|_| Stats::new()).collect();
-    for r in 0..t.len() {
-        for (j, st) in stats.iter_mut().enumerate() {
-            if !matches!(kinds[j], Kind::Unsupported(_)) {
-                st.add(t.get(r, j), r + 1, &[]);
-            }
+    let mut stats: Vec<Stats> = Vec::new();
+    let mut rows = 0;
+    let (header, kinds) = parquet_each(path, |_, cells, r| {
+        if stats.is_empty() {
+            stats = cells.iter().map(|_| Stats::new()).collect();
         }
-    }
-    let columns = t
-        .header
-        .iter()
+        for (st, v) in stats.iter_mut().zip(cells) {
+            st.add(v, r, &[]);
+        }
+        rows = r;
+        Ok(())
+    })?;
+    stats.resize_with(header.len(), Stats::new);
+    let columns = header
+        .into_iter()
         .zip(stats)
         .zip(&kinds)
         .map(|((name, st), kind)| {
-            let mut c = st.column(name.clone());
+            let mut c = st.column(name);
             match kind {
                 // A text column is text even when its values look like numbers.
                 Kind::Text if c.numeric => {
@@ -263,16 +378,18 @@ pub fn parquet_schema(path: &Path) -> Result<CsvSchema, SourceError> {
                     c.integer = false;
                     c.first_text = c.levels.first().map(|v| (v.clone(), 0));
                 }
-                Kind::Unsupported(ty) => c.unsupported = Some(ty.clone()),
+                Kind::Unsupported(ty) => {
+                    // Its fields were never read: say nothing of its values.
+                    c = Stats::new().column(c.name);
+                    c.missing = rows;
+                    c.unsupported = Some(ty.clone());
+                }
                 _ => {}
             }
             c
         })
         .collect();
-    Ok(CsvSchema {
-        columns,
-        rows: t.len(),
-    })
+    Ok(CsvSchema { columns, rows })
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -296,8 +413,18 @@ enum Db {
 
 /// Whether a PostgreSQL URL holds a password (refused: it would be written in `spec.mlx`).
 pub fn url_has_password(url: &str) -> bool {
-    url.parse::<postgres::Config>()
-        .is_ok_and(|c| c.get_password().is_some())
+    // `scheme://user:password@host...`, read as text too, so a URL too malformed to parse
+    // still has its password refused (and never shown).
+    let textual = url.split_once("://").is_some_and(|(_, rest)| {
+        let authority = rest.split(['/', '?']).next().unwrap_or("");
+        authority
+            .rsplit_once('@')
+            .is_some_and(|(user, _)| user.contains(':'))
+    });
+    textual
+        || url
+            .parse::<postgres::Config>()
+            .is_ok_and(|c| c.get_password().is_some())
 }
 
 fn is_postgres(url: &str) -> bool {
@@ -472,9 +599,42 @@ fn connect(url: &str) -> Result<Db, SourceError> {
     Ok(Db::Postgres(Box::new(client)))
 }
 
-/// The query as a subquery: without trailing semicolons.
+/// The query as a subquery: without what trails its last token (white space, semicolons,
+/// `--` and `/* */` comments), found by a small lexer that knows strings and quoted names.
 fn inner(query: &str) -> &str {
-    query.trim().trim_end_matches(';').trim_end()
+    let b = query.as_bytes();
+    let (mut i, mut end) = (0, 0);
+    while i < b.len() {
+        match b[i] {
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i < b.len() && !(b[i] == b'*' && b.get(i + 1) == Some(&b'/')) {
+                    i += 1;
+                }
+                i += 2;
+            }
+            q @ (b'\'' | b'"' | b'`') => {
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    i += 1;
+                }
+                i += 1;
+                end = i.min(b.len());
+            }
+            c if c.is_ascii_whitespace() || c == b';' => i += 1,
+            _ => {
+                i += 1;
+                end = i;
+            }
+        }
+    }
+    // `end` is just past an ASCII byte or a closing quote: a character boundary.
+    query[..end.min(query.len())].trim_start()
 }
 
 fn quote(name: &str) -> String {
@@ -487,6 +647,19 @@ struct SqlColumn {
     kind: Kind,
     /// PostgreSQL: floating point or numeric (whose integrality is counted).
     fractional: bool,
+    /// PostgreSQL NUMERIC (as opposed to a float).
+    decimal: bool,
+    /// PostgreSQL BOOL: its `t`/`f` read as `true`/`false`, as Parquet and CSV files write them.
+    boolean: bool,
+}
+
+/// PostgreSQL's text of a boolean as the other sources write it.
+fn pg_bool(v: &str) -> String {
+    match v {
+        "t" => "true".into(),
+        "f" => "false".into(),
+        other => other.into(),
+    }
 }
 
 fn sqlite_value_text(
@@ -539,6 +712,8 @@ fn prepare(db: &mut Db, query: &str) -> Result<Vec<SqlColumn>, SourceError> {
                     // SQLite's types are per value: found by the aggregate below.
                     kind: Kind::Number,
                     fractional: true,
+                    decimal: false,
+                    boolean: false,
                 })
                 .collect()
         }
@@ -555,6 +730,8 @@ fn prepare(db: &mut Db, query: &str) -> Result<Vec<SqlColumn>, SourceError> {
                         name: c.name().to_string(),
                         kind,
                         fractional,
+                        decimal: *c.type_() == postgres::types::Type::NUMERIC,
+                        boolean: *c.type_() == postgres::types::Type::BOOL,
                     }
                 })
                 .collect()
@@ -563,8 +740,13 @@ fn prepare(db: &mut Db, query: &str) -> Result<Vec<SqlColumn>, SourceError> {
     if cols.is_empty() {
         return Err(SourceError::query("the query returns no columns"));
     }
+    // SQLite matches names without regard to ASCII case.
+    let sqlite = matches!(db, Db::Sqlite(_));
     for (i, c) in cols.iter().enumerate() {
-        if cols[..i].iter().any(|d| d.name == c.name) {
+        if cols[..i]
+            .iter()
+            .any(|d| d.name == c.name || (sqlite && d.name.eq_ignore_ascii_case(&c.name)))
+        {
             return Err(SourceError::query(format!(
                 "the query returns two columns named `{}`; name them apart with AS",
                 c.name
@@ -635,8 +817,14 @@ pub fn sql_schema(url: &str, query: &str) -> Result<CsvSchema, SourceError> {
                  SUM(typeof({n}) = 'real' AND {n} <> CAST({n} AS INTEGER)), SUM(typeof({n}) = 'blob')"
             ));
         } else if c.fractional {
+            // float8 has its own trunc (numeric cannot hold an infinity before PostgreSQL 14).
+            let t = if c.decimal {
+                format!("trunc({n})")
+            } else {
+                format!("trunc({n}::float8)")
+            };
             agg.push_str(&format!(
-                ", COUNT({n}), COUNT(*) FILTER (WHERE {n} <> trunc({n}::numeric))"
+                ", COUNT({n}), COUNT(*) FILTER (WHERE {n} <> {t} AND {n} = {n})"
             ));
         } else if matches!(c.kind, Kind::Unsupported(_)) {
             agg.push_str(", 0");
@@ -644,7 +832,7 @@ pub fn sql_schema(url: &str, query: &str) -> Result<CsvSchema, SourceError> {
             agg.push_str(&format!(", COUNT({n})"));
         }
     }
-    agg.push_str(&format!(" FROM ({q}) AS mlx_source"));
+    agg.push_str(&format!(" FROM (\n{q}\n) AS mlx_source"));
     let row = small_query(&mut db, &agg)?
         .into_iter()
         .next()
@@ -781,6 +969,7 @@ pub fn sql_table(url: &str, query: &str) -> Result<(Table, String), SourceError>
                         nulls[j] = v.is_none();
                         *cell = match (&cols[j].kind, v) {
                             (_, None) | (Kind::Unsupported(_), _) => String::new(),
+                            (_, Some(v)) if cols[j].boolean => pg_bool(v),
                             (_, Some(v)) => v.to_string(),
                         };
                     }
@@ -809,11 +998,74 @@ mod tests {
     }
 
     #[test]
+    fn parquet_chunks_hold_every_row_once_in_order() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for file in [
+            "examples/data/penguins.parquet",
+            "tests/data/penguins_plain.parquet",
+        ] {
+            let path = root.join(file);
+            let whole = parquet_table(&path).unwrap();
+            assert_eq!(whole.len(), 344);
+            assert_eq!(whole.header.len(), 8);
+            for chunk in [1, 7, 50, 344, 1000] {
+                let mut rows: Vec<(usize, Vec<String>)> = Vec::new();
+                let mut calls = Vec::new();
+                parquet_chunks(
+                    &path,
+                    chunk,
+                    |t, continuing| {
+                        assert_eq!(t.header, whole.header, "every chunk has the header");
+                        assert!(t.len() <= chunk);
+                        calls.push(continuing);
+                        for r in 0..t.len() {
+                            let fields = t.row(r).iter().map(|f| f.to_string()).collect();
+                            rows.push((t.lines[r], fields));
+                        }
+                        Ok::<(), SourceError>(())
+                    },
+                    |e| e,
+                )
+                .unwrap();
+                assert!(!calls[0], "the first chunk comes first");
+                assert!(calls[1..].iter().all(|c| *c));
+                assert_eq!(calls.len(), 344usize.div_ceil(chunk));
+                let expect: Vec<(usize, Vec<String>)> = (0..whole.len())
+                    .map(|r| {
+                        (
+                            whole.lines[r],
+                            whole.row(r).iter().map(|f| f.to_string()).collect(),
+                        )
+                    })
+                    .collect();
+                assert_eq!(rows, expect, "{file} in chunks of {chunk}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_query_loses_what_trails_its_last_token() {
+        assert_eq!(inner("SELECT * FROM t -- all rows"), "SELECT * FROM t");
+        assert_eq!(inner("SELECT * FROM t; -- end\n\n"), "SELECT * FROM t");
+        assert_eq!(inner("SELECT * FROM t /* c */ ;;"), "SELECT * FROM t");
+        assert_eq!(
+            inner("SELECT '--x;' AS \"a;--\" FROM t;"),
+            "SELECT '--x;' AS \"a;--\" FROM t"
+        );
+        assert_eq!(inner("  SELECT 1"), "SELECT 1");
+    }
+
+    #[test]
     fn sqlite_urls_name_their_file() {
         assert_eq!(sqlite_path("sqlite:data/p.db"), Some("data/p.db"));
         assert_eq!(sqlite_path("sqlite:///abs/p.db"), Some("/abs/p.db"));
         assert_eq!(sqlite_path("postgres://h/db"), None);
         assert!(url_has_password("postgres://u:secret@h/db"));
+        assert!(
+            url_has_password("postgres://u:secret@h:54x2/db"),
+            "even malformed"
+        );
+        assert!(url_has_password("postgres://h/db?password=secret"));
         assert!(!url_has_password("postgres://u@h:5433/db"));
     }
 

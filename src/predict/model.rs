@@ -207,6 +207,16 @@ impl Reopened {
         };
         let mut out = Vec::new();
         for f in &lock.data {
+            if let Some(query) = &f.query {
+                // A SQL source: its rows read again and hashed.
+                let url = f.path.display().to_string();
+                match crate::data::sources::sql_table(&url, query) {
+                    Ok((_, now)) if now == f.sha256 => {}
+                    Ok(_) => out.push(format!("the rows of {url} have changed since the run")),
+                    Err(e) => out.push(format!("{url} cannot be read: {}", e.message)),
+                }
+                continue;
+            }
             match rundir::sha256_file(&f.path) {
                 Ok(now) if now == f.sha256 => {}
                 Ok(_) => out.push(format!("{} has changed since the run", f.path.display())),

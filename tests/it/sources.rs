@@ -124,7 +124,7 @@ fn penguins_as_a_sqlite_table_train_the_run_of_the_csv_and_verify_names_a_change
     let spec = penguins_with(
         &work,
         "sq.mlx",
-        "sql(\"sqlite:data/penguins.db\", query: \"SELECT * FROM penguins;\")",
+        "sql(\"sqlite:data/penguins.db\", query: \"SELECT * FROM penguins; -- every row\")",
     );
     let o = train(&spec, &work.join("sq"), &[]);
     assert!(o.status.success(), "{}", stderr(&o));
