@@ -260,8 +260,11 @@ pub fn train(ctx: &Context<'_>, plan: &TrainPlan, opts: &Options) -> Result<Outc
     let backend = select_backend(opts)?;
     let data = Data::load(dset).map_err(|e| e.diagnostic())?;
     let folds = data.folds(dset, plan.seed).map_err(|e| e.diagnostic())?;
-    for w in split_warnings(dset, &data, &folds) {
-        eprintln!("warning: `{}`: {w}", plan.name);
+    // Every rank of an MPI job splits the same data: rank 0 says what it finds.
+    if rank(opts) == 0 {
+        for w in split_warnings(dset, &data, &folds) {
+            eprintln!("warning: `{}`: {w}", plan.name);
+        }
     }
 
     // The directory gets its run id once its program, lock and schemas are in: every
@@ -322,6 +325,14 @@ pub fn train(ctx: &Context<'_>, plan: &TrainPlan, opts: &Options) -> Result<Outc
         );
     }
     execute(&job, None)
+}
+
+/// This process's rank among those a run's shards are spread over (0 alone).
+fn rank(opts: &Options) -> usize {
+    match (&opts.exchange, super::parallel::process_exchange()) {
+        (Some(e), _) | (None, Some(e)) => e.rank(),
+        (None, None) => 0,
+    }
 }
 
 /// The processes a run's shards are spread over.
