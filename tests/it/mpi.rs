@@ -171,9 +171,14 @@ fn a_failing_rank_ends_the_job_with_its_diagnostic() {
     assert!(err.contains("mlx::mpi::shards"), "{err}");
     assert!(err.contains("does not set `shards`"), "{err}");
     assert!(err.contains("mlx::mpi::job"), "{err}");
-    assert!(err.contains("rank 1 of 2 failed"), "{err}");
-    // Rank 0 alone prints the warnings every rank finds.
-    assert_eq!(err.matches("mlx::train::patience").count(), 1, "{err}");
+    // Whichever rank aborts first names itself (the abort ends the other).
+    assert!(
+        err.contains("rank 0 of 2 failed") || err.contains("rank 1 of 2 failed"),
+        "{err}"
+    );
+    // Rank 0 alone prints the warnings every rank finds (if it gets that far before another
+    // rank's abort ends it).
+    assert!(err.matches("mlx::train::patience").count() <= 1, "{err}");
     // Commands other than run, resume and check would run once per rank: refused.
     let mut c = mpirun(2);
     c.arg(env!("CARGO_BIN_EXE_mlx")).args(["runs"]).arg(&out);
