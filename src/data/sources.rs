@@ -73,6 +73,33 @@ pub fn number_text_f32(x: f32) -> String {
     }
 }
 
+/// A Parquet decimal as exact decimal text (`-12.50`): its unscaled big-endian two's-complement
+/// integer with the point placed by its scale; `None` past 16 bytes (38 digits).
+fn decimal_text(d: &parquet::data_type::Decimal) -> Option<String> {
+    let bytes = d.data();
+    if bytes.is_empty() || bytes.len() > 16 {
+        return None;
+    }
+    let mut v: i128 = if bytes[0] & 0x80 != 0 { -1 } else { 0 };
+    for b in bytes {
+        v = (v << 8) | i128::from(*b);
+    }
+    let scale = d.scale();
+    if scale <= 0 {
+        let zeros = "0".repeat(usize::try_from(-scale).unwrap_or(0));
+        return Some(if v == 0 {
+            "0".into()
+        } else {
+            format!("{v}{zeros}")
+        });
+    }
+    let digits = v.unsigned_abs().to_string();
+    let s = usize::try_from(scale).ok()?;
+    let padded = format!("{digits:0>width$}", width = s + 1);
+    let (int, frac) = padded.split_at(padded.len() - s);
+    Some(format!("{}{int}.{frac}", if v < 0 { "-" } else { "" }))
+}
+
 // ----------------------------------------------------------------------------------------------
 // Parquet
 
@@ -127,7 +154,6 @@ fn parquet_kinds(fields: &[std::sync::Arc<parquet::schema::types::Type>]) -> Vec
                 Some(L::Timestamp { .. }) => Some("TIMESTAMP"),
                 Some(L::Date) => Some("DATE"),
                 Some(L::Time { .. }) => Some("TIME"),
-                Some(L::Decimal { .. }) => Some("DECIMAL"),
                 Some(L::Uuid) => Some("UUID"),
                 Some(L::Json) => Some("JSON"),
                 Some(L::Bson) => Some("BSON"),
@@ -143,6 +169,17 @@ fn parquet_kinds(fields: &[std::sync::Arc<parquet::schema::types::Type>]) -> Vec
                 | (P::INT32, C::UINT_32)
                 | (P::INT64, C::INT_64 | C::UINT_64) => Kind::Number,
                 (P::FLOAT | P::DOUBLE, C::NONE) => Kind::Number,
+                // Decimals up to 38 digits: read exactly as decimal text.
+                (P::INT32 | P::INT64 | P::BYTE_ARRAY | P::FIXED_LEN_BYTE_ARRAY, C::DECIMAL) => {
+                    if f.get_precision() <= 38 {
+                        Kind::Number
+                    } else {
+                        Kind::Unsupported(format!(
+                            "DECIMAL({}) (more than 38 digits)",
+                            f.get_precision()
+                        ))
+                    }
+                }
                 (P::BYTE_ARRAY, C::UTF8 | C::ENUM) => Kind::Text,
                 (P::BYTE_ARRAY, C::NONE) => Kind::Unsupported("binary (BYTE_ARRAY)".into()),
                 (P::INT96, _) => Kind::Unsupported("INT96 (a legacy timestamp)".into()),
@@ -239,6 +276,13 @@ fn parquet_each(
                 Field::Double(v) => number_text(*v),
                 Field::Float16(v) => number_text_f32(v.to_f32()),
                 Field::Str(s) => s.clone(),
+                Field::Decimal(d) => decimal_text(d).ok_or_else(|| {
+                    SourceError::new(format!(
+                        "row {}: column `{}` holds a decimal of more than 16 bytes",
+                        r + 1,
+                        header[*j]
+                    ))
+                })?,
                 other => {
                     return Err(SourceError::new(format!(
                         "row {}: column `{}` holds a value mlx does not read: {other}",
@@ -1041,6 +1085,20 @@ mod tests {
                 assert_eq!(rows, expect, "{file} in chunks of {chunk}");
             }
         }
+    }
+
+    #[test]
+    fn decimals_read_as_exact_decimal_text() {
+        use parquet::data_type::Decimal;
+        let t = |d: Decimal| decimal_text(&d).unwrap();
+        assert_eq!(t(Decimal::from_i32(391, 4, 1)), "39.1");
+        assert_eq!(t(Decimal::from_i32(-5, 4, 2)), "-0.05");
+        assert_eq!(t(Decimal::from_i64(375000, 8, 2)), "3750.00");
+        assert_eq!(t(Decimal::from_i32(12, 4, -2)), "1200");
+        assert_eq!(t(Decimal::from_i32(0, 4, 0)), "0");
+        let big = parquet::data_type::ByteArray::from(vec![0xffu8; 16]);
+        assert_eq!(t(Decimal::from_bytes(big, 38, 3)), "-0.001");
+        assert!(decimal_text(&Decimal::from_bytes(vec![1u8; 17].into(), 40, 0)).is_none());
     }
 
     #[test]

@@ -57,6 +57,9 @@ fn penguins_as_parquet_train_the_run_of_the_csv() {
         "examples/data/penguins.parquet",
         // pyarrow: plain encoding, zstd, row groups of 50 rows, nullable integer columns.
         "tests/data/penguins_plain.parquet",
+        // pyarrow: decimals (fixed-length bytes), int32 and int16, large strings, a dictionary
+        // array, gzip, row groups of 100 rows.
+        "tests/data/penguins_decimal.parquet",
     ]
     .iter()
     .enumerate()
