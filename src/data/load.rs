@@ -98,15 +98,28 @@ impl Data {
                 }
                 Loader::Sql { url, query } => {
                     let name = super::sources::sql_name(url);
-                    let (t, hash) = super::sources::sql_table(url, query)
-                        .map_err(|e| unreadable(&name, 0, &e.message))?;
+                    let (raw, hash) = if plan.dedup {
+                        // Duplicates are found on the rows' text: keep it.
+                        let (t, hash) = super::sources::sql_table(url, query)
+                            .map_err(|e| unreadable(&name, 0, &e.message))?;
+                        b.add_csv(&t, &name, &[], s.role, false)?;
+                        (Raw::Csv(t), hash)
+                    } else {
+                        let hash = super::sources::sql_chunks(
+                            url,
+                            query,
+                            1 << 16,
+                            |t, continuing| b.add_csv(t, &name, &[], s.role, continuing),
+                            |e| unreadable(&name, 0, &e.message),
+                        )?;
+                        (Raw::Csv(csv::Table::default()), hash)
+                    };
                     b.data.queried.push(QueriedRows {
                         url: url.clone(),
                         query: query.clone(),
                         sha256: hash,
                     });
-                    b.add_csv(&t, &name, &[], s.role, false)?;
-                    Raw::Csv(if plan.dedup { t } else { csv::Table::default() })
+                    raw
                 }
             };
             raws.push(raw);

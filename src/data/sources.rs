@@ -955,27 +955,31 @@ pub fn sql_schema(url: &str, query: &str) -> Result<CsvSchema, SourceError> {
     Ok(CsvSchema { columns, rows })
 }
 
-/// A query's rows as text, read once, and the sha256 of what was read (every field with
-/// whether it is NULL, row after row): `mlx.lock` records it.
-pub fn sql_table(url: &str, query: &str) -> Result<(Table, String), SourceError> {
+/// Visit a query's rows as text, one at a time (`each` gets the header, the fields and the
+/// 1-based row number), holding one row: SQLite steps its statement, PostgreSQL streams
+/// `COPY (query) TO STDOUT` (the same text as the server's output functions give any client).
+/// Returns the header and the sha256 of what was read (every field with whether it is NULL,
+/// row after row): `mlx.lock` records it.
+fn sql_each(
+    url: &str,
+    query: &str,
+    mut each: impl FnMut(&[String], &[String], usize) -> Result<(), SourceError>,
+) -> Result<(Vec<String>, String), SourceError> {
     let mut db = connect(url)?;
     let q = inner(query);
     let cols = prepare(&mut db, q)?;
     let header: Vec<String> = cols.iter().map(|c| c.name.clone()).collect();
-    let mut table = Table::new(header.clone());
     let mut hash = Sha256::new();
     let mut cells: Vec<String> = vec![String::new(); header.len()];
+    let mut nulls = vec![false; header.len()];
     let mut add = |cells: &[String], nulls: &[bool], r: usize| -> Result<(), SourceError> {
         for (c, null) in cells.iter().zip(nulls) {
             hash.update([u8::from(*null)]);
             hash.update((c.len() as u64).to_le_bytes());
             hash.update(c.as_bytes());
         }
-        table
-            .push(cells, r)
-            .map_err(|e| SourceError::new(e.message))
+        each(&header, cells, r)
     };
-    let mut nulls = vec![false; header.len()];
     match &mut db {
         Db::Sqlite(c) => {
             let mut stmt = c
@@ -995,35 +999,172 @@ pub fn sql_table(url: &str, query: &str) -> Result<(Table, String), SourceError>
                         .get_ref(j)
                         .map_err(|e| SourceError::query(sqlite_message(&e)))?;
                     nulls[j] = matches!(v, rusqlite::types::ValueRef::Null);
-                    *cell = sqlite_value_text(v, &header[j])?;
+                    *cell = sqlite_value_text(v, &cols[j].name)?;
                 }
                 add(&cells, &nulls, r)?;
             }
         }
         Db::Postgres(c) => {
-            let mut r = 0;
-            for m in c.simple_query(q).map_err(|e| SourceError {
+            use std::io::BufRead;
+            let pg = |e: postgres::Error| SourceError {
                 in_query: postgres_in_query(&e),
                 ..SourceError::new(postgres_message(&e))
-            })? {
-                if let postgres::SimpleQueryMessage::Row(row) = m {
-                    r += 1;
-                    for (j, cell) in cells.iter_mut().enumerate() {
-                        let v = row.get(j);
-                        nulls[j] = v.is_none();
-                        *cell = match (&cols[j].kind, v) {
-                            (_, None) | (Kind::Unsupported(_), _) => String::new(),
-                            (_, Some(v)) if cols[j].boolean => pg_bool(v),
-                            (_, Some(v)) => v.to_string(),
-                        };
-                    }
-                    add(&cells, &nulls, r)?;
+            };
+            let mut reader = std::io::BufReader::new(
+                c.copy_out(&format!("COPY (\n{q}\n) TO STDOUT"))
+                    .map_err(pg)?,
+            );
+            let mut line = Vec::new();
+            let mut r = 0;
+            loop {
+                line.clear();
+                let n = reader
+                    .read_until(b'\n', &mut line)
+                    .map_err(|e| SourceError::new(format!("reading the rows: {e}")))?;
+                if n == 0 {
+                    break;
                 }
+                r += 1;
+                if line.last() == Some(&b'\n') {
+                    line.pop();
+                }
+                let fields = copy_fields(&line);
+                if fields.len() != cols.len() {
+                    return Err(SourceError::new(format!(
+                        "row {r}: {} fields from the server, for {} columns",
+                        fields.len(),
+                        cols.len()
+                    )));
+                }
+                for (j, (cell, v)) in cells.iter_mut().zip(fields).enumerate() {
+                    nulls[j] = v.is_none();
+                    *cell = match (&cols[j].kind, v) {
+                        (_, None) | (Kind::Unsupported(_), _) => String::new(),
+                        (_, Some(v)) if cols[j].boolean => pg_bool(&v),
+                        (_, Some(v)) => v,
+                    };
+                }
+                add(&cells, &nulls, r)?;
             }
         }
     }
     let hex = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Ok((table, hex))
+    Ok((header, hex))
+}
+
+/// The fields of one row of PostgreSQL's COPY text format: tab-separated, `\N` for NULL,
+/// backslash escapes (`\t`, `\n`, `\\`, octal `\ooo`, hex `\xhh`, ...) undone.
+fn copy_fields(line: &[u8]) -> Vec<Option<String>> {
+    line.split(|b| *b == b'\t')
+        .map(|f| {
+            if f == b"\\N" {
+                return None;
+            }
+            let mut out = Vec::with_capacity(f.len());
+            let mut i = 0;
+            while i < f.len() {
+                if f[i] != b'\\' || i + 1 == f.len() {
+                    out.push(f[i]);
+                    i += 1;
+                    continue;
+                }
+                let c = f[i + 1];
+                i += 2;
+                match c {
+                    b'b' => out.push(8),
+                    b'f' => out.push(12),
+                    b'n' => out.push(b'\n'),
+                    b'r' => out.push(b'\r'),
+                    b't' => out.push(b'\t'),
+                    b'v' => out.push(11),
+                    b'0'..=b'7' => {
+                        let mut v = u32::from(c - b'0');
+                        for _ in 0..2 {
+                            match f.get(i) {
+                                Some(d @ b'0'..=b'7') => {
+                                    v = v * 8 + u32::from(d - b'0');
+                                    i += 1;
+                                }
+                                _ => break,
+                            }
+                        }
+                        out.push(v as u8);
+                    }
+                    b'x' => {
+                        let mut v = 0u32;
+                        let mut digits = 0;
+                        while digits < 2 {
+                            match f.get(i).and_then(|d| (*d as char).to_digit(16)) {
+                                Some(d) => {
+                                    v = v * 16 + d;
+                                    i += 1;
+                                    digits += 1;
+                                }
+                                None => break,
+                            }
+                        }
+                        if digits == 0 {
+                            out.push(b'x');
+                        } else {
+                            out.push(v as u8);
+                        }
+                    }
+                    other => out.push(other),
+                }
+            }
+            Some(String::from_utf8_lossy(&out).into_owned())
+        })
+        .collect()
+}
+
+/// A query's rows as text, read once, and the sha256 of what was read (see `sql_each`).
+pub fn sql_table(url: &str, query: &str) -> Result<(Table, String), SourceError> {
+    let mut table = Table::default();
+    let (header, hash) = sql_each(url, query, |_, cells, r| {
+        table
+            .push(cells, r)
+            .map_err(|e| SourceError::new(e.message))
+    })?;
+    table.header = header;
+    Ok((table, hash))
+}
+
+/// A query's rows in tables of at most `chunk` rows, handed to `each` as they are read (see
+/// `parquet_chunks`); returns the sha256 of the rows.
+pub fn sql_chunks<E>(
+    url: &str,
+    query: &str,
+    chunk: usize,
+    mut each: impl FnMut(&Table, bool) -> Result<(), E>,
+    error: impl Fn(SourceError) -> E,
+) -> Result<String, E> {
+    let mut table = Table::default();
+    let mut continuing = false;
+    let mut failed: Option<E> = None;
+    let scanned = sql_each(url, query, |header, cells, r| {
+        table
+            .push(cells, r)
+            .map_err(|e| SourceError::new(e.message))?;
+        if table.len() == chunk {
+            table.header = header.to_vec();
+            if let Err(e) = each(&table, continuing) {
+                failed = Some(e);
+                return Err(SourceError::new(String::new()));
+            }
+            continuing = true;
+            table = Table::default();
+        }
+        Ok(())
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let (header, hash) = scanned.map_err(&error)?;
+    if !(table.is_empty() && continuing) {
+        table.header = header;
+        each(&table, continuing)?;
+    }
+    Ok(hash)
 }
 
 #[cfg(test)]
@@ -1099,6 +1240,65 @@ mod tests {
         let big = parquet::data_type::ByteArray::from(vec![0xffu8; 16]);
         assert_eq!(t(Decimal::from_bytes(big, 38, 3)), "-0.001");
         assert!(decimal_text(&Decimal::from_bytes(vec![1u8; 17].into(), 40, 0)).is_none());
+    }
+
+    #[test]
+    fn sql_chunks_hold_every_row_once_in_order_with_the_tables_hash() {
+        let dir = std::env::temp_dir().join(format!("mlx-sql-chunks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("t.db");
+        let _ = std::fs::remove_file(&db);
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch(
+            "CREATE TABLE t (a INTEGER, b TEXT, c REAL);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10)
+             INSERT INTO t SELECT i, CASE WHEN i % 4 = 0 THEN NULL ELSE 'x' || i END, i / 4.0 FROM n;",
+        )
+        .unwrap();
+        drop(c);
+        let url = format!("sqlite:{}", db.display());
+        let (whole, hash) = sql_table(&url, "SELECT * FROM t ORDER BY a").unwrap();
+        assert_eq!(whole.len(), 10);
+        assert_eq!(whole.row(3), ["4", "", "1"]);
+        assert_eq!(whole.row(4), ["5", "x5", "1.25"]);
+        for chunk in [1, 3, 10, 11] {
+            let mut rows = Vec::new();
+            let mut calls = 0;
+            let h = sql_chunks(
+                &url,
+                "SELECT * FROM t ORDER BY a -- every row",
+                chunk,
+                |t, continuing| {
+                    assert_eq!(t.header, ["a", "b", "c"]);
+                    assert_eq!(continuing, calls > 0);
+                    calls += 1;
+                    rows.extend((0..t.len()).map(|r| t.row(r).join("|")));
+                    Ok::<(), SourceError>(())
+                },
+                |e| e,
+            )
+            .unwrap();
+            assert_eq!(h, hash, "the same rows, the same hash");
+            assert_eq!(calls, 10usize.div_ceil(chunk));
+            let expect: Vec<String> = (0..10).map(|r| whole.row(r).join("|")).collect();
+            assert_eq!(rows, expect);
+        }
+    }
+
+    #[test]
+    fn copy_text_fields_are_unescaped() {
+        let f = copy_fields(b"a\\tb\t\\N\t\\\\x\t\\101\\x42\t\tend\\n");
+        assert_eq!(
+            f,
+            vec![
+                Some("a\tb".into()),
+                None,
+                Some("\\x".into()),
+                Some("AB".into()),
+                Some(String::new()),
+                Some("end\n".into()),
+            ]
+        );
     }
 
     #[test]

@@ -135,6 +135,36 @@ fn penguins_as_a_sqlite_table_train_the_run_of_the_csv_and_verify_names_a_change
     assert_same_run(&csv, &run);
     let lock = std::fs::read_to_string(run.join("mlx.lock")).unwrap();
     assert!(lock.contains("SELECT * FROM penguins;"), "{lock}");
+    // Without `dedup`, Parquet and SQL rows are loaded in chunks as they are read: the same
+    // run as the CSV without `dedup`.
+    let no_dedup = |src: &str, name: &str| {
+        let p = penguins_with(&work, name, src);
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.contains("dedup  = true"));
+        std::fs::write(&p, text.replace("dedup  = true", "dedup  = false")).unwrap();
+        let o = train(&p, &work.join(format!("{name}.runs")), &[]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        last_line(&o)
+    };
+    let csv_all = no_dedup(
+        &format!(
+            "csv(\"{}\", missing: \"NA\")",
+            abs("examples/data/penguins.csv")
+        ),
+        "csv_all.mlx",
+    );
+    for (src, name) in [
+        (
+            "sql(\"sqlite:data/penguins.db\", query: \"SELECT * FROM penguins\")".to_string(),
+            "sq_all.mlx",
+        ),
+        (
+            format!("parquet(\"{}\")", abs("tests/data/penguins_plain.parquet")),
+            "pq_all.mlx",
+        ),
+    ] {
+        assert_same_run(&csv_all, &no_dedup(&src, name));
+    }
     let v = mlx().arg("verify").arg(&run).arg("-q").output().unwrap();
     assert!(v.status.success(), "{}", stderr(&v));
     // One row changed: verify names the source and refuses.
@@ -343,6 +373,24 @@ fn penguins_as_a_postgres_table_train_the_run_of_the_csv() {
     assert!(o.status.success(), "{}", stderr(&o));
     let run = last_line(&o);
     assert_same_run(&csv, &run);
+    // Without `dedup`, the rows are streamed in chunks: the same run as the CSV's.
+    let all = |p: &Path, name: &str| {
+        let text = std::fs::read_to_string(p).unwrap();
+        let q = work.join(name);
+        std::fs::write(&q, text.replace("dedup  = true", "dedup  = false")).unwrap();
+        let o = train(&q, &work.join(format!("{name}.runs")), &[]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        last_line(&o)
+    };
+    let csv_spec = penguins_with(
+        &work,
+        "csv_all.mlx",
+        &format!(
+            "csv(\"{}\", missing: \"NA\")",
+            abs("examples/data/penguins.csv")
+        ),
+    );
+    assert_same_run(&all(&csv_spec, "csv_all2.mlx"), &all(&spec, "pg_all.mlx"));
     // Nothing the run wrote holds the password.
     for e in std::fs::read_dir(&run).unwrap() {
         let bytes = std::fs::read(e.unwrap().path()).unwrap();
