@@ -549,6 +549,31 @@ impl<'a> Checker<'a> {
             }
             out.push(p);
         }
+        // A repeated point trains the same model again (and, run by a scheduler, shares its
+        // trial directory with the first): say so.
+        let repeats: Vec<(usize, usize)> = (0..out.len())
+            .filter_map(|k| (0..k).find(|j| out[*j] == out[k]).map(|j| (k + 1, j + 1)))
+            .collect();
+        if !repeats.is_empty() {
+            let shown: Vec<String> = repeats
+                .iter()
+                .take(4)
+                .map(|(k, j)| format!("trial {k} is trial {j}"))
+                .collect();
+            self.error(
+                Diagnostic::warning(
+                    "mlx::sweep::repeat",
+                    format!(
+                        "{} of the {trials} random trials draw a point already drawn ({}{}): each repeat trains the same model again",
+                        repeats.len(),
+                        shown.join(", "),
+                        if repeats.len() > shown.len() { ", ..." } else { "" }
+                    ),
+                )
+                .with_label(span, "repeats points")
+                .with_help("draw fewer trials, give the choices more values, or list the points in a `grid { ... }`"),
+            );
+        }
         // Every value an axis can take must work, not only those this seed draws: points with
         // one axis at an end of its range (or at each choice), the others as in the first
         // trial. They are checked, never run.
