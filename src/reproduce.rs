@@ -147,7 +147,15 @@ pub struct ResumeOptions {
 /// sources, every diagnostic (warnings for skipped corrupt checkpoints, an advice when the run
 /// had already completed) and the run directory when it is complete.
 pub fn resume(dir: &Path, opts: &ResumeOptions) -> (SourceMap, Vec<Diagnostic>, Option<PathBuf>) {
-    match resume_inner(dir, opts) {
+    reported(resume_inner(dir, opts))
+}
+
+/// A command's result as `main` reports it: the sources (of a failure), every diagnostic, and
+/// the directory to print.
+pub(crate) fn reported(
+    r: Result<(Vec<Diagnostic>, Option<PathBuf>), Failed>,
+) -> (SourceMap, Vec<Diagnostic>, Option<PathBuf>) {
+    match r {
         Ok((diags, dir)) => (SourceMap::new(), diags, dir),
         Err((sources, diags)) => (sources, diags, None),
     }

@@ -370,10 +370,7 @@ pub struct CollectOptions {
 /// the trials' directories. An error names the trials that have not completed (the document
 /// is written all the same).
 pub fn collect(dir: &Path, opts: &CollectOptions) -> (SourceMap, Vec<Diagnostic>, Option<PathBuf>) {
-    match collect_inner(dir, opts) {
-        Ok((diags, d)) => (SourceMap::new(), diags, d),
-        Err((sources, diags)) => (sources, diags, None),
-    }
+    crate::reproduce::reported(collect_inner(dir, opts))
 }
 
 fn collect_inner(

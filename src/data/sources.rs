@@ -315,18 +315,11 @@ pub fn read_rows(path: &Path, sep: char) -> Result<Table, super::csv::CsvError> 
         };
         // Columns mlx cannot read are left out: a feature among them is a missing column,
         // never a column of missing values.
-        let mut table = Table::default();
-        let (header, kinds) = parquet_each(path, |_, cells, r| {
-            table
-                .push(cells, r)
-                .map_err(|e| SourceError::new(e.message))
-        })
-        .map_err(err)?;
+        let (table, kinds) = whole(|v| parquet_each(path, v)).map_err(err)?;
         let readable: Vec<usize> = (0..kinds.len())
             .filter(|j| !matches!(kinds[*j], Kind::Unsupported(_)))
             .collect();
         if readable.len() == kinds.len() {
-            table.header = header;
             return Ok(table);
         }
         // Rebuild without the unreadable columns (their fields are all empty).
@@ -336,7 +329,7 @@ pub fn read_rows(path: &Path, sep: char) -> Result<Table, super::csv::CsvError> 
             t.push(&kept, table.lines[r])
                 .map_err(|e| err(SourceError::new(e.message)))?;
         }
-        t.header = readable.iter().map(|j| header[*j].clone()).collect();
+        t.header = readable.iter().map(|j| table.header[*j].clone()).collect();
         Ok(t)
     } else {
         super::csv::read(path, sep)
@@ -345,29 +338,26 @@ pub fn read_rows(path: &Path, sep: char) -> Result<Table, super::csv::CsvError> 
 
 /// A Parquet file's rows as text (for loading, when every row is needed at once: `dedup`).
 pub fn parquet_table(path: &Path) -> Result<Table, SourceError> {
-    let mut table = Table::default();
-    let (header, _) = parquet_each(path, |_, cells, r| {
-        table
-            .push(cells, r)
-            .map_err(|e| SourceError::new(e.message))
-    })?;
-    table.header = header;
-    Ok(table)
+    whole(|v| parquet_each(path, v)).map(|(t, _)| t)
 }
 
-/// A Parquet file's rows in tables of at most `chunk` rows, handed to `each` as they are read
-/// (then dropped): loading holds one chunk, not the file. `each` is called at least once (with
-/// no rows for an empty file), and its flag says whether earlier chunks came before.
-pub fn parquet_chunks<E>(
-    path: &Path,
+/// What visits a source's rows: the header, the fields and the 1-based row number.
+type Visit<'v> = dyn FnMut(&[String], &[String], usize) -> Result<(), SourceError> + 'v;
+
+/// A source's rows (from `visit`, which calls its visitor once a row and returns the header
+/// and what else it found) in tables of at most `chunk` rows, handed to `each` as they are read
+/// and then dropped: loading holds one chunk, not the source. `each` is called at least once
+/// (with no rows for an empty source), and its flag says whether earlier chunks came before.
+fn chunks<E, T>(
     chunk: usize,
     mut each: impl FnMut(&Table, bool) -> Result<(), E>,
     error: impl Fn(SourceError) -> E,
-) -> Result<(), E> {
+    visit: impl FnOnce(&mut Visit<'_>) -> Result<(Vec<String>, T), SourceError>,
+) -> Result<T, E> {
     let mut table = Table::default();
     let mut continuing = false;
     let mut failed: Option<E> = None;
-    let scanned = parquet_each(path, |header, cells, r| {
+    let scanned = visit(&mut |header, cells, r| {
         table
             .push(cells, r)
             .map_err(|e| SourceError::new(e.message))?;
@@ -375,6 +365,7 @@ pub fn parquet_chunks<E>(
             table.header = header.to_vec();
             if let Err(e) = each(&table, continuing) {
                 failed = Some(e);
+                // Stops the visit; the caller's error is the one reported.
                 return Err(SourceError::new(String::new()));
             }
             continuing = true;
@@ -385,12 +376,36 @@ pub fn parquet_chunks<E>(
     if let Some(e) = failed {
         return Err(e);
     }
-    let (header, _) = scanned.map_err(&error)?;
-    if table.is_empty() && continuing {
-        return Ok(());
+    let (header, found) = scanned.map_err(&error)?;
+    if !(table.is_empty() && continuing) {
+        table.header = header;
+        each(&table, continuing)?;
     }
+    Ok(found)
+}
+
+/// A source's rows as one table (when every row is needed at once: `dedup`).
+fn whole<T>(
+    visit: impl FnOnce(&mut Visit<'_>) -> Result<(Vec<String>, T), SourceError>,
+) -> Result<(Table, T), SourceError> {
+    let mut table = Table::default();
+    let (header, found) = visit(&mut |_, cells, r| {
+        table
+            .push(cells, r)
+            .map_err(|e| SourceError::new(e.message))
+    })?;
     table.header = header;
-    each(&table, continuing)
+    Ok((table, found))
+}
+
+/// A Parquet file's rows in chunks of at most `chunk` rows (see `chunks`).
+pub fn parquet_chunks<E>(
+    path: &Path,
+    chunk: usize,
+    each: impl FnMut(&Table, bool) -> Result<(), E>,
+    error: impl Fn(SourceError) -> E,
+) -> Result<(), E> {
+    chunks(chunk, each, error, |v| parquet_each(path, v)).map(|_| ())
 }
 
 /// A Parquet file's schema: its columns' types from the footer; counts and levels from one
@@ -1119,52 +1134,19 @@ fn copy_fields(line: &[u8]) -> Vec<Option<String>> {
 
 /// A query's rows as text, read once, and the sha256 of what was read (see `sql_each`).
 pub fn sql_table(url: &str, query: &str) -> Result<(Table, String), SourceError> {
-    let mut table = Table::default();
-    let (header, hash) = sql_each(url, query, |_, cells, r| {
-        table
-            .push(cells, r)
-            .map_err(|e| SourceError::new(e.message))
-    })?;
-    table.header = header;
-    Ok((table, hash))
+    whole(|v| sql_each(url, query, v))
 }
 
-/// A query's rows in tables of at most `chunk` rows, handed to `each` as they are read (see
-/// `parquet_chunks`); returns the sha256 of the rows.
+/// A query's rows in chunks of at most `chunk` rows (see `chunks`); returns the sha256 of the
+/// rows.
 pub fn sql_chunks<E>(
     url: &str,
     query: &str,
     chunk: usize,
-    mut each: impl FnMut(&Table, bool) -> Result<(), E>,
+    each: impl FnMut(&Table, bool) -> Result<(), E>,
     error: impl Fn(SourceError) -> E,
 ) -> Result<String, E> {
-    let mut table = Table::default();
-    let mut continuing = false;
-    let mut failed: Option<E> = None;
-    let scanned = sql_each(url, query, |header, cells, r| {
-        table
-            .push(cells, r)
-            .map_err(|e| SourceError::new(e.message))?;
-        if table.len() == chunk {
-            table.header = header.to_vec();
-            if let Err(e) = each(&table, continuing) {
-                failed = Some(e);
-                return Err(SourceError::new(String::new()));
-            }
-            continuing = true;
-            table = Table::default();
-        }
-        Ok(())
-    });
-    if let Some(e) = failed {
-        return Err(e);
-    }
-    let (header, hash) = scanned.map_err(&error)?;
-    if !(table.is_empty() && continuing) {
-        table.header = header;
-        each(&table, continuing)?;
-    }
-    Ok(hash)
+    chunks(chunk, each, error, |v| sql_each(url, query, v))
 }
 
 #[cfg(test)]

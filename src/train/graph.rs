@@ -366,32 +366,29 @@ fn train_fn(
     let per = per_example_loss(spec, &mut b, out, y);
     let loss = b.mean(per, &[0]);
     b.output("loss", loss);
-    let params: Vec<StateId> = b
-        .states
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.kind == StateKind::Param)
-        .map(|(i, _)| i)
-        .collect();
+    let params = param_ids(b.states);
     let reads: Vec<ValueId> = params.iter().map(|p| b.state(*p)).collect();
-    let mut grads = ir::autodiff::gradients(&mut b, loss, &reads);
-    if let Some(c) = spec.plan.clip_grad {
-        grads = clip(&mut b, &grads, c as f32);
-    }
-    for ((p, read), g) in params.iter().zip(&reads).zip(&grads) {
-        optimizer_update(
-            &mut b,
-            &spec.plan.optimizer,
-            "",
-            *p,
-            *read,
-            *g,
-            lr,
-            bc1,
-            bc2,
-        );
-    }
+    let grads = ir::autodiff::gradients(&mut b, loss, &reads);
+    step_params(spec, &mut b, &params, &reads, grads, [lr, bc1, bc2]);
     Ok(b.finish())
+}
+
+/// Clip the gradients (when the train asks) and update every parameter with its optimizer.
+/// `rates` are the step's inputs `lr`, `bc1`, `bc2`.
+fn step_params(
+    spec: &Spec<'_>,
+    b: &mut FnBuilder<'_>,
+    params: &[StateId],
+    reads: &[ValueId],
+    mut grads: Vec<ValueId>,
+    [lr, bc1, bc2]: [ValueId; 3],
+) {
+    if let Some(c) = spec.plan.clip_grad {
+        grads = clip(b, &grads, c as f32);
+    }
+    for ((p, read), g) in params.iter().zip(reads).zip(&grads) {
+        optimizer_update(b, &spec.plan.optimizer, "", *p, *read, *g, lr, bc1, bc2);
+    }
 }
 
 /// The parameters of the program so far, in declaration order.
@@ -438,7 +435,7 @@ fn apply_fn(spec: &Spec<'_>, states: &mut Vec<StateDecl>) -> Result<ir::Function
     let bc1 = b.input("bc1", vec![], DType::F32);
     let bc2 = b.input("bc2", vec![], DType::F32);
     let params = param_ids(b.states);
-    let mut grads: Vec<ValueId> = params
+    let grads: Vec<ValueId> = params
         .iter()
         .map(|p| {
             let (name, shape) = (b.states[*p].name.clone(), b.states[*p].shape.clone());
@@ -446,22 +443,7 @@ fn apply_fn(spec: &Spec<'_>, states: &mut Vec<StateDecl>) -> Result<ir::Function
         })
         .collect();
     let reads: Vec<ValueId> = params.iter().map(|p| b.state(*p)).collect();
-    if let Some(c) = spec.plan.clip_grad {
-        grads = clip(&mut b, &grads, c as f32);
-    }
-    for ((p, read), g) in params.iter().zip(&reads).zip(&grads) {
-        optimizer_update(
-            &mut b,
-            &spec.plan.optimizer,
-            "",
-            *p,
-            *read,
-            *g,
-            lr,
-            bc1,
-            bc2,
-        );
-    }
+    step_params(spec, &mut b, &params, &reads, grads, [lr, bc1, bc2]);
     Ok(b.finish())
 }
 

@@ -629,16 +629,7 @@ pub(crate) fn sweep_doc(dir: &Path) -> Value {
 fn a_killed_sweep_resumes_to_the_same_sweep_json() {
     let work = out_dir("sweep-kill");
     // Six trials, slowed by a small batch so the kill lands inside one of them.
-    let args = [
-        "examples/penguins_sweep.mlx",
-        "--set",
-        "batch=4",
-        "--set",
-        "epochs=25",
-        "--set",
-        "checkpoint=every(2)",
-        "--no-plot",
-    ];
+    let args = [&[crate::trials::FILE][..], &crate::trials::ARGS[..]].concat();
     let (o, reference) = run(&args, &work.join("ref"));
     assert!(o.status.success(), "{}", stderr(&o));
     let reference = reference.unwrap();

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 /// The penguins sweep, slowed by a small batch and checkpointed, so a kill lands mid-run.
-const ARGS: [&str; 7] = [
+pub(crate) const ARGS: [&str; 7] = [
     "--set",
     "batch=4",
     "--set",
@@ -19,7 +19,7 @@ const ARGS: [&str; 7] = [
     "checkpoint=every(2)",
     "--no-plot",
 ];
-const FILE: &str = "examples/penguins_sweep.mlx";
+pub(crate) const FILE: &str = "examples/penguins_sweep.mlx";
 
 /// The whole sweep in one process: its sweep directory.
 fn reference(work: &Path) -> PathBuf {
