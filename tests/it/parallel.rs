@@ -42,20 +42,27 @@ impl Exchange for ThreadRank {
     }
 }
 
-/// `mlx run FILE --set ...` in this process on `ranks` thread ranks (`None`: no exchange at
-/// all, one process); returns rank 0's run directory.
-fn run_ranks(file: &Path, sets: &[&str], ranks: Option<usize>, out: &Path) -> PathBuf {
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    let opts = |rank: usize, ex: Option<Arc<dyn Exchange>>| mlx::commands::RunOptions {
+/// `mlx run` in this process, quietly, on the CPU, into `out`, with this exchange.
+fn run_options(out: PathBuf, exchange: Option<Arc<dyn Exchange>>) -> mlx::commands::RunOptions {
+    mlx::commands::RunOptions {
         train: None,
         sweep: None,
         backend: mlx::backend::BackendKind::Cpu,
-        out: out.join(format!("rank-{rank}")),
+        out,
         progress: false,
         verbose: false,
         jobs: 1,
         plot: false,
-        exchange: ex,
+        exchange,
+    }
+}
+
+/// `mlx run FILE --set ...` in this process on `ranks` thread ranks (`None`: no exchange at
+/// all, one process); returns rank 0's run directory.
+fn run_ranks(file: &Path, sets: &[&str], ranks: Option<usize>, out: &Path) -> PathBuf {
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    let opts = |rank: usize, ex: Option<Arc<dyn Exchange>>| {
+        run_options(out.join(format!("rank-{rank}")), ex)
     };
     let n = ranks.unwrap_or(1);
     let shared = Arc::new(Shared {
@@ -245,17 +252,7 @@ fn sharding_refuses_what_it_cannot_do() {
             clock: Clock::default(),
         });
         let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-        let opts = mlx::commands::RunOptions {
-            train: None,
-            sweep: None,
-            backend: mlx::backend::BackendKind::Cpu,
-            out: out.join("ranks"),
-            progress: false,
-            verbose: false,
-            jobs: 1,
-            plot: false,
-            exchange: Some(ex),
-        };
+        let opts = run_options(out.join("ranks"), Some(ex));
         let (_, diags, dirs) = mlx::commands::run(&file, &sets, &opts);
         assert!(dirs.is_empty());
         let d = diags.iter().find(|d| d.is_error()).expect("an error");
@@ -326,17 +323,7 @@ fn ranks_that_loaded_different_data_refuse_to_train() {
                 });
                 let (file, sets, out) = (&files[rank], &sets, work.join(format!("rank-{rank}")));
                 s.spawn(move || {
-                    let o = mlx::commands::RunOptions {
-                        train: None,
-                        sweep: None,
-                        backend: mlx::backend::BackendKind::Cpu,
-                        out,
-                        progress: false,
-                        verbose: false,
-                        jobs: 1,
-                        plot: false,
-                        exchange: Some(ex),
-                    };
+                    let o = run_options(out, Some(ex));
                     mlx::commands::run(file, sets, &o).1
                 })
             })
