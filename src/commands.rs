@@ -4,7 +4,7 @@
 
 use crate::backend::BackendKind;
 use crate::check::hir::{self, TrainPlan};
-use crate::data::Data;
+use crate::data::stream::Part;
 use crate::diagnostics::{Diagnostic, has_errors};
 use crate::driver;
 use crate::predict::Reopened;
@@ -161,17 +161,15 @@ pub fn eval(dir: &Path, backend: BackendKind, ignore_lock: bool) -> Result<Strin
     }
     let (_, plan, d) = r.plans()?;
     let fail = |d: Diagnostic| (SourceMap::new(), vec![d]);
-    let data = Data::load(d).map_err(|e| fail(e.diagnostic()))?;
-    let folds = data.folds(d, plan.seed).map_err(|e| fail(e.diagnostic()))?;
-    let fold = folds
-        .last()
-        .ok_or_else(|| fail(Diagnostic::internal("no fold")))?;
-    let (rows, split) = if !fold.test.is_empty() {
-        (&fold.test, "test")
+    // A streamed dataset is read again as it was split: its rows stay in the sources.
+    let loaded = run::Loaded::rows(d, plan.seed).map_err(fail)?;
+    let feed = loaded.feed(d, plan.seed, loaded.folds() - 1);
+    let (part, split) = if feed.len(Part::Test) > 0 {
+        (Part::Test, "test")
     } else {
-        (&fold.val, "val")
+        (Part::Val, "val")
     };
-    if rows.is_empty() {
+    if feed.len(part) == 0 {
         return Err(fail(Diagnostic::error(
             "mlx::eval::no_test",
             format!(
@@ -183,10 +181,11 @@ pub fn eval(dir: &Path, backend: BackendKind, ignore_lock: bool) -> Result<Strin
     let pre = r.run.preprocessor().map_err(fail)?;
     let (built, mut exe) = r.compile(
         backend,
-        run::batch_sizes(rows.len(), plan.batch),
+        run::batch_sizes(feed.len(part), plan.batch),
         Vec::new(),
     )?;
-    let figures = run::evaluate(exe.as_mut(), &built, plan, d, &pre, &data, rows).map_err(fail)?;
+    let figures =
+        run::evaluate_feed(exe.as_mut(), &built, plan, d, &pre, &feed, part).map_err(fail)?;
     let out = json!({ "train": plan.name, split: figures, "recorded": r.summary.split(split) });
     Ok(serde_json::to_string_pretty(&out).unwrap_or_default())
 }

@@ -3,7 +3,10 @@
 
 use super::config::ConfigCall;
 use super::features::pipeline_steps;
-use super::hir::{DatasetPlan, Loader, SourcePlan, SourceRole, Split, TargetKind, TargetPlan};
+use super::hir::{
+    ColumnKind, DatasetPlan, FeaturePlan, Loader, SourcePlan, SourceRole, Split, Step, StreamPlan,
+    TargetKind, TargetPlan,
+};
 use super::tables::{DATASET_SETTINGS, SOURCES, SPLITS, STEPS};
 use super::value::Val;
 use super::{Checker, ItemRef};
@@ -13,6 +16,11 @@ use crate::source::Span;
 use crate::syntax::ast::{self, DatasetEntry};
 use std::path::PathBuf;
 use std::sync::Arc;
+
+/// The code of what a streamed dataset cannot do.
+const STREAM: &str = "mlx::data::stream";
+/// Rows a streamed dataset's shuffle holds unless `shuffle_buffer` says otherwise.
+pub const DEFAULT_SHUFFLE_BUFFER: usize = 1 << 16;
 
 impl<'a> Checker<'a> {
     /// The checked plan of dataset `name` (index into `program.datasets`), built once.
@@ -38,6 +46,9 @@ impl<'a> Checker<'a> {
         let mut sources: Vec<(SourceRole, &ast::Expr, Span)> = Vec::new();
         let mut split_e: Option<&ast::Expr> = None;
         let mut dedup = false;
+        let mut dedup_span = d.name.span;
+        let mut stream: Option<(bool, Span)> = None;
+        let mut buffer: Option<(usize, Span)> = None;
         let mut features: Option<(&[ast::Feature], Span)> = None;
         let mut target: Option<(&ast::Ident, &ast::TypeExpr, Option<&ast::Expr>, Span)> = None;
         let mut ok = true;
@@ -89,7 +100,10 @@ impl<'a> Checker<'a> {
                 DatasetEntry::Setting(en) => match en.key.name.as_str() {
                     "split" => split_e = Some(&en.value),
                     "dedup" => match self.scalar_expr(&en.value) {
-                        Val::Bool(Some(b)) => dedup = b,
+                        Val::Bool(Some(b)) => {
+                            dedup = b;
+                            dedup_span = en.key.span.to(en.value.span);
+                        }
                         Val::Poison => ok = false,
                         v => {
                             self.error(
@@ -105,6 +119,27 @@ impl<'a> Checker<'a> {
                             ok = false;
                         }
                     },
+                    "stream" => match self.scalar_expr(&en.value) {
+                        Val::Bool(Some(b)) => stream = Some((b, en.key.span.to(en.value.span))),
+                        Val::Poison => ok = false,
+                        v => {
+                            self.error(
+                                Diagnostic::error(
+                                    "mlx::type::mismatch",
+                                    format!(
+                                        "`stream` must be true or false, found {}",
+                                        v.describe()
+                                    ),
+                                )
+                                .with_label(en.value.span, "not a boolean"),
+                            );
+                            ok = false;
+                        }
+                    },
+                    "shuffle_buffer" => match self.positive_int(&en.value, "shuffle_buffer", 1) {
+                        Some(n) => buffer = Some((n as usize, en.key.span.to(en.value.span))),
+                        None => ok = false,
+                    },
                     other => {
                         let mut diag = Diagnostic::error(
                             "mlx::name::unknown",
@@ -114,7 +149,7 @@ impl<'a> Checker<'a> {
                         diag = diag.suggest_or(
                             other,
                             DATASET_SETTINGS.iter().copied(),
-                            "a dataset has `source`, `split`, `dedup`, `features` and `target`",
+                            "a dataset has `source`, `split`, `dedup`, `stream`, `shuffle_buffer`, `features` and `target`",
                         );
                         self.error(diag);
                         ok = false;
@@ -283,16 +318,150 @@ impl<'a> Checker<'a> {
         );
         let (target_plan, feats, split) = (target_plan?, feats?, split?);
         let feature_shape = self.feature_shape(&feats, d)?;
+        let dedup = dedup.then_some(dedup_span);
+        let stream = self.stream_plan(stream, buffer, dedup, &split, split_e, &plans, &feats)?;
         Some(DatasetPlan {
             name: d.name.name.clone(),
             span: d.name.span,
             sources: plans,
-            dedup,
+            dedup: dedup.is_some(),
+            stream,
             split,
             features: feats,
             target: target_plan,
             feature_shape,
         })
+    }
+
+    /// A streamed dataset's plan, or the first thing it cannot stream: rows are split by a
+    /// hash of their own text (no stratification, no folds), duplicates are not found, IDX
+    /// images are not streamed, and each fitted statistic must be computable in passes over the
+    /// rows (no numeric mode, no steps after `ordinal`).
+    #[allow(clippy::too_many_arguments)]
+    fn stream_plan(
+        &mut self,
+        stream: Option<(bool, Span)>,
+        buffer: Option<(usize, Span)>,
+        dedup: Option<Span>,
+        split: &Split,
+        split_e: Option<&ast::Expr>,
+        sources: &[SourcePlan],
+        feats: &[FeaturePlan],
+    ) -> Option<Option<StreamPlan>> {
+        let on = stream.is_some_and(|(b, _)| b);
+        if !on {
+            if let Some((_, span)) = buffer {
+                self.error(
+                    Diagnostic::error(
+                        STREAM,
+                        "`shuffle_buffer` sizes the shuffle of a streamed dataset, but this dataset is not streamed",
+                    )
+                    .with_label(span, "no `stream = true`")
+                    .with_help("add `stream = true`, or remove `shuffle_buffer` (an in-memory dataset is shuffled whole)"),
+                );
+                return None;
+            }
+            return Some(None);
+        }
+        let at = stream.map_or(Span::default(), |(_, s)| s);
+        let refuse = |this: &mut Self, msg: String, span: Span, label: &str, help: &str| {
+            this.error(
+                Diagnostic::error(STREAM, msg)
+                    .with_label(span, label.to_string())
+                    .with_secondary(at, "streamed here")
+                    .with_help(help.to_string()),
+            );
+        };
+        if let Some(dedup) = dedup {
+            refuse(
+                self,
+                "`dedup` needs every row in memory to find duplicates; a streamed dataset never holds them".into(),
+                dedup,
+                "duplicates are found in memory",
+                "remove the duplicates from the source, or `dedup = false` (a streamed split keeps identical rows together: they hash alike)",
+            );
+            return None;
+        }
+        let split_span = split_e.map_or(at, |e| e.span);
+        match split {
+            Split::KFold { .. } => {
+                refuse(
+                    self,
+                    "k-fold cross-validation is not streamed: each fold would read the data again"
+                        .into(),
+                    split_span,
+                    "folds",
+                    "use `random(...)` or `holdout(...)` with `stream = true`",
+                );
+                return None;
+            }
+            Split::Random { stratify: true, .. } | Split::Holdout { stratify: true, .. } => {
+                refuse(
+                    self,
+                    "a streamed split decides each row by a hash of its text and cannot stratify"
+                        .into(),
+                    split_span,
+                    "stratified",
+                    "remove `stratify: true` (on millions of rows a hashed split keeps the class shares within a fraction of a percent)",
+                );
+                return None;
+            }
+            _ => {}
+        }
+        if let Some(s) = sources
+            .iter()
+            .find(|s| matches!(s.loader, Loader::Idx { .. }))
+        {
+            refuse(
+                self,
+                "IDX image files are not streamed".into(),
+                s.span,
+                "an IDX source",
+                "remove `stream = true`: IDX files are read into memory",
+            );
+            return None;
+        }
+        for f in feats {
+            let numeric_mode =
+                matches!(f.kind, ColumnKind::Numeric) && f.steps.contains(&Step::ImputeMode);
+            let after_ordinal = f
+                .steps
+                .iter()
+                .position(|s| *s == Step::Ordinal)
+                .is_some_and(|i| i + 1 < f.steps.len());
+            let (why, help) = if numeric_mode {
+                (
+                    "`impute(mode)` of a number column needs every distinct value's count",
+                    "use `impute(median)` or `impute(mean)`, or remove `stream = true`",
+                )
+            } else if after_ordinal {
+                (
+                    "steps after `ordinal` are not fitted on a streamed dataset",
+                    "end the pipeline at `ordinal` (or use `one_hot`), or remove `stream = true`",
+                )
+            } else {
+                continue;
+            };
+            // The feature's first line (its span runs on to the next entry).
+            let text = self.sources.get(f.span.file).snippet(f.span);
+            let first = text.find('\n').map_or(text, |n| &text[..n]).trim_end();
+            let span = Span::new(
+                f.span.file,
+                f.span.start as usize,
+                f.span.start as usize + first.len(),
+            );
+            refuse(
+                self,
+                format!("feature `{}`: {why}", f.column),
+                span,
+                "not streamed",
+                help,
+            );
+            return None;
+        }
+        Some(Some(StreamPlan {
+            buffer: buffer.map_or(DEFAULT_SHUFFLE_BUFFER, |(n, _)| n),
+        }))
     }
 
     fn loader(&mut self, call: &ConfigCall, dir: Option<&std::path::Path>) -> Option<Loader> {

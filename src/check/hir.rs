@@ -292,11 +292,20 @@ pub struct DatasetPlan {
     pub span: Span,
     pub sources: Vec<SourcePlan>,
     pub dedup: bool,
+    /// `stream = true`: the rows are read from the sources pass by pass, never held whole.
+    pub stream: Option<StreamPlan>,
     pub split: Split,
     pub features: Vec<FeaturePlan>,
     pub target: TargetPlan,
     /// Shape of one example's feature tensor (without the batch axis).
     pub feature_shape: Vec<usize>,
+}
+
+/// A streamed dataset: rows split by a seeded hash of their text, statistics fitted in passes
+/// over the training rows, batches drawn through a shuffle buffer of `buffer` rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct StreamPlan {
+    pub buffer: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

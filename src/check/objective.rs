@@ -262,6 +262,20 @@ impl<'a> Checker<'a> {
         if let Some(n) = &dataset {
             resolved.push(("data".into(), n.clone()));
         }
+        if let Some(d) = data.as_ref().filter(|d| d.stream.is_some()) {
+            self.error(
+                Diagnostic::error(
+                    "mlx::data::stream",
+                    format!(
+                        "a train with objectives reads its data in memory, but dataset `{}` is streamed",
+                        d.name
+                    ),
+                )
+                .with_label(get("data").map_or(t.name.span, |e| e.span), "streamed dataset")
+                .with_help("remove `stream = true` from the dataset"),
+            );
+            ok = false;
+        }
         let epochs = get("epochs").and_then(|e| self.positive_int(e, "epochs", 1));
         let batch = match get("batch") {
             Some(e) => self.positive_int(e, "batch", 1),

@@ -59,7 +59,7 @@ pub const SPLITS: &[Sig] = &[
     },
 ];
 
-pub const DATASET_SETTINGS: &[&str] = &["split", "dedup"];
+pub const DATASET_SETTINGS: &[&str] = &["split", "dedup", "stream", "shuffle_buffer"];
 
 pub const IMPUTE: &[&str] = &["mean", "median", "mode", "constant"];
 

@@ -441,6 +441,21 @@ impl<'a> Checker<'a> {
             );
             return None;
         }
+        if shards.is_some() && d.stream.is_some() {
+            self.error(
+                Diagnostic::error(
+                    "mlx::data::stream",
+                    format!(
+                        "`shards` spreads batches of rows held in memory, but dataset `{}` is streamed",
+                        d.name
+                    ),
+                )
+                .with_label(shards_span, "sharded")
+                .with_secondary(d.span, "streamed dataset")
+                .with_help("remove `shards`, or `stream = true` from the dataset"),
+            );
+            return None;
+        }
         let memory = super::memory::estimate(&self.program, inst, batch, &optimizer);
         if !self.memory_fits(&t.name.name, &memory, batch, entry_span("model")) {
             return None;

@@ -65,61 +65,41 @@ impl Data {
         let mut raws: Vec<Raw> = Vec::new();
         for s in &plan.sources {
             let raw = match &s.loader {
+                Loader::Idx { images, labels } => {
+                    b.add_idx(images, labels.as_deref(), s.role)?;
+                    Raw::Idx
+                }
+                // Duplicates are found on the rows' text: keep it.
                 Loader::Csv { path, missing, sep } if plan.dedup => {
-                    // Duplicates are found on the rows' text: keep it.
                     let t =
                         csv::read(path, *sep).map_err(|e| unreadable(path, e.line, &e.message))?;
                     b.add_csv(&t, path, missing, s.role, false)?;
                     Raw::Csv(t)
                 }
-                Loader::Csv { path, missing, sep } => {
-                    b.stream_csv(path, missing, *sep, s.role)?;
-                    Raw::Csv(csv::Table::default())
-                }
-                Loader::Idx { images, labels } => {
-                    b.add_idx(images, labels.as_deref(), s.role)?;
-                    Raw::Idx
-                }
                 Loader::Parquet { path } if plan.dedup => {
-                    // Duplicates are found on the rows' text: keep it.
                     let t = super::sources::parquet_table(path)
                         .map_err(|e| unreadable(path, 0, &e.message))?;
                     b.add_csv(&t, path, &[], s.role, false)?;
                     Raw::Csv(t)
                 }
-                Loader::Parquet { path } => {
-                    super::sources::parquet_chunks(
-                        path,
-                        1 << 16,
-                        |t, continuing| b.add_csv(t, path, &[], s.role, continuing),
-                        |e| unreadable(path, 0, &e.message),
-                    )?;
-                    Raw::Csv(csv::Table::default())
-                }
-                Loader::Sql { url, query } => {
+                Loader::Sql { url, query } if plan.dedup => {
                     let name = super::sources::sql_name(url);
-                    let (raw, hash) = if plan.dedup {
-                        // Duplicates are found on the rows' text: keep it.
-                        let (t, hash) = super::sources::sql_table(url, query)
-                            .map_err(|e| unreadable(&name, 0, &e.message))?;
-                        b.add_csv(&t, &name, &[], s.role, false)?;
-                        (Raw::Csv(t), hash)
-                    } else {
-                        let hash = super::sources::sql_chunks(
-                            url,
-                            query,
-                            1 << 16,
-                            |t, continuing| b.add_csv(t, &name, &[], s.role, continuing),
-                            |e| unreadable(&name, 0, &e.message),
-                        )?;
-                        (Raw::Csv(csv::Table::default()), hash)
-                    };
+                    let (t, hash) = super::sources::sql_table(url, query)
+                        .map_err(|e| unreadable(&name, 0, &e.message))?;
+                    b.add_csv(&t, &name, &[], s.role, false)?;
                     b.data.queried.push(QueriedRows {
                         url: url.clone(),
                         query: query.clone(),
                         sha256: hash,
                     });
-                    raw
+                    Raw::Csv(t)
+                }
+                loader => {
+                    let queried = read_tables(loader, CHUNK, |t, origin, missing, continuing| {
+                        b.add_csv(t, origin, missing, s.role, continuing)
+                    })?;
+                    b.data.queried.extend(queried);
+                    Raw::Csv(csv::Table::default())
                 }
             };
             raws.push(raw);
@@ -393,6 +373,146 @@ fn read_input_csv(
     Ok((t, missing))
 }
 
+/// Rows a source is read in at a time (a chunk of its text table).
+const CHUNK: usize = 1 << 16;
+
+/// Read a CSV, Parquet or SQL source as text tables of at most `chunk` rows, in order: `f`
+/// gets each table, the name rows are reported under, the missing-value tokens, and whether
+/// the table continues the source (every table after the first). A CSV file is read a block
+/// at a time, a Parquet file a row group at a time, a query's rows as they arrive. Returns
+/// what a SQL source returned (its query and the hash of its rows).
+fn read_tables(
+    loader: &Loader,
+    chunk: usize,
+    mut f: impl FnMut(&csv::Table, &Path, &[String], bool) -> Result<(), DataError>,
+) -> Result<Option<QueriedRows>, DataError> {
+    match loader {
+        Loader::Csv { path, missing, sep } => {
+            let mut table = csv::Table::default();
+            let mut continuing = false;
+            let mut failed: Option<DataError> = None;
+            let scanned = csv::scan_file(path, *sep, |header, rec, line| {
+                table.push(rec, line)?;
+                if table.len() == chunk {
+                    table.header = header.to_vec();
+                    if let Err(e) = f(&table, path, missing, continuing) {
+                        failed = Some(e);
+                        // Stops the scan; the data error is the one reported.
+                        return Err(csv::CsvError {
+                            line,
+                            message: String::new(),
+                        });
+                    }
+                    continuing = true;
+                    table = csv::Table::default();
+                }
+                Ok(())
+            });
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            table.header = scanned.map_err(|e| unreadable(path, e.line, &e.message))?;
+            // The last rows (or, for a file of no rows, only its columns' check).
+            f(&table, path, missing, continuing)?;
+            Ok(None)
+        }
+        Loader::Parquet { path } => {
+            super::sources::parquet_chunks(
+                path,
+                chunk,
+                |t, continuing| f(t, path, &[], continuing),
+                |e| unreadable(path, 0, &e.message),
+            )?;
+            Ok(None)
+        }
+        Loader::Sql { url, query } => {
+            let name = super::sources::sql_name(url);
+            let hash = super::sources::sql_chunks(
+                url,
+                query,
+                chunk,
+                |t, continuing| f(t, &name, &[], continuing),
+                |e| unreadable(&name, 0, &e.message),
+            )?;
+            Ok(Some(QueriedRows {
+                url: url.clone(),
+                query: query.clone(),
+                sha256: hash,
+            }))
+        }
+        Loader::Idx { images, .. } => Err(DataError::new(
+            MALFORMED,
+            "IDX image files are not read as tables",
+        )
+        .at(images, None)),
+    }
+}
+
+impl Data {
+    /// Read every source of the plan in order, a chunk of at most `chunk` rows at a time,
+    /// never holding more: `f` gets each chunk as a small pool (`drop_missing` rows removed)
+    /// and the key of each of its rows, a hash under `seed` of the text of its feature and
+    /// target fields (so equal rows get equal keys, in any source format that gives them the
+    /// same text). Category levels met in one chunk keep their codes in the next. Returns
+    /// what each SQL source returned.
+    pub fn stream(
+        plan: &DatasetPlan,
+        seed: u64,
+        chunk: usize,
+        mut f: impl FnMut(&Data, &[u64]) -> Result<(), DataError>,
+    ) -> Result<Vec<QueriedRows>, DataError> {
+        let mut b = Builder::new(plan, false);
+        let mut queried = Vec::new();
+        for s in &plan.sources {
+            let q = read_tables(&s.loader, chunk.max(1), |t, origin, missing, continuing| {
+                b.add_csv(t, origin, missing, s.role, continuing)?;
+                let keep: Vec<bool> = b.drop.iter().map(|d| !d).collect();
+                let keys = row_keys(plan, t, missing, seed, &keep);
+                b.compact(&keep);
+                let r = f(&b.data, &keys);
+                b.clear_rows();
+                r
+            })?;
+            queried.extend(q);
+        }
+        Ok(queried)
+    }
+}
+
+/// The key of each kept row of `t`: FNV-1a over the text of the plan's feature fields and
+/// target field (each followed by a byte no UTF-8 text holds; a missing value, however the
+/// source marks it, as the empty text), finished with the seed by SplitMix64's mixer.
+fn row_keys(
+    plan: &DatasetPlan,
+    t: &csv::Table,
+    missing: &[String],
+    seed: u64,
+    keep: &[bool],
+) -> Vec<u64> {
+    let find = |name: &str| t.header.iter().position(|h| h == name);
+    let mut cols: Vec<usize> = plan
+        .features
+        .iter()
+        .filter_map(|f| find(&f.column))
+        .collect();
+    cols.extend(find(&plan.target.column));
+    (0..t.len())
+        .filter(|r| keep[*r])
+        .map(|r| {
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for c in &cols {
+                let v = t.get(r, *c);
+                let v = if absent(v, missing) { "" } else { v.trim() };
+                for byte in v.bytes().chain([0xff]) {
+                    h ^= u64::from(byte);
+                    h = h.wrapping_mul(0x0100_0000_01b3);
+                }
+            }
+            crate::rng::mix(h ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        })
+        .collect()
+}
+
 /// What dedup needs of each source's raw rows.
 enum Raw {
     Csv(csv::Table),
@@ -494,44 +614,6 @@ impl<'p> Builder<'p> {
         self.starts.push(self.data.roles.len());
         self.data.paths.push(path.to_path_buf());
         (self.data.paths.len() - 1) as u32
-    }
-
-    /// Add a CSV source in chunks of rows, read from the file a block at a time: the pool's
-    /// columns and one chunk of rows are all it holds.
-    fn stream_csv(
-        &mut self,
-        path: &Path,
-        missing: &[String],
-        sep: char,
-        role: SourceRole,
-    ) -> Result<(), DataError> {
-        const CHUNK: usize = 1 << 16;
-        let mut chunk = csv::Table::default();
-        let mut continuing = false;
-        let mut failed: Option<DataError> = None;
-        let scanned = csv::scan_file(path, sep, |header, rec, line| {
-            chunk.push(rec, line)?;
-            if chunk.len() == CHUNK {
-                chunk.header = header.to_vec();
-                if let Err(e) = self.add_csv(&chunk, path, missing, role, continuing) {
-                    failed = Some(e);
-                    // Stops the scan; the data error is the one reported.
-                    return Err(csv::CsvError {
-                        line,
-                        message: String::new(),
-                    });
-                }
-                continuing = true;
-                chunk = csv::Table::default();
-            }
-            Ok(())
-        });
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        chunk.header = scanned.map_err(|e| unreadable(path, e.line, &e.message))?;
-        // The last rows (or, for a file of no rows, only its columns' check).
-        self.add_csv(&chunk, path, missing, role, continuing)
     }
 
     fn add_csv(
@@ -810,6 +892,26 @@ impl<'p> Builder<'p> {
     }
 
     /// Remove every row whose `keep` is false.
+    /// Forget the rows, keep the sources, levels and codes (for the next chunk of a stream).
+    fn clear_rows(&mut self) {
+        let d = &mut self.data;
+        d.roles.clear();
+        d.origins.clear();
+        match &mut d.target {
+            Target::Class(c) => c.clear(),
+            Target::Value(v) => v.clear(),
+            Target::Absent => {}
+        }
+        for c in &mut d.columns {
+            match c {
+                Column::Numeric(v) => v.clear(),
+                Column::Category { codes, .. } => codes.clear(),
+                Column::Image { pixels, .. } => pixels.clear(),
+            }
+        }
+        self.drop.clear();
+    }
+
     fn compact(&mut self, keep: &[bool]) {
         if keep.iter().all(|k| *k) {
             return;

@@ -10,6 +10,7 @@ pub mod schema;
 pub mod sources;
 pub mod split;
 pub mod stats;
+pub mod stream;
 pub mod transform;
 
 pub use error::DataError;

@@ -336,101 +336,30 @@ impl Fit<'_> {
         codes: &[u32],
         data_levels: &[String],
     ) -> Result<FittedFeature, DataError> {
-        let mut levels = data_levels.to_vec();
-        let mut vals: Vec<u32> = self.rows.iter().map(|r| codes[*r]).collect();
-        let mut out = Vec::new();
-        let feature = |steps, width| FittedFeature {
-            column: self.column.to_string(),
-            kind: FeatureKind::Category,
-            width,
-            steps,
-        };
-        let present = |vals: &[u32], n: usize| {
-            let mut p = vec![false; n];
-            for v in vals.iter().filter(|v| **v != MISSING) {
-                p[*v as usize] = true;
-            }
-            p
-        };
-        for (i, step) in steps.iter().enumerate() {
-            let fill = match step {
-                Step::DropMissing => {
-                    out.push(FittedStep::DropMissing);
-                    continue;
-                }
-                Step::ImputeMode => {
-                    let mut counts = vec![0usize; levels.len()];
-                    for v in vals.iter().filter(|v| **v != MISSING) {
-                        counts[*v as usize] += 1;
-                    }
-                    let best = (0..counts.len())
-                        .filter(|c| counts[*c] > 0)
-                        .max_by(|a, b| counts[*a].cmp(&counts[*b]).then(b.cmp(a)))
-                        .ok_or_else(|| self.no_values("mode"))?;
-                    levels[best].clone()
-                }
-                Step::ImputeConstant { value } => level_text(value),
-                Step::OneHot => {
-                    let p = present(&vals, levels.len());
-                    let fitted = block
-                        .iter()
-                        .filter(|l| levels.iter().position(|x| x == *l).is_some_and(|c| p[c]))
-                        .cloned()
-                        .collect();
-                    out.push(FittedStep::OneHot {
-                        levels: block.to_vec(),
-                        fitted,
-                    });
-                    if let Some(next) = steps.get(i + 1) {
-                        return Err(self.not_here(next, "one-hot columns"));
-                    }
-                    return Ok(feature(out, block.len()));
-                }
-                Step::Ordinal => {
-                    let p = present(&vals, levels.len());
-                    let order: Vec<usize> = (0..levels.len()).filter(|c| p[*c]).collect();
-                    let mut index = vec![f64::NAN; levels.len()];
-                    for (k, c) in order.iter().enumerate() {
-                        index[*c] = k as f64;
-                    }
-                    out.push(FittedStep::Ordinal {
-                        levels: order.iter().map(|c| levels[*c].clone()).collect(),
-                    });
-                    let mut nums: Vec<f64> = vals
-                        .iter()
-                        .map(|v| index.get(*v as usize).copied().unwrap_or(f64::NAN))
-                        .collect();
-                    let out = self.numeric(&steps[i + 1..], &mut nums, out)?;
-                    return Ok(feature(out, 1));
-                }
-                _ => return Err(self.not_here(step, "a category before it is encoded")),
-            };
-            let code = match levels.iter().position(|l| *l == fill) {
-                Some(c) => c as u32,
-                None => {
-                    levels.push(fill.clone());
-                    (levels.len() - 1) as u32
-                }
-            };
-            for v in vals.iter_mut().filter(|v| **v == MISSING) {
-                *v = code;
-            }
-            out.push(match step {
-                Step::ImputeMode => FittedStep::ImputeMode {
-                    value: Fill::Text(fill),
-                },
-                _ => FittedStep::ImputeConstant {
-                    value: Fill::Text(fill),
-                },
-            });
+        let mut counts = LevelCounts::new(data_levels.to_vec());
+        for r in self.rows {
+            counts.add(codes[*r]);
         }
-        Err(DataError::new(
-            VALUE,
-            format!(
-                "the category `{}` is never encoded (`one_hot` or `ordinal`)",
-                self.column
-            ),
-        ))
+        let (feature, rest) = category_steps(self.column, steps, block, counts)?;
+        match rest {
+            // `ordinal`, then number steps on each row's index.
+            Some((index, next)) => {
+                let mut nums: Vec<f64> = self
+                    .rows
+                    .iter()
+                    .map(|r| match codes[*r] {
+                        MISSING => index.missing,
+                        c => index.of.get(c as usize).copied().unwrap_or(f64::NAN),
+                    })
+                    .collect();
+                let out = self.numeric(&steps[next..], &mut nums, feature.steps)?;
+                Ok(FittedFeature {
+                    steps: out,
+                    ..feature
+                })
+            }
+            None => Ok(feature),
+        }
     }
 
     /// Fit image steps on a histogram of the training pixels: every step is a function of the
@@ -513,6 +442,155 @@ impl Fit<'_> {
     }
 }
 
+/// How often each level of a category column occurs in the training rows (by the pool's
+/// level codes), and how often it is missing: everything its steps are fitted on.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct LevelCounts {
+    pub levels: Vec<String>,
+    pub counts: Vec<u64>,
+    pub missing: u64,
+}
+
+impl LevelCounts {
+    pub fn new(levels: Vec<String>) -> LevelCounts {
+        LevelCounts {
+            counts: vec![0; levels.len()],
+            levels,
+            missing: 0,
+        }
+    }
+
+    pub fn add(&mut self, code: u32) {
+        if code == MISSING {
+            self.missing += 1;
+            return;
+        }
+        let c = code as usize;
+        if c >= self.counts.len() {
+            self.counts.resize(c + 1, 0);
+        }
+        self.counts[c] += 1;
+    }
+}
+
+/// The ordinal index of each level code after `ordinal` (NaN: not a training level), and of
+/// a missing value (that of the level it was filled with, or NaN).
+pub(crate) struct OrdinalIndex {
+    pub of: Vec<f64>,
+    pub missing: f64,
+}
+
+/// Fit a category's steps on its level counts, up to and including its encoding. After
+/// `ordinal`, the steps that follow are number steps on each row's index: returned with
+/// the index and the position of the first of them.
+pub(crate) fn category_steps(
+    column: &str,
+    steps: &[Step],
+    block: &[String],
+    mut c: LevelCounts,
+) -> Result<(FittedFeature, Option<(OrdinalIndex, usize)>), DataError> {
+    let no_values = |what: &str| {
+        DataError::new(
+            VALUE,
+            format!("column `{column}` has no values in the training rows to compute its {what}"),
+        )
+    };
+    let not_here = |step: &Step, what: &str| {
+        DataError::new(
+            VALUE,
+            format!("the step {step:?} does not apply to {what} (feature `{column}`)"),
+        )
+    };
+    c.counts.resize(c.levels.len().max(c.counts.len()), 0);
+    let mut out = Vec::new();
+    // The level missing values were filled with (the first fill: later ones find none).
+    let mut filled: Option<usize> = None;
+    let feature = |steps, width| FittedFeature {
+        column: column.to_string(),
+        kind: FeatureKind::Category,
+        width,
+        steps,
+    };
+    for (i, step) in steps.iter().enumerate() {
+        let present: Vec<bool> = c.counts.iter().map(|n| *n > 0).collect();
+        let fill = match step {
+            Step::DropMissing => {
+                out.push(FittedStep::DropMissing);
+                continue;
+            }
+            Step::ImputeMode => {
+                let best = (0..c.counts.len())
+                    .filter(|k| c.counts[*k] > 0)
+                    .max_by(|a, b| c.counts[*a].cmp(&c.counts[*b]).then(b.cmp(a)))
+                    .ok_or_else(|| no_values("mode"))?;
+                c.levels[best].clone()
+            }
+            Step::ImputeConstant { value } => level_text(value),
+            Step::OneHot => {
+                let fitted = block
+                    .iter()
+                    .filter(|l| {
+                        c.levels
+                            .iter()
+                            .position(|x| x == *l)
+                            .is_some_and(|k| present[k])
+                    })
+                    .cloned()
+                    .collect();
+                out.push(FittedStep::OneHot {
+                    levels: block.to_vec(),
+                    fitted,
+                });
+                if let Some(next) = steps.get(i + 1) {
+                    return Err(not_here(next, "one-hot columns"));
+                }
+                return Ok((feature(out, block.len()), None));
+            }
+            Step::Ordinal => {
+                let order: Vec<usize> = (0..c.levels.len()).filter(|k| present[*k]).collect();
+                let mut of = vec![f64::NAN; c.levels.len()];
+                for (k, code) in order.iter().enumerate() {
+                    of[*code] = k as f64;
+                }
+                out.push(FittedStep::Ordinal {
+                    levels: order.iter().map(|k| c.levels[*k].clone()).collect(),
+                });
+                let rest = (i + 1 < steps.len()).then_some((
+                    OrdinalIndex {
+                        missing: filled.map_or(f64::NAN, |k| of[k]),
+                        of,
+                    },
+                    i + 1,
+                ));
+                return Ok((feature(out, 1), rest));
+            }
+            _ => return Err(not_here(step, "a category before it is encoded")),
+        };
+        let code = match c.levels.iter().position(|l| *l == fill) {
+            Some(k) => k,
+            None => {
+                c.levels.push(fill.clone());
+                c.counts.push(0);
+                c.levels.len() - 1
+            }
+        };
+        filled.get_or_insert(code);
+        c.counts[code] += std::mem::take(&mut c.missing);
+        out.push(match step {
+            Step::ImputeMode => FittedStep::ImputeMode {
+                value: Fill::Text(fill),
+            },
+            _ => FittedStep::ImputeConstant {
+                value: Fill::Text(fill),
+            },
+        });
+    }
+    Err(DataError::new(
+        VALUE,
+        format!("the category `{column}` is never encoded (`one_hot` or `ordinal`)"),
+    ))
+}
+
 /// The level text a constant fills a category with (`0` for the number 0).
 fn level_text(v: &ConstValue) -> String {
     match v {
@@ -523,7 +601,7 @@ fn level_text(v: &ConstValue) -> String {
 }
 
 /// The step with every number (fitted or given) snapped to a value that survives JSON unchanged.
-fn snapped(s: FittedStep) -> FittedStep {
+pub(crate) fn snapped(s: FittedStep) -> FittedStep {
     use FittedStep as F;
     let n = stats::snap;
     match s {

@@ -31,12 +31,11 @@ pub fn mean_std(values: &[f64]) -> Option<(f64, f64)> {
 
 /// The median of sorted values: the middle one, or the mean of the two middle ones.
 pub fn median_sorted(s: &[f64]) -> Option<f64> {
-    let n = s.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(s[n / 2]),
-        _ => Some((s[n / 2 - 1] + s[n / 2]) / 2.0),
+    if s.is_empty() {
+        return None;
     }
+    let (lo, hi) = median_ranks(s.len());
+    Some(median_of(s[lo], s[hi], s.len() % 2 == 1))
 }
 
 /// The `q` quantile of sorted values, linearly interpolated between the two nearest ranks
@@ -45,11 +44,35 @@ pub fn quantile_sorted(s: &[f64], q: f64) -> Option<f64> {
     if s.is_empty() {
         return None;
     }
-    let pos = q.clamp(0.0, 1.0) * (s.len() - 1) as f64;
+    let (lo, hi, frac) = quantile_ranks(s.len(), q);
+    Some(interpolate(s[lo], s[hi], frac))
+}
+
+/// Where the `q` quantile of `n > 0` sorted values lies: the ranks (0-based) of the two values
+/// it interpolates between, and the weight of the second.
+pub fn quantile_ranks(n: usize, q: f64) -> (usize, usize, f64) {
+    let pos = q.clamp(0.0, 1.0) * (n - 1) as f64;
     let lo = pos.floor() as usize;
-    let hi = (lo + 1).min(s.len() - 1);
-    let frac = pos - lo as f64;
-    Some(s[lo] + (s[hi] - s[lo]) * frac)
+    let hi = (lo + 1).min(n - 1);
+    (lo, hi, pos - lo as f64)
+}
+
+pub fn interpolate(lo: f64, hi: f64, frac: f64) -> f64 {
+    lo + (hi - lo) * frac
+}
+
+/// The ranks (0-based) of the one or two middle values of `n > 0` sorted values.
+pub fn median_ranks(n: usize) -> (usize, usize) {
+    if n % 2 == 1 {
+        (n / 2, n / 2)
+    } else {
+        (n / 2 - 1, n / 2)
+    }
+}
+
+/// The median of the values at `median_ranks`.
+pub fn median_of(lo: f64, hi: f64, odd: bool) -> f64 {
+    if odd { lo } else { (lo + hi) / 2.0 }
 }
 
 /// The most frequent value of sorted values; ties go to the smallest.

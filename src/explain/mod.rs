@@ -166,6 +166,22 @@ pub fn load_rows(
             origin: path.display().to_string(),
         });
     }
+    if d.stream.is_some() {
+        return Err(fail(
+            Diagnostic::error(
+                "mlx::data::stream",
+                format!(
+                    "the dataset `{}` of {} is streamed: its test split stays in its sources, and explaining needs the rows in memory",
+                    d.name,
+                    r.run.dir.display()
+                ),
+            )
+            .with_help(format!(
+                "give labelled rows as INPUT (a CSV file with the feature columns and the target `{}`, e.g. a sample of the test rows)",
+                d.target.column
+            )),
+        ));
+    }
     for w in r.data_drift() {
         eprintln!("warning: {w}");
     }

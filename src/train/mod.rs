@@ -2,6 +2,7 @@
 //! files they write are `crate::rundir`'s.
 
 pub mod checkpoint;
+pub mod feed;
 pub mod graph;
 pub mod init;
 pub mod interrupt;

@@ -6,12 +6,14 @@
 //! atomically.
 
 use super::checkpoint::{self, Checkpoint, FoldFigures, Progress};
+use super::feed::{Batch, Feed};
 use super::graph::{self, Built, Spec};
 use super::metrics;
 use super::report::{self, epoch_line, print_results};
 use crate::backend::{self, BackendKind, Executable, HostTensor};
 use crate::check::Override;
 use crate::check::hir::{self, Optimizer, TargetKind, TrainPlan};
+use crate::data::stream::Part;
 use crate::data::{self, Data, Fold, Preprocessor};
 use crate::diagnostics::Diagnostic;
 use crate::ir::StateKind;
@@ -142,13 +144,133 @@ fn select_backend(opts: &Options) -> Result<Box<dyn backend::Backend>, Diagnosti
     })
 }
 
+/// A run's data: a pool of every row and its folds, or what the fitting passes over a
+/// streamed dataset found (its rows stay in the sources).
+pub(crate) enum Loaded {
+    Pool { data: Data, folds: Vec<Fold> },
+    Stream(data::stream::Fitted),
+}
+
+impl Loaded {
+    pub(crate) fn load(dset: &hir::DatasetPlan, seed: u64) -> Result<Loaded, Diagnostic> {
+        if dset.stream.is_some() {
+            return data::stream::fit(dset, seed)
+                .map(Loaded::Stream)
+                .map_err(|e| e.diagnostic());
+        }
+        let data = Data::load(dset).map_err(|e| e.diagnostic())?;
+        let folds = data.folds(dset, seed).map_err(|e| e.diagnostic())?;
+        Ok(Loaded::Pool { data, folds })
+    }
+
+    /// The rows of each part, to measure a trained model on: a pool and its folds, or what
+    /// one counting pass over a stream finds (nothing is fitted: the run has its statistics).
+    pub(crate) fn rows(dset: &hir::DatasetPlan, seed: u64) -> Result<Loaded, Diagnostic> {
+        if dset.stream.is_none() {
+            return Loaded::load(dset, seed);
+        }
+        let (counts, queried) = data::stream::count(dset, seed).map_err(|e| e.diagnostic())?;
+        Ok(Loaded::Stream(data::stream::Fitted {
+            pre: Preprocessor {
+                features: Vec::new(),
+            },
+            counts,
+            queried,
+        }))
+    }
+
+    pub(crate) fn folds(&self) -> usize {
+        match self {
+            Loaded::Pool { folds, .. } => folds.len(),
+            Loaded::Stream(_) => 1,
+        }
+    }
+
+    fn queried(&self) -> &[data::load::QueriedRows] {
+        match self {
+            Loaded::Pool { data, .. } => data.queried(),
+            Loaded::Stream(f) => &f.queried,
+        }
+    }
+
+    /// The rows of fold `fi`.
+    pub(crate) fn feed<'a>(&'a self, dset: &'a hir::DatasetPlan, seed: u64, fi: usize) -> Feed<'a> {
+        match self {
+            Loaded::Pool { data, folds } => Feed::Rows {
+                data,
+                train: &folds[fi].train,
+                val: &folds[fi].val,
+                test: &folds[fi].test,
+            },
+            Loaded::Stream(f) => Feed::Stream {
+                dset,
+                seed,
+                counts: f.counts,
+                buffer: dset.stream.map_or(1, |s| s.buffer),
+            },
+        }
+    }
+
+    /// The preprocessing of fold `fi`, fitted on its training rows.
+    fn fit(&self, dset: &hir::DatasetPlan, fi: usize) -> Result<Preprocessor, Diagnostic> {
+        match self {
+            Loaded::Pool { data, folds } => {
+                Preprocessor::fit(dset, data, &folds[fi].train).map_err(|e| e.diagnostic())
+            }
+            Loaded::Stream(f) => Ok(f.pre.clone()),
+        }
+    }
+
+    /// What the split leaves odd (see `split_warnings`).
+    fn warnings(&self, dset: &hir::DatasetPlan) -> Vec<String> {
+        match self {
+            Loaded::Pool { data, folds } => split_warnings(dset, data, folds),
+            Loaded::Stream(f) => {
+                let mut out = Vec::new();
+                let wants_val = !matches!(dset.split, hir::Split::None)
+                    || dset.sources.iter().any(|s| s.role == hir::SourceRole::Val);
+                if wants_val && f.counts.val == 0 {
+                    out.push("the validation split is empty: validation figures, early stopping and the drift profile's answers have no rows".to_string());
+                }
+                let wants_test = matches!(dset.split, hir::Split::Random { test, .. } if test > 0.0)
+                    || dset.sources.iter().any(|s| s.role == hir::SourceRole::Test);
+                if wants_test && f.counts.test == 0 {
+                    out.push("the test split is empty: there are no test figures and `mlx eval` has nothing to measure".to_string());
+                }
+                out
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        let (tr, va, te) = match self {
+            Loaded::Pool { folds, .. } => folds
+                .first()
+                .map_or((0, 0, 0), |f| (f.train.len(), f.val.len(), f.test.len())),
+            Loaded::Stream(f) => (f.counts.train, f.counts.val, f.counts.test),
+        };
+        format!(
+            "{tr} train / {va} val / {te} test rows{}{}",
+            if self.folds() > 1 {
+                format!(", {} folds", self.folds())
+            } else {
+                String::new()
+            },
+            if matches!(self, Loaded::Stream(_)) {
+                ", streamed"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
 /// Everything a run works from once its data is loaded.
 struct Job<'a> {
     ctx: &'a Context<'a>,
     plan: &'a TrainPlan,
     dset: &'a hir::DatasetPlan,
-    data: &'a Data,
-    folds: &'a [Fold],
+    loaded: &'a Loaded,
     backend: &'a dyn backend::Backend,
     dir: &'a Path,
     opts: &'a Options,
@@ -258,11 +380,10 @@ pub fn train(ctx: &Context<'_>, plan: &TrainPlan, opts: &Options) -> Result<Outc
     super::parallel::check_ranks(plan, ranks(opts))?;
     let dset = dataset(ctx.program, plan)?;
     let backend = select_backend(opts)?;
-    let data = Data::load(dset).map_err(|e| e.diagnostic())?;
-    let folds = data.folds(dset, plan.seed).map_err(|e| e.diagnostic())?;
+    let loaded = Loaded::load(dset, plan.seed)?;
     // Every rank of an MPI job splits the same data: rank 0 says what it finds.
     if rank(opts) == 0 {
-        for w in split_warnings(dset, &data, &folds) {
+        for w in loaded.warnings(dset) {
             eprintln!("warning: `{}`: {w}", plan.name);
         }
     }
@@ -276,7 +397,7 @@ pub fn train(ctx: &Context<'_>, plan: &TrainPlan, opts: &Options) -> Result<Outc
     let first = First {
         spec: &spec,
         dset,
-        queried: data.queried(),
+        queried: loaded.queried(),
         backend: backend.name(),
         seed: plan.seed,
     };
@@ -288,8 +409,7 @@ pub fn train(ctx: &Context<'_>, plan: &TrainPlan, opts: &Options) -> Result<Outc
         ctx,
         plan,
         dset,
-        data: &data,
-        folds: &folds,
+        loaded: &loaded,
         backend: backend.as_ref(),
         dir: &dir,
         opts,
@@ -298,29 +418,12 @@ pub fn train(ctx: &Context<'_>, plan: &TrainPlan, opts: &Options) -> Result<Outc
     };
 
     if opts.verbose {
-        let sizes: Vec<String> = folds
-            .iter()
-            .take(1)
-            .map(|f| {
-                format!(
-                    "{} train / {} val / {} test rows",
-                    f.train.len(),
-                    f.val.len(),
-                    f.test.len()
-                )
-            })
-            .collect();
         eprintln!(
-            "training `{}`: {} on `{}` ({}{}), back end {}",
+            "training `{}`: {} on `{}` ({}), back end {}",
             plan.name,
             plan.model_call,
             plan.dataset,
-            sizes.join(""),
-            if folds.len() > 1 {
-                format!(", {} folds", folds.len())
-            } else {
-                String::new()
-            },
+            loaded.describe(),
             backend.name()
         );
     }
@@ -394,8 +497,8 @@ pub fn resume(
     super::parallel::check_ranks(plan, ranks(opts))?;
     let dset = dataset(ctx.program, plan)?;
     let backend = select_backend(opts)?;
-    let data = Data::load(dset).map_err(|e| e.diagnostic())?;
-    let folds = data.folds(dset, plan.seed).map_err(|e| e.diagnostic())?;
+    let loaded = Loaded::load(dset, plan.seed)?;
+    let nfolds = loaded.folds();
     if let Some(c) = &from {
         if c.train != plan.name {
             return Err(corrupt(format!(
@@ -404,13 +507,13 @@ pub fn resume(
             ))
             .into());
         }
-        if c.fold >= folds.len() || c.finished.len() != c.fold {
+        if c.fold >= nfolds || c.finished.len() != c.fold {
             return Err(corrupt(format!(
                 "the checkpoint is at fold {} with {} finished, but the run has {} fold{}",
                 c.fold + 1,
                 c.finished.len(),
-                folds.len(),
-                if folds.len() == 1 { "" } else { "s" }
+                nfolds,
+                if nfolds == 1 { "" } else { "s" }
             ))
             .into());
         }
@@ -422,8 +525,8 @@ pub fn resume(
             Some(c) => eprintln!(
                 "resuming `{}` after {}epoch {} of {} (step {}), back end {}",
                 plan.name,
-                if folds.len() > 1 {
-                    format!("fold {}/{}, ", c.fold + 1, folds.len())
+                if nfolds > 1 {
+                    format!("fold {}/{}, ", c.fold + 1, nfolds)
                 } else {
                     String::new()
                 },
@@ -443,8 +546,7 @@ pub fn resume(
         ctx,
         plan,
         dset,
-        data: &data,
-        folds: &folds,
+        loaded: &loaded,
         backend: backend.as_ref(),
         dir,
         opts,
@@ -498,7 +600,7 @@ fn execute(job: &Job<'_>, from: Option<Checkpoint>) -> Result<Outcome, Failure> 
         None => (0, Vec::new(), 0, None),
     };
     let mut last = None;
-    for fi in start..job.folds.len() {
+    for fi in start..job.loaded.folds() {
         match train_fold(job, fi, resume_at.take(), &finished, &mut lines) {
             Ok(o) => {
                 finished.push(o.figures);
@@ -609,8 +711,10 @@ fn same_data_on_every_rank(job: &Job<'_>) -> Result<(), Diagnostic> {
         return Ok(());
     }
     // 16-bit pieces, each an f32 exactly (no bit pattern that could be a NaN in transit).
-    let mine: Vec<f32> = job
-        .data
+    let Loaded::Pool { data, .. } = job.loaded else {
+        return Ok(());
+    };
+    let mine: Vec<f32> = data
         .fingerprint()
         .chunks_exact(2)
         .map(|c| f32::from(u16::from_le_bytes([c[0], c[1]])))
@@ -639,6 +743,9 @@ fn same_data_on_every_rank(job: &Job<'_>) -> Result<(), Diagnostic> {
     )
     .with_help("give every rank the same data files (a shared file system), and a SQL query an ORDER BY over a unique key"))
 }
+
+/// Training rows a streamed dataset's drift profile is drawn from (about: a hashed sample).
+const PROFILE_ROWS: usize = 100_000;
 
 /// Distinct batch sizes needed to cover `n` rows in batches of `b`.
 pub fn batch_sizes(n: usize, b: usize) -> Vec<usize> {
@@ -700,7 +807,12 @@ fn sharded_step(
                 part.len()
             ))
         })?;
-        let (x, y) = batch_inputs(job.dset, pre, job.data, &rows[part])?;
+        let Loaded::Pool { data, .. } = job.loaded else {
+            return Err(Diagnostic::internal(
+                "a sharded step without its rows in memory",
+            ));
+        };
+        let (x, y) = batch_inputs(job.dset, pre, data, &rows[part])?;
         // A counter of its own for every shard of every step (dropout masks).
         let counter = step
             .counter
@@ -861,18 +973,39 @@ pub fn eval_pass(
     data: &Data,
     rows: &[usize],
 ) -> Result<(f64, Vec<f32>, Vec<f32>), Diagnostic> {
+    let feed = Feed::Rows {
+        data,
+        train: &[],
+        val: rows,
+        test: &[],
+    };
+    eval_feed(exe, built, plan, dset, pre, &feed, Part::Val)
+}
+
+/// The evaluation function over the rows of `part`, in order, in batches of the train's size.
+pub fn eval_feed(
+    exe: &mut dyn Executable,
+    built: &Built,
+    plan: &TrainPlan,
+    dset: &hir::DatasetPlan,
+    pre: &Preprocessor,
+    feed: &Feed<'_>,
+    part: Part,
+) -> Result<(f64, Vec<f32>, Vec<f32>), Diagnostic> {
     let mut loss_sum = 0.0f64;
     let mut outs: Vec<f32> = Vec::new();
     let mut targets: Vec<f32> = Vec::new();
-    for chunk in rows.chunks(plan.batch) {
-        let f = *built.eval.get(&chunk.len()).ok_or_else(|| {
-            Diagnostic::internal(format!("no evaluation function for batch {}", chunk.len()))
+    for b in feed.eval_batches(dset, pre, plan.batch, part) {
+        let b = b?;
+        let f = *built.eval.get(&b.n).ok_or_else(|| {
+            Diagnostic::internal(format!("no evaluation function for batch {}", b.n))
         })?;
-        let (x, y) = batch_inputs(dset, pre, data, chunk)?;
-        let r = exe.run(f, &[x, y.clone()]).map_err(|e| e.diagnostic())?;
+        let r = exe
+            .run(f, &[b.x, b.y.clone()])
+            .map_err(|e| e.diagnostic())?;
         loss_sum += f64::from(r[0].item());
         outs.extend_from_slice(r[1].as_f32());
-        targets.extend(y.into_f32());
+        targets.extend(b.y.into_f32());
     }
     Ok((loss_sum, outs, targets))
 }
@@ -887,12 +1020,34 @@ pub fn evaluate(
     data: &Data,
     rows: &[usize],
 ) -> Result<BTreeMap<String, Value>, Diagnostic> {
+    let feed = Feed::Rows {
+        data,
+        train: &[],
+        val: rows,
+        test: &[],
+    };
+    evaluate_feed(exe, built, plan, dset, pre, &feed, Part::Val)
+}
+
+/// Loss and figures of the model on the rows of `part` (evaluation mode).
+pub fn evaluate_feed(
+    exe: &mut dyn Executable,
+    built: &Built,
+    plan: &TrainPlan,
+    dset: &hir::DatasetPlan,
+    pre: &Preprocessor,
+    feed: &Feed<'_>,
+    part: Part,
+) -> Result<BTreeMap<String, Value>, Diagnostic> {
     let mut figures = BTreeMap::new();
-    if rows.is_empty() {
+    if feed.len(part) == 0 {
         return Ok(figures);
     }
-    let (loss_sum, outs, targets) = eval_pass(exe, built, plan, dset, pre, data, rows)?;
-    figures.insert("loss".into(), json_number(loss_sum / rows.len() as f64));
+    let (loss_sum, outs, targets) = eval_feed(exe, built, plan, dset, pre, feed, part)?;
+    if targets.is_empty() {
+        return Ok(figures);
+    }
+    figures.insert("loss".into(), json_number(loss_sum / targets.len() as f64));
     figures.extend(figures_of(plan, dset, &outs, &targets));
     Ok(figures)
 }
@@ -930,22 +1085,23 @@ fn compile(
     plan: &TrainPlan,
     dset: &hir::DatasetPlan,
     program: &hir::Program,
-    fold: &Fold,
+    feed: &Feed<'_>,
     backend: &dyn backend::Backend,
 ) -> Result<(Built, Box<dyn Executable>), Diagnostic> {
-    let mut eval = batch_sizes(fold.val.len(), plan.batch);
-    eval.extend(batch_sizes(fold.test.len(), plan.batch));
+    let train_rows = feed.len(Part::Train);
+    let mut eval = batch_sizes(feed.len(Part::Val), plan.batch);
+    eval.extend(batch_sizes(feed.len(Part::Test), plan.batch));
     eval.sort_unstable();
     eval.dedup();
     let spec = Spec {
         hir: program,
         plan,
         dataset: dset,
-        train_batches: batch_sizes(fold.train.len(), plan.batch),
+        train_batches: batch_sizes(train_rows, plan.batch),
         eval_batches: eval,
         predict_batches: Vec::new(),
         shard_batches: plan.shards.map_or_else(Vec::new, |s| {
-            super::parallel::shard_sizes(&batch_sizes(fold.train.len(), plan.batch), s)
+            super::parallel::shard_sizes(&batch_sizes(train_rows, plan.batch), s)
         }),
     };
     let built = graph::build(&spec)?;
@@ -981,11 +1137,12 @@ fn train_fold(
     finished: &[FoldFigures],
     lines: &mut usize,
 ) -> Result<FoldOutcome, Diagnostic> {
-    let (plan, dset, data, dir) = (job.plan, job.dset, job.data, job.dir);
-    let fold = &job.folds[fi];
-    let nfolds = job.folds.len();
-    let pre = Preprocessor::fit(dset, data, &fold.train).map_err(|e| e.diagnostic())?;
-    let (built, mut exe) = compile(plan, dset, job.ctx.program, fold, job.backend)?;
+    let (plan, dset, dir) = (job.plan, job.dset, job.dir);
+    let feed = job.loaded.feed(dset, plan.seed, fi);
+    let nfolds = job.loaded.folds();
+    let train_rows = feed.len(Part::Train);
+    let pre = job.loaded.fit(dset, fi)?;
+    let (built, mut exe) = compile(plan, dset, job.ctx.program, &feed, job.backend)?;
     let lr0 = plan.optimizer.lr();
     // A train with objectives: each objective's initial rate, and its training losses.
     let multi = plan.multi.as_ref();
@@ -1017,22 +1174,26 @@ fn train_fold(
     while p.epoch < plan.epochs && !stopped_early(plan, &p) {
         let epoch = p.epoch;
         let lr = p.scheduler.rate(&plan.schedule, lr0, epoch, plan.epochs);
-        let batches = data::shuffled_batches(&fold.train, plan.batch, plan.seed, epoch);
+        let batches = feed.train_batches(
+            dset,
+            &pre,
+            plan.batch,
+            plan.seed,
+            epoch,
+            plan.shards.is_none(),
+        );
+        let nb = batches.total();
         let bar = super::progress::bar(
             job.opts.progress,
-            batches.len(),
+            nb,
             &format!("{fold_tag}epoch {}/{}", epoch + 1, plan.epochs),
         );
         let t0 = Instant::now();
         let mut loss_sum = 0.0f64;
         let mut loss_sums = vec![0.0f64; names.len()];
-        for (bi, rows) in batches.iter().enumerate() {
+        for (bi, b) in batches.enumerate() {
             // A sharded step reads its own shards' rows.
-            let (x, y) = if plan.shards.is_some() {
-                (HostTensor::scalar(0.0), HostTensor::scalar(0.0))
-            } else {
-                batch_inputs(dset, &pre, data, rows)?
-            };
+            let Batch { n, rows, x, y } = b?;
             if multi.is_some() {
                 let losses = super::objectives::train_step(
                     exe.as_mut(),
@@ -1055,10 +1216,10 @@ fn train_fold(
                             &fold_tag,
                             epoch,
                             bi,
-                            batches.len(),
+                            nb,
                         ));
                     }
-                    loss_sums[k] += f64::from(*loss) * rows.len() as f64;
+                    loss_sums[k] += f64::from(*loss) * n as f64;
                 }
                 p.step += 1;
                 bar.inc(1);
@@ -1082,10 +1243,10 @@ fn train_fold(
                     bc1: bc1 as f32,
                     bc2: bc2 as f32,
                 };
-                sharded_step(job, &built, exe.as_mut(), &pre, shards, rows, step)?
+                sharded_step(job, &built, exe.as_mut(), &pre, shards, &rows, step)?
             } else {
-                let f = *built.train.get(&rows.len()).ok_or_else(|| {
-                    Diagnostic::internal(format!("no training function for batch {}", rows.len()))
+                let f = *built.train.get(&n).ok_or_else(|| {
+                    Diagnostic::internal(format!("no training function for batch {n}"))
                 })?;
                 let inputs = [
                     x,
@@ -1107,20 +1268,20 @@ fn train_fold(
                     &fold_tag,
                     epoch,
                     bi,
-                    batches.len(),
+                    nb,
                 ));
             }
-            loss_sum += f64::from(loss) * rows.len() as f64;
+            loss_sum += f64::from(loss) * n as f64;
             p.step += 1;
             bar.inc(1);
         }
         let secs = t0.elapsed().as_secs_f64();
         bar.finish_and_clear();
-        p.epoch_rates.push(fold.train.len() as f64 / secs.max(1e-9));
-        let train_loss = loss_sum / fold.train.len().max(1) as f64;
+        p.epoch_rates.push(train_rows as f64 / secs.max(1e-9));
+        let train_loss = loss_sum / train_rows.max(1) as f64;
         let train_losses: Vec<f64> = loss_sums
             .iter()
-            .map(|s| s / fold.train.len().max(1) as f64)
+            .map(|s| s / train_rows.max(1) as f64)
             .collect();
         let val = evaluate_any(
             exe.as_mut(),
@@ -1128,8 +1289,8 @@ fn train_fold(
             plan,
             dset,
             &pre,
-            data,
-            &fold.val,
+            &feed,
+            Part::Val,
             "val",
         )?;
         let finite = |x: f64| x.is_finite().then_some(x);
@@ -1154,7 +1315,7 @@ fn train_fold(
                 finite(lr)
             },
             train: train_figures.clone(),
-            val: (!fold.val.is_empty()).then(|| val.clone()),
+            val: (feed.len(Part::Val) > 0).then(|| val.clone()),
             seconds: finite(secs),
         };
         let metrics_path = dir.join(rundir::METRICS);
@@ -1231,7 +1392,7 @@ fn train_fold(
             };
             checkpoint::save(dir, &c).map_err(|e| io_error(&dir.join(checkpoint::LATEST), e))?;
         }
-        if interrupted && ((p.epoch < plan.epochs && !stop) || fi + 1 < job.folds.len()) {
+        if interrupted && ((p.epoch < plan.epochs && !stop) || fi + 1 < job.loaded.folds()) {
             return Err(Diagnostic::error(
                 super::interrupt::CODE,
                 format!(
@@ -1269,8 +1430,8 @@ fn train_fold(
                 plan,
                 dset,
                 &pre,
-                data,
-                &fold.val,
+                &feed,
+                Part::Val,
                 "val",
             )?;
             (e, val)
@@ -1283,21 +1444,31 @@ fn train_fold(
         plan,
         dset,
         &pre,
-        data,
-        &fold.test,
+        &feed,
+        Part::Test,
         "test",
     )?;
     // The reference of drift monitoring: the training rows as they came, and the answers
     // of the model on the validation rows.
     let profile = {
         let k = dset.target.kind.classes();
-        let answers = if fold.val.is_empty() || multi.is_some() {
+        let answers = if feed.len(Part::Val) == 0 || multi.is_some() {
             Vec::new()
         } else {
-            let (_, outs, _) = eval_pass(exe.as_mut(), &built, plan, dset, &pre, data, &fold.val)?;
+            let (_, outs, _) = eval_feed(exe.as_mut(), &built, plan, dset, &pre, &feed, Part::Val)?;
             crate::monitor::profile::answers(&outs, k.unwrap_or(1), k.is_some())
         };
-        crate::monitor::profile::profile_rows(&plan.name, &pre, data, &fold.train, &answers, k)
+        match feed.rows(Part::Train) {
+            Some((data, rows)) => {
+                crate::monitor::profile::profile_rows(&plan.name, &pre, data, rows, &answers, k)
+            }
+            None => {
+                let sample = feed.train_sample(&pre, PROFILE_ROWS)?;
+                let mut p = crate::monitor::profile::profile(&plan.name, &sample, &answers, k);
+                p.rows = train_rows;
+                p
+            }
+        }
     };
     let mut rates = p.epoch_rates;
     rates.sort_by(f64::total_cmp);
@@ -1324,14 +1495,17 @@ fn evaluate_any(
     plan: &TrainPlan,
     dset: &hir::DatasetPlan,
     pre: &Preprocessor,
-    data: &Data,
-    rows: &[usize],
+    feed: &Feed<'_>,
+    part: Part,
     split: &str,
 ) -> Result<BTreeMap<String, Value>, Diagnostic> {
     if plan.multi.is_some() {
+        let (data, rows) = feed
+            .rows(part)
+            .ok_or_else(|| Diagnostic::internal("objectives on a streamed dataset"))?;
         super::objectives::evaluate(exe, built, plan, dset, pre, data, rows, split)
     } else {
-        evaluate(exe, built, plan, dset, pre, data, rows)
+        evaluate_feed(exe, built, plan, dset, pre, feed, part)
     }
 }
 

@@ -18,6 +18,7 @@ mod reproduce;
 mod run;
 mod serve;
 mod sources;
+mod streaming;
 mod sweep;
 mod tidy;
 mod trials;

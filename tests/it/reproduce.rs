@@ -31,7 +31,7 @@ pub(crate) fn last_line(o: &Output) -> PathBuf {
 
 /// The penguins example and its data, copied into `dir` (as `penguins.mlx`, or with `edit`
 /// applied to the text), so tests can change them without touching `examples/`.
-fn copy_penguins(dir: &Path, name: &str, edit: impl Fn(&str) -> String) -> PathBuf {
+pub(crate) fn copy_penguins(dir: &Path, name: &str, edit: impl Fn(&str) -> String) -> PathBuf {
     std::fs::create_dir_all(dir.join("data")).unwrap();
     let data = dir.join("data/penguins.csv");
     if !data.exists() {
@@ -44,7 +44,7 @@ fn copy_penguins(dir: &Path, name: &str, edit: impl Fn(&str) -> String) -> PathB
     p
 }
 
-fn replace(text: &str, from: &str, to: &str) -> String {
+pub(crate) fn replace(text: &str, from: &str, to: &str) -> String {
     assert!(text.contains(from), "`{from}` is not in the example");
     text.replacen(from, to, 1)
 }
@@ -226,7 +226,7 @@ pub(crate) fn assert_same_run(a: &Path, b: &Path) {
 
 /// Start `mlx run`, wait until `ready` holds for its metrics lines, then SIGKILL it. Returns
 /// the run directory.
-fn run_and_kill(args: &[&str], out: &Path, ready: impl Fn(&[Value]) -> bool) -> PathBuf {
+pub(crate) fn run_and_kill(args: &[&str], out: &Path, ready: impl Fn(&[Value]) -> bool) -> PathBuf {
     let mut child = mlx()
         .arg("run")
         .args(args)

@@ -5,6 +5,7 @@ mod errors;
 mod fashion;
 mod fitting;
 mod splits;
+mod streaming;
 
 use crate::check::hir::{
     ColumnKind, DatasetPlan, FeaturePlan, Loader, SourcePlan, SourceRole, Split, Step, TargetKind,
@@ -93,6 +94,7 @@ pub(super) fn small_plan(path: &Path, features: Vec<FeaturePlan>, split: Split) 
         span: Span::default(),
         sources: vec![csv_source(SourceRole::All, path, &["NA"])],
         dedup: false,
+        stream: None,
         split,
         features,
         target: TargetPlan {
