@@ -179,25 +179,76 @@ pub fn scan_file(
     sep: char,
     each: impl FnMut(&[String], &[String], usize) -> Result<(), CsvError>,
 ) -> Result<Vec<String>, CsvError> {
+    scan_file_showing(path, sep, false, each)
+}
+
+/// Files from this size on get a progress bar when `scan_file_showing` is asked for one.
+const SHOWN_FROM: u64 = 256 << 20;
+
+/// `scan_file`, drawing a bar of the bytes read on standard error when `progress` is asked
+/// for, standard error is a terminal and the file is large (a schema pass over gigabytes).
+pub fn scan_file_showing(
+    path: &Path,
+    sep: char,
+    progress: bool,
+    each: impl FnMut(&[String], &[String], usize) -> Result<(), CsvError>,
+) -> Result<Vec<String>, CsvError> {
     let io = |e: std::io::Error| CsvError {
         line: 0,
         message: io_message(&e),
     };
     check_regular(path).map_err(io)?;
     let file = std::fs::File::open(path).map_err(io)?;
+    let size = file.metadata().map_or(0, |m| m.len());
+    let file: Box<dyn Read> =
+        if progress && size >= SHOWN_FROM && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            let bar = indicatif::ProgressBar::new(size);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            let name = path
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            bar.set_message(format!("reading {name}"));
+            Box::new(Shown { inner: file, bar })
+        } else {
+            Box::new(file)
+        };
     let gzip = path.extension().is_some_and(|e| e == "gz");
     let reader: Box<dyn Read> = if gzip {
         Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
             file,
         )))
     } else {
-        Box::new(file)
+        file
     };
     let mut chars = FileChars::new(reader, 1 << 20);
     chars.gzip = gzip;
-    let scanned = scan_chars(&mut chars, sep, each);
+    let scanned = scan_file_chars(&mut chars, sep, each);
     // A bad byte or a failed read ends the characters early: that is the error to report.
     chars.failure().map_or(scanned, Err)
+}
+
+/// A reader that moves a progress bar by the bytes read, and clears it when dropped.
+struct Shown<R> {
+    inner: R,
+    bar: indicatif::ProgressBar,
+}
+
+impl<R: Read> Read for Shown<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bar.inc(n as u64);
+        Ok(n)
+    }
+}
+
+impl<R> Drop for Shown<R> {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
 }
 
 /// The characters of a reader, decoded from UTF-8 a block at a time. A read error or an
@@ -325,29 +376,61 @@ impl Iterator for FileChars {
 pub fn scan_chars(
     chars: impl Iterator<Item = char>,
     sep: char,
-    mut each: impl FnMut(&[String], &[String], usize) -> Result<(), CsvError>,
+    each: impl FnMut(&[String], &[String], usize) -> Result<(), CsvError>,
 ) -> Result<Vec<String>, CsvError> {
     let mut chars = chars.peekable();
     if chars.peek() == Some(&'\u{feff}') {
         chars.next();
     }
-    let mut records = Records {
-        chars,
-        sep,
-        line: 1,
-    };
-    let (header_line, header) = loop {
-        match records.next_record()? {
+    let mut line = 1;
+    scan_records(|rec| next_record(&mut chars, sep, &mut line, rec), each)
+}
+
+/// `scan` over a file's characters: a record on one line (almost every record) is cut
+/// straight from the decoded block, its fields written into the same strings record after
+/// record; any other record is read a character at a time.
+fn scan_file_chars(
+    chars: &mut FileChars,
+    sep: char,
+    each: impl FnMut(&[String], &[String], usize) -> Result<(), CsvError>,
+) -> Result<Vec<String>, CsvError> {
+    if chars.at >= chars.text.len() {
+        chars.refill();
+    }
+    if chars.text[chars.at..].starts_with('\u{feff}') {
+        chars.at += '\u{feff}'.len_utf8();
+    }
+    let mut line = 1;
+    scan_records(
+        |rec| match chars.simple_line(sep, rec, &mut line)? {
+            Line::Record(l) => Ok(Some(l)),
+            Line::End => Ok(None),
+            Line::Other => next_record(&mut (&mut *chars).peekable(), sep, &mut line, rec),
+        },
+        each,
+    )
+}
+
+/// The header and records `next` gives (it fills the record and says its line, or `None` at
+/// the end): blank lines skipped, the header's names checked, every record as wide as it.
+fn scan_records(
+    mut next: impl FnMut(&mut Vec<String>) -> Result<Option<usize>, CsvError>,
+    mut each: impl FnMut(&[String], &[String], usize) -> Result<(), CsvError>,
+) -> Result<Vec<String>, CsvError> {
+    let mut rec: Vec<String> = Vec::new();
+    let header_line = loop {
+        match next(&mut rec)? {
             None => {
                 return Err(CsvError {
                     line: 0,
                     message: "the file is empty: a CSV file needs a header row".into(),
                 });
             }
-            Some((_, r)) if r.len() == 1 && r[0].is_empty() => continue,
-            Some(r) => break r,
+            Some(_) if rec.len() == 1 && rec[0].is_empty() => continue,
+            Some(l) => break l,
         }
     };
+    let header = rec.clone();
     let mut seen = std::collections::HashSet::new();
     for (i, h) in header.iter().enumerate() {
         if h.is_empty() {
@@ -363,7 +446,7 @@ pub fn scan_chars(
             });
         }
     }
-    while let Some((line, rec)) = records.next_record()? {
+    while let Some(line) = next(&mut rec)? {
         if rec.len() == 1 && rec[0].is_empty() {
             continue;
         }
@@ -382,86 +465,183 @@ pub fn scan_chars(
     Ok(header)
 }
 
-struct Records<I: Iterator<Item = char>> {
-    chars: std::iter::Peekable<I>,
-    sep: char,
-    line: usize,
+/// What the fast path found at the start of a record.
+enum Line {
+    /// A record on one line, read; it starts on this line.
+    Record(usize),
+    /// The end of the characters.
+    End,
+    /// A record the character-at-a-time reader must read (quotes, or it crosses a block).
+    Other,
 }
 
-impl<I: Iterator<Item = char>> Records<I> {
-    /// The next record and the line it starts on; `None` at the end of the text.
-    fn next_record(&mut self) -> Result<Option<(usize, Vec<String>)>, CsvError> {
-        if self.chars.peek().is_none() {
-            return Ok(None);
+impl FileChars {
+    /// The next record if it is one line within the decoded block (quoted fields included,
+    /// unless a newline is inside their quotes or text follows a closing quote).
+    fn simple_line(
+        &mut self,
+        sep: char,
+        out: &mut Vec<String>,
+        line: &mut usize,
+    ) -> Result<Line, CsvError> {
+        if self.at >= self.text.len() && !self.refill() {
+            return Ok(Line::End);
         }
-        let start_line = self.line;
-        let mut fields = Vec::new();
-        let mut field = String::new();
-        let mut quoted = false;
+        let rest = &self.text[self.at..];
+        let Some(nl) = rest.bytes().position(|b| b == b'\n') else {
+            return Ok(Line::Other);
+        };
+        let body = &rest[..nl];
+        let body = body.strip_suffix('\r').unwrap_or(body);
+        let trim = !(sep == ' ' || sep == '\t');
+        let mut n = 0;
+        let mut i = 0;
         loop {
-            let Some(c) = self.chars.next() else {
-                fields.push(finish(&field, quoted, self.sep));
-                return Ok(Some((start_line, fields)));
-            };
-            match c {
-                '"' if field.trim().is_empty() && !quoted => {
-                    field.clear();
-                    quoted = true;
-                    self.quoted_field(&mut field, start_line)?;
-                }
-                c if c == self.sep => {
-                    fields.push(finish(&field, quoted, self.sep));
-                    field.clear();
-                    quoted = false;
-                }
-                '\r' if self.chars.peek() == Some(&'\n') => {}
-                '\n' => {
-                    self.line += 1;
-                    fields.push(finish(&field, quoted, self.sep));
-                    return Ok(Some((start_line, fields)));
-                }
-                c => {
-                    if quoted && !c.is_whitespace() {
-                        return Err(CsvError {
-                            line: self.line,
-                            message: format!("unexpected `{c}` after a closing quote"),
-                        });
+            if n == out.len() {
+                out.push(String::new());
+            }
+            let field = &mut out[n];
+            field.clear();
+            n += 1;
+            let rest = &body[i..];
+            let lead = rest.len() - rest.trim_start().len();
+            if rest[lead..].starts_with('"') {
+                // A quoted field: to its closing quote (`""` is a quote), then only spaces.
+                let mut j = i + lead + 1;
+                loop {
+                    let Some(k) = body[j..].find('"') else {
+                        // Its newline is inside the quotes.
+                        return Ok(Line::Other);
+                    };
+                    field.push_str(&body[j..j + k]);
+                    j += k + 1;
+                    if body[j..].starts_with('"') {
+                        field.push('"');
+                        j += 1;
+                    } else {
+                        break;
                     }
-                    field.push(c);
-                    if field.len() > MAX_FIELD {
-                        return Err(too_long(start_line));
-                    }
+                }
+                if field.len() > MAX_FIELD {
+                    return Err(too_long(*line));
+                }
+                let after = &body[j..];
+                let k = j + (after.len() - after.trim_start().len());
+                if k == body.len() {
+                    break;
+                }
+                if !body[k..].starts_with(sep) {
+                    // Text after the closing quote: the careful reader says where.
+                    return Ok(Line::Other);
+                }
+                i = k + sep.len_utf8();
+            } else {
+                let (f, more) = match rest.find(sep) {
+                    Some(k) => (&rest[..k], Some(i + k + sep.len_utf8())),
+                    None => (rest, None),
+                };
+                if f.len() > MAX_FIELD {
+                    return Err(too_long(*line));
+                }
+                field.push_str(if trim { f.trim() } else { f });
+                match more {
+                    Some(next) => i = next,
+                    None => break,
+                }
+            }
+        }
+        out.truncate(n);
+        self.at += nl + 1;
+        self.newlines += 1;
+        let start = *line;
+        *line += 1;
+        Ok(Line::Record(start))
+    }
+}
+
+/// The next record and the line it starts on (`None` at the end of the characters), a
+/// character at a time.
+fn next_record<I: Iterator<Item = char>>(
+    chars: &mut std::iter::Peekable<I>,
+    sep: char,
+    line: &mut usize,
+    fields: &mut Vec<String>,
+) -> Result<Option<usize>, CsvError> {
+    if chars.peek().is_none() {
+        return Ok(None);
+    }
+    fields.clear();
+    let start_line = *line;
+    let mut field = String::new();
+    let mut quoted = false;
+    loop {
+        let Some(c) = chars.next() else {
+            fields.push(finish(&field, quoted, sep));
+            return Ok(Some(start_line));
+        };
+        match c {
+            '"' if field.trim().is_empty() && !quoted => {
+                field.clear();
+                quoted = true;
+                quoted_field(chars, line, &mut field, start_line)?;
+            }
+            c if c == sep => {
+                fields.push(finish(&field, quoted, sep));
+                field.clear();
+                quoted = false;
+            }
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\n' => {
+                *line += 1;
+                fields.push(finish(&field, quoted, sep));
+                return Ok(Some(start_line));
+            }
+            c => {
+                if quoted && !c.is_whitespace() {
+                    return Err(CsvError {
+                        line: *line,
+                        message: format!("unexpected `{c}` after a closing quote"),
+                    });
+                }
+                field.push(c);
+                if field.len() > MAX_FIELD {
+                    return Err(too_long(start_line));
                 }
             }
         }
     }
+}
 
-    fn quoted_field(&mut self, field: &mut String, start_line: usize) -> Result<(), CsvError> {
-        loop {
-            match self.chars.next() {
-                None => {
-                    return Err(CsvError {
-                        line: start_line,
-                        message: "a quoted field is never closed".into(),
-                    });
+fn quoted_field<I: Iterator<Item = char>>(
+    chars: &mut std::iter::Peekable<I>,
+    line: &mut usize,
+    field: &mut String,
+    start_line: usize,
+) -> Result<(), CsvError> {
+    loop {
+        match chars.next() {
+            None => {
+                return Err(CsvError {
+                    line: start_line,
+                    message: "a quoted field is never closed".into(),
+                });
+            }
+            Some('"') => {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                    field.push('"');
+                } else {
+                    return Ok(());
                 }
-                Some('"') => {
-                    if self.chars.peek() == Some(&'"') {
-                        self.chars.next();
-                        field.push('"');
-                    } else {
-                        return Ok(());
-                    }
-                }
-                Some('\n') => {
-                    self.line += 1;
-                    field.push('\n');
-                }
-                Some(c) => {
-                    field.push(c);
-                    if field.len() > MAX_FIELD {
-                        return Err(too_long(start_line));
-                    }
+            }
+            Some('\n') => {
+                *line += 1;
+                field.push('\n');
+            }
+            Some(c) => {
+                field.push(c);
+                if field.len() > MAX_FIELD {
+                    return Err(too_long(start_line));
                 }
             }
         }

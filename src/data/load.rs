@@ -953,9 +953,15 @@ impl<'p> Builder<'p> {
 
 /// A missing value: empty, a `missing` token (with or without surrounding spaces), or `NaN`.
 fn absent(v: &str, missing: &[String]) -> bool {
-    is_missing(v, missing)
-        || is_missing(v.trim(), missing)
-        || v.trim().parse::<f64>().is_ok_and(f64::is_nan)
+    let t = v.trim();
+    is_missing(v, missing) || is_missing(t, missing) || spells_nan(t)
+}
+
+/// Whether `t` is a spelling of NaN that `f64`'s parser takes (`nan`, `NaN`, `-nan`, ...),
+/// without parsing every value twice.
+fn spells_nan(t: &str) -> bool {
+    let t = t.strip_prefix(['+', '-']).unwrap_or(t);
+    t.eq_ignore_ascii_case("nan")
 }
 
 fn code_of(lk: &mut Levels, levels: &mut Vec<String>, v: &str) -> u32 {
@@ -992,4 +998,20 @@ fn label_message(target: &str, v: &str, levels: &[String]) -> String {
         shown.join(", "),
         if levels.len() > 12 { ", ..." } else { "" }
     )
+}
+
+#[cfg(test)]
+mod nan_tests {
+    #[test]
+    fn nan_spellings_are_those_the_parser_reads_as_nan() {
+        for t in [
+            "nan", "NaN", "NAN", "-nan", "+NaN", "nan0", "na", "n", "", "1", "inf", "-", "--nan",
+        ] {
+            assert_eq!(
+                super::spells_nan(t),
+                t.parse::<f64>().is_ok_and(f64::is_nan),
+                "{t:?}"
+            );
+        }
+    }
 }

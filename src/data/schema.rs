@@ -4,7 +4,6 @@
 use super::{csv, idx};
 use crate::check::hir::Loader;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// At most this many distinct values are kept as a column's levels.
@@ -86,7 +85,7 @@ pub fn read(loader: &Loader) -> Result<Schema, SchemaError> {
             // statistics (not the rows, not the text).
             let mut stats: Vec<Stats> = Vec::new();
             let mut rows = 0;
-            let header = csv::scan_file(path, *sep, |_, rec, line| {
+            let header = csv::scan_file_showing(path, *sep, true, |_, rec, line| {
                 if stats.is_empty() {
                     stats = (0..rec.len()).map(|_| Stats::new()).collect();
                 }
@@ -140,7 +139,7 @@ pub(crate) struct Stats {
     integer: bool,
     missing: usize,
     first_text: Option<(String, usize)>,
-    levels: BTreeSet<String>,
+    levels: std::collections::HashSet<String>,
     truncated: bool,
 }
 
@@ -151,7 +150,7 @@ impl Stats {
             integer: true,
             missing: 0,
             first_text: None,
-            levels: BTreeSet::new(),
+            levels: std::collections::HashSet::new(),
             truncated: false,
         }
     }
@@ -175,17 +174,22 @@ impl Stats {
                 self.integer = false;
             }
         }
-        if self.levels.len() < MAX_LEVELS {
-            if !self.levels.contains(v) {
+        // Once past the limit, the column has too many levels to list: no more lookups.
+        if self.truncated {
+            return;
+        }
+        if !self.levels.contains(v) {
+            if self.levels.len() < MAX_LEVELS {
                 self.levels.insert(v.to_string());
+            } else {
+                self.truncated = true;
             }
-        } else if !self.levels.contains(v) {
-            self.truncated = true;
         }
     }
 
     pub(crate) fn column(self, name: String) -> Column {
         let mut levels: Vec<String> = self.levels.into_iter().collect();
+        levels.sort_unstable();
         if self.numeric {
             levels.sort_by(|a, b| {
                 let (x, y) = (

@@ -114,6 +114,8 @@ pub struct Fitted {
     pub pre: Preprocessor,
     pub counts: Counts,
     pub queried: Vec<QueriedRows>,
+    /// Passes over the sources the fit took.
+    pub passes: usize,
 }
 
 /// The rows of each part, in one pass.
@@ -508,6 +510,7 @@ pub fn fit(plan: &DatasetPlan, seed: u64) -> Result<Fitted, DataError> {
     }
     let mut counts: Option<Counts> = None;
     let mut queried = Vec::new();
+    let mut passes = 0;
     loop {
         let first = counts.is_none();
         let waiting = fits
@@ -517,6 +520,7 @@ pub fn fit(plan: &DatasetPlan, seed: u64) -> Result<Fitted, DataError> {
             break;
         }
         let mut c = Counts::default();
+        passes += 1;
         let q = visit(plan, seed, |data, _, parts| {
             let train = rows_of(parts, Part::Train);
             if first {
@@ -592,6 +596,7 @@ pub fn fit(plan: &DatasetPlan, seed: u64) -> Result<Fitted, DataError> {
         pre: Preprocessor { features },
         counts: counts.unwrap_or_default(),
         queried,
+        passes,
     })
 }
 

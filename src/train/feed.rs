@@ -108,7 +108,7 @@ impl<'a> Feed<'a> {
                 buffer,
                 ..
             } => Batches::Stream(Box::new(StreamBatches {
-                prepared: Prepared::start(dset, *split_seed, pre, Part::Train),
+                prepared: Prepared::start(dset, *split_seed, pre, vec![Part::Train], None),
                 shuffle: Some(Shuffle::new(pre.width(), *buffer, seed, epoch)),
                 dset: (*dset).clone(),
                 width: pre.width(),
@@ -145,7 +145,7 @@ impl<'a> Feed<'a> {
             Feed::Stream {
                 dset, seed, counts, ..
             } => Batches::Stream(Box::new(StreamBatches {
-                prepared: Prepared::start(dset, *seed, pre, part),
+                prepared: Prepared::start(dset, *seed, pre, vec![part], None),
                 shuffle: None,
                 dset: (*dset).clone(),
                 width: pre.width(),
@@ -157,29 +157,68 @@ impl<'a> Feed<'a> {
         }
     }
 
-    /// About `cap` training rows of a stream as they came (for the drift profile): the rows
-    /// whose key, hashed once more, falls under `cap / rows`; read in one more pass.
-    pub fn train_sample(&self, pre: &Preprocessor, cap: usize) -> Result<Sample, Diagnostic> {
-        let mut sample = Sample::empty(pre);
+    /// The batches of each of `parts` in order, in one pass over a stream (`f` gets the index
+    /// of the part in `parts` and the batch; each part's batches are those `eval_batches`
+    /// gives). From a stream, also about `sample` training rows as they came (for the drift
+    /// profile): those whose key, hashed once more, falls under `sample / rows`.
+    pub fn eval_all(
+        &self,
+        dset: &DatasetPlan,
+        pre: &Preprocessor,
+        batch: usize,
+        parts: &[Part],
+        sample: Option<usize>,
+        mut f: impl FnMut(usize, Batch) -> Result<(), Diagnostic>,
+    ) -> Result<Option<Sample>, Diagnostic> {
         let Feed::Stream {
-            dset, seed, counts, ..
+            dset: sdset,
+            seed,
+            counts,
+            ..
         } = self
         else {
-            return Err(Diagnostic::internal("a sample of rows held in memory"));
+            for (i, part) in parts.iter().enumerate() {
+                for b in self.eval_batches(dset, pre, batch, *part) {
+                    f(i, b?)?;
+                }
+            }
+            return Ok(None);
         };
-        let rate = cap as f64 / counts.train.max(1) as f64;
-        stream::visit(dset, *seed, |data, keys, parts| {
-            let rows: Vec<usize> = (0..parts.len())
-                .filter(|r| {
-                    parts[*r] == Part::Train
-                        && stream::unit(crate::rng::mix(keys[*r] ^ 0x5bd1_e995)) < rate
-                })
-                .collect();
-            sample.push(data, &rows);
-            Ok(())
-        })
-        .map_err(|e| e.diagnostic())?;
-        Ok(sample)
+        let batch = batch.max(1);
+        let rate = sample.map(|cap| cap as f64 / counts.train.max(1) as f64);
+        let prepared = Prepared::start(sdset, *seed, pre, parts.to_vec(), rate);
+        let mut cur: Vec<(Vec<f32>, Vec<f32>)> = vec![(Vec::new(), Vec::new()); parts.len()];
+        let width = pre.width();
+        let mut emit = |i: usize, (x, y): (Vec<f32>, Vec<f32>)| {
+            let n = y.len();
+            let (x, y) = tensors(dset, n, x, y);
+            f(
+                i,
+                Batch {
+                    n,
+                    rows: Vec::new(),
+                    x,
+                    y,
+                },
+            )
+        };
+        while let Some(got) = prepared.rx.as_ref().and_then(|rx| rx.recv().ok()) {
+            let (i, x, y) = got.map_err(|e| e.diagnostic())?;
+            for (r, t) in y.iter().enumerate() {
+                let c = &mut cur[i];
+                c.0.extend_from_slice(&x[r * width..(r + 1) * width]);
+                c.1.push(*t);
+                if c.1.len() == batch {
+                    emit(i, std::mem::take(c))?;
+                }
+            }
+        }
+        for (i, c) in cur.into_iter().enumerate() {
+            if !c.1.is_empty() {
+                emit(i, c)?;
+            }
+        }
+        Ok(prepared.finish())
     }
 }
 
@@ -243,26 +282,40 @@ impl Iterator for Batches<'_> {
     }
 }
 
-type Chunk = Result<(Vec<f32>, Vec<f32>), DataError>;
+/// A chunk's prepared rows of one part (its index among those asked for): inputs and targets.
+type Chunk = Result<(usize, Vec<f32>, Vec<f32>), DataError>;
 
-/// A pass over a stream on its own thread, sending each chunk's prepared rows of one part.
+/// A pass over a stream on its own thread, sending each chunk's prepared rows of the parts
+/// asked for, and keeping a sample of the training rows when asked to.
 struct Prepared {
     rx: Option<Receiver<Chunk>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: Option<std::thread::JoinHandle<Option<Sample>>>,
 }
 
 impl Prepared {
-    fn start(dset: &DatasetPlan, seed: u64, pre: &Preprocessor, part: Part) -> Prepared {
+    fn start(
+        dset: &DatasetPlan,
+        seed: u64,
+        pre: &Preprocessor,
+        parts: Vec<Part>,
+        sample: Option<f64>,
+    ) -> Prepared {
         let (tx, rx) = sync_channel::<Chunk>(2);
         let (dset, pre) = (dset.clone(), pre.clone());
         let thread = std::thread::Builder::new()
             .name("mlx-stream".into())
-            .spawn(move || produce(&dset, seed, &pre, part, &tx))
+            .spawn(move || produce(&dset, seed, &pre, &parts, sample, &tx))
             .ok();
         Prepared {
             rx: thread.is_some().then_some(rx),
             thread,
         }
+    }
+
+    /// The sample, once the pass is over.
+    fn finish(mut self) -> Option<Sample> {
+        self.rx = None;
+        self.thread.take().and_then(|t| t.join().ok()).flatten()
     }
 }
 
@@ -276,20 +329,39 @@ impl Drop for Prepared {
     }
 }
 
-fn produce(dset: &DatasetPlan, seed: u64, pre: &Preprocessor, part: Part, tx: &SyncSender<Chunk>) {
+fn produce(
+    dset: &DatasetPlan,
+    seed: u64,
+    pre: &Preprocessor,
+    wanted: &[Part],
+    sample: Option<f64>,
+    tx: &SyncSender<Chunk>,
+) -> Option<Sample> {
     let mut hung_up = false;
-    let r = stream::visit(dset, seed, |data, _, parts| {
-        let rows = stream::rows_of(parts, part);
-        if rows.is_empty() {
-            return Ok(());
+    let mut kept = sample.map(|_| Sample::empty(pre));
+    let r = stream::visit(dset, seed, |data, keys, parts| {
+        for (i, part) in wanted.iter().enumerate() {
+            let rows = stream::rows_of(parts, *part);
+            if rows.is_empty() {
+                continue;
+            }
+            let mut x = Vec::with_capacity(rows.len() * pre.width());
+            pre.features(data, &rows, &mut x)?;
+            let mut y = Vec::with_capacity(rows.len());
+            data.targets(&rows, &mut y);
+            if tx.send(Ok((i, x, y))).is_err() {
+                hung_up = true;
+                return Err(DataError::new(crate::data::error::VALUE, "stopped"));
+            }
         }
-        let mut x = Vec::with_capacity(rows.len() * pre.width());
-        pre.features(data, &rows, &mut x)?;
-        let mut y = Vec::with_capacity(rows.len());
-        data.targets(&rows, &mut y);
-        if tx.send(Ok((x, y))).is_err() {
-            hung_up = true;
-            return Err(DataError::new(crate::data::error::VALUE, "stopped"));
+        if let (Some(s), Some(rate)) = (kept.as_mut(), sample) {
+            let rows: Vec<usize> = (0..parts.len())
+                .filter(|r| {
+                    parts[*r] == Part::Train
+                        && stream::unit(crate::rng::mix(keys[*r] ^ 0x5bd1_e995)) < rate
+                })
+                .collect();
+            s.push(data, &rows);
         }
         Ok(())
     });
@@ -298,6 +370,7 @@ fn produce(dset: &DatasetPlan, seed: u64, pre: &Preprocessor, part: Part, tx: &S
     {
         let _ = tx.send(Err(e));
     }
+    kept
 }
 
 /// Batches cut from a streamed pass, through the shuffle buffer when training.
@@ -326,7 +399,7 @@ impl StreamBatches {
                 }
             };
             match got {
-                Some(Ok(Ok((x, y)))) => {
+                Some(Ok(Ok((_, x, y)))) => {
                     for (r, t) in y.iter().enumerate() {
                         let row = &x[r * width..(r + 1) * width];
                         match &mut self.shuffle {

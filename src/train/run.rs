@@ -176,6 +176,7 @@ impl Loaded {
             },
             counts,
             queried,
+            passes: 1,
         }))
     }
 
@@ -380,7 +381,19 @@ pub fn train(ctx: &Context<'_>, plan: &TrainPlan, opts: &Options) -> Result<Outc
     super::parallel::check_ranks(plan, ranks(opts))?;
     let dset = dataset(ctx.program, plan)?;
     let backend = select_backend(opts)?;
+    let t0 = Instant::now();
     let loaded = Loaded::load(dset, plan.seed)?;
+    if let (Loaded::Stream(f), true) = (&loaded, opts.verbose) {
+        let secs = t0.elapsed().as_secs_f64();
+        let rows = f.counts.train + f.counts.val + f.counts.test;
+        eprintln!(
+            "streamed `{}`: {rows} rows, fitted in {} pass{} over the sources in {secs:.2} s ({:.0} rows/s a pass)",
+            dset.name,
+            f.passes,
+            if f.passes == 1 { "" } else { "es" },
+            (rows * f.passes) as f64 / secs.max(1e-9)
+        );
+    }
     // Every rank of an MPI job splits the same data: rank 0 says what it finds.
     if rank(opts) == 0 {
         for w in loaded.warnings(dset) {
@@ -992,22 +1005,66 @@ pub fn eval_feed(
     feed: &Feed<'_>,
     part: Part,
 ) -> Result<(f64, Vec<f32>, Vec<f32>), Diagnostic> {
-    let mut loss_sum = 0.0f64;
-    let mut outs: Vec<f32> = Vec::new();
-    let mut targets: Vec<f32> = Vec::new();
-    for b in feed.eval_batches(dset, pre, plan.batch, part) {
-        let b = b?;
+    let (mut all, _) = eval_parts(exe, built, plan, dset, pre, feed, &[part], None)?;
+    let e = all.pop().unwrap_or_default();
+    Ok((e.loss_sum, e.outs, e.targets))
+}
+
+/// What the evaluation function gave over one part's rows: the summed loss, the outputs (`k`
+/// values a row) and the targets.
+#[derive(Default)]
+struct Evaluated {
+    loss_sum: f64,
+    outs: Vec<f32>,
+    targets: Vec<f32>,
+}
+
+/// The evaluation function over each of `parts` (one pass over a stream), and from a stream
+/// the drift profile's sample of about `sample` training rows.
+#[allow(clippy::too_many_arguments)]
+fn eval_parts(
+    exe: &mut dyn Executable,
+    built: &Built,
+    plan: &TrainPlan,
+    dset: &hir::DatasetPlan,
+    pre: &Preprocessor,
+    feed: &Feed<'_>,
+    parts: &[Part],
+    sample: Option<usize>,
+) -> Result<(Vec<Evaluated>, Option<crate::monitor::profile::Sample>), Diagnostic> {
+    let mut all: Vec<Evaluated> = parts.iter().map(|_| Evaluated::default()).collect();
+    let sample = feed.eval_all(dset, pre, plan.batch, parts, sample, |i, b| {
         let f = *built.eval.get(&b.n).ok_or_else(|| {
             Diagnostic::internal(format!("no evaluation function for batch {}", b.n))
         })?;
         let r = exe
             .run(f, &[b.x, b.y.clone()])
             .map_err(|e| e.diagnostic())?;
-        loss_sum += f64::from(r[0].item());
-        outs.extend_from_slice(r[1].as_f32());
-        targets.extend(b.y.into_f32());
+        let e = &mut all[i];
+        e.loss_sum += f64::from(r[0].item());
+        e.outs.extend_from_slice(r[1].as_f32());
+        e.targets.extend(b.y.into_f32());
+        Ok(())
+    })?;
+    Ok((all, sample))
+}
+
+/// The mean loss and the train's metrics of an evaluation (none without rows).
+fn figures_from(
+    plan: &TrainPlan,
+    dset: &hir::DatasetPlan,
+    e: &Evaluated,
+) -> BTreeMap<String, Value> {
+    let mut figures = BTreeMap::new();
+    if e.targets.is_empty() {
+        return figures;
     }
-    Ok((loss_sum, outs, targets))
+    figures.insert(
+        "loss".into(),
+        json_number(e.loss_sum / e.targets.len() as f64),
+    );
+    figures.extend(figures_of(plan, dset, &e.outs, &e.targets));
+    figures
 }
 
 /// Loss and figures of the model on `rows` (evaluation mode).
@@ -1039,17 +1096,11 @@ pub fn evaluate_feed(
     feed: &Feed<'_>,
     part: Part,
 ) -> Result<BTreeMap<String, Value>, Diagnostic> {
-    let mut figures = BTreeMap::new();
     if feed.len(part) == 0 {
-        return Ok(figures);
+        return Ok(BTreeMap::new());
     }
-    let (loss_sum, outs, targets) = eval_feed(exe, built, plan, dset, pre, feed, part)?;
-    if targets.is_empty() {
-        return Ok(figures);
-    }
-    figures.insert("loss".into(), json_number(loss_sum / targets.len() as f64));
-    figures.extend(figures_of(plan, dset, &outs, &targets));
-    Ok(figures)
+    let (mut all, _) = eval_parts(exe, built, plan, dset, pre, feed, &[part], None)?;
+    Ok(figures_from(plan, dset, &all.pop().unwrap_or_default()))
 }
 
 /// The train's metrics of outputs against targets.
@@ -1415,7 +1466,7 @@ fn train_fold(
         }
     }
     let epochs_run = p.epoch;
-    let (best_epoch, val) = match p.early.best {
+    let restored = match p.early.best {
         Some((_, e, ws)) => {
             restore(exe.as_mut(), &built, &ws)?;
             // samples.safetensors shows the models the run keeps: the best epoch's.
@@ -1424,50 +1475,74 @@ fn train_fold(
             {
                 super::objectives::write_last(dir, &t, &plan.name)?;
             }
-            let val = evaluate_any(
+            Some(e)
+        }
+        None => None,
+    };
+    let best_epoch = restored.unwrap_or(epochs_run);
+    // The reference of drift monitoring: the training rows as they came, and the answers
+    // of the model on the validation rows.
+    let k = dset.target.kind.classes();
+    let (val, test, profile) = match feed.rows(Part::Train) {
+        // A stream: the validation figures and answers, the test figures and the drift
+        // profile's sample of training rows, in one pass.
+        None => {
+            let (all, sample) = eval_parts(
                 exe.as_mut(),
                 &built,
                 plan,
                 dset,
                 &pre,
                 &feed,
-                Part::Val,
-                "val",
+                &[Part::Val, Part::Test],
+                Some(PROFILE_ROWS),
             )?;
-            (e, val)
+            let answers =
+                crate::monitor::profile::answers(&all[0].outs, k.unwrap_or(1), k.is_some());
+            let sample = sample.ok_or_else(|| Diagnostic::internal("no sample of a stream"))?;
+            let mut profile = crate::monitor::profile::profile(&plan.name, &sample, &answers, k);
+            profile.rows = train_rows;
+            (
+                figures_from(plan, dset, &all[0]),
+                figures_from(plan, dset, &all[1]),
+                profile,
+            )
         }
-        None => (epochs_run, p.last_val),
-    };
-    let test = evaluate_any(
-        exe.as_mut(),
-        &built,
-        plan,
-        dset,
-        &pre,
-        &feed,
-        Part::Test,
-        "test",
-    )?;
-    // The reference of drift monitoring: the training rows as they came, and the answers
-    // of the model on the validation rows.
-    let profile = {
-        let k = dset.target.kind.classes();
-        let answers = if feed.len(Part::Val) == 0 || multi.is_some() {
-            Vec::new()
-        } else {
-            let (_, outs, _) = eval_feed(exe.as_mut(), &built, plan, dset, &pre, &feed, Part::Val)?;
-            crate::monitor::profile::answers(&outs, k.unwrap_or(1), k.is_some())
-        };
-        match feed.rows(Part::Train) {
-            Some((data, rows)) => {
-                crate::monitor::profile::profile_rows(&plan.name, &pre, data, rows, &answers, k)
-            }
-            None => {
-                let sample = feed.train_sample(&pre, PROFILE_ROWS)?;
-                let mut p = crate::monitor::profile::profile(&plan.name, &sample, &answers, k);
-                p.rows = train_rows;
-                p
-            }
+        Some((data, rows)) => {
+            let val = if restored.is_some() {
+                evaluate_any(
+                    exe.as_mut(),
+                    &built,
+                    plan,
+                    dset,
+                    &pre,
+                    &feed,
+                    Part::Val,
+                    "val",
+                )?
+            } else {
+                p.last_val
+            };
+            let test = evaluate_any(
+                exe.as_mut(),
+                &built,
+                plan,
+                dset,
+                &pre,
+                &feed,
+                Part::Test,
+                "test",
+            )?;
+            let answers = if feed.len(Part::Val) == 0 || multi.is_some() {
+                Vec::new()
+            } else {
+                let (_, outs, _) =
+                    eval_feed(exe.as_mut(), &built, plan, dset, &pre, &feed, Part::Val)?;
+                crate::monitor::profile::answers(&outs, k.unwrap_or(1), k.is_some())
+            };
+            let profile =
+                crate::monitor::profile::profile_rows(&plan.name, &pre, data, rows, &answers, k);
+            (val, test, profile)
         }
     };
     let mut rates = p.epoch_rates;

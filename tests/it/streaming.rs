@@ -139,3 +139,84 @@ fn a_killed_streamed_run_resumes_to_the_uninterrupted_result() {
     );
     assert_eq!(epochs(&killed), epochs(&reference));
 }
+
+/// The peak resident memory (VmHWM) of a child process, watched until it exits.
+#[cfg(target_os = "linux")]
+fn peak_while_running(mut child: std::process::Child) -> (std::process::ExitStatus, u64) {
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0u64;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&status_file)
+            && let Some(kb) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak = peak.max(kb * 1024);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status, peak);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+/// Six times the rows, the same memory: a streamed run holds a chunk, the shuffle buffer and
+/// the drift sample, never the rows (here penguins repeated, 86,000 and 516,000 rows).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_streamed_run_holds_the_same_memory_for_six_times_the_rows() {
+    let work = out_dir("stream-memory");
+    let text = std::fs::read_to_string(crate::root().join("examples/data/penguins.csv")).unwrap();
+    let (header, rows) = text.split_once('\n').unwrap();
+    let peak = |copies: usize, stream: bool| {
+        let dir = work.join(format!("{copies}-{stream}"));
+        let mut body = String::with_capacity(rows.len() * copies + header.len() + 1);
+        body.push_str(header);
+        body.push('\n');
+        for _ in 0..copies {
+            body.push_str(rows);
+        }
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        std::fs::write(dir.join("data/penguins.csv"), body).unwrap();
+        let spec = copy_penguins(&dir, "s.mlx", |t| {
+            let t = replace(t, ", stratify: true", "");
+            if stream {
+                replace(&t, "  dedup  = true", "  stream = true")
+            } else {
+                replace(&t, "  dedup  = true", "")
+            }
+        });
+        let child = mlx()
+            .arg("run")
+            .arg(&spec)
+            .args(["--set", "epochs=1", "--set", "batch=256", "-q", "--no-plot"])
+            .arg("--out")
+            .arg(dir.join("runs"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let (status, peak) = peak_while_running(child);
+        assert!(status.success(), "{copies} copies, stream {stream}");
+        peak
+    };
+    let (small, large) = (peak(250, true), peak(1500, true));
+    let (held_small, held_large) = (peak(250, false), peak(1500, false));
+    eprintln!(
+        "peak memory, 86k and 516k rows: streamed {} and {} MB, in memory {} and {} MB",
+        small >> 20,
+        large >> 20,
+        held_small >> 20,
+        held_large >> 20
+    );
+    assert!(
+        large < small + (16 << 20),
+        "streamed: {small} bytes for 86k rows, {large} for 516k"
+    );
+    // Rows held in memory do grow with their number: the test sees what it guards against.
+    assert!(
+        held_large - held_small > 2 * large.saturating_sub(small),
+        "in memory {held_small} and {held_large} bytes, streamed {small} and {large}"
+    );
+}
