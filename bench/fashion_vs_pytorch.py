@@ -2,10 +2,12 @@
 """Training throughput of mlx against PyTorch on the Fashion-MNIST examples, on the
 CPU (default) or the GPU (`--backend cuda`).
 
-For each model (MLP, LeNet-5, row-LSTM) this runs, one after the other and each
-in its own subprocess:
+For each model — the examples (MLP, LeNet-5, row-LSTM, row-GRU) and the benchmark's own
+(bench/models/: the deeper CNN of issue 19, a VGG-style CNN with batch norm, a ResNet-style
+network with skip connections, a stacked GRU, a wide MLP) — this runs, one after the
+other and each in its own subprocess:
 
-  * mlx:     `mlx run examples/fashion_<model>.mlx --set epochs=1 --out TMP -q`
+  * mlx:     `mlx run <dir>/fashion_<model>.mlx --set epochs=1 --out TMP -q`
              with MLX_THREADS=<threads>; throughput is `samples_per_second` from
              the run's summary.json (training samples / training time).
   * PyTorch: this script in a hidden `--torch-child MODEL` mode: the same model,
@@ -47,14 +49,16 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
 TRAIN_IMAGES = DATA_DIR / "train-images-idx3-ubyte.gz"
 TRAIN_LABELS = DATA_DIR / "train-labels-idx1-ubyte.gz"
-MODELS = ["mlp", "lenet", "lstm"]
+# The canonical examples (examples/fashion_*.mlx), then models of the benchmark's own
+# (bench/models/fashion_*.mlx) so that no shape family goes untuned.
+MODELS = ["mlp", "lenet", "lstm", "gru", "deep", "vgg", "resnet", "stacked_gru", "wide_mlp"]
 
 # Must match examples/fashion_*.mlx and examples/fashion_data.mlx.
 MEAN, STD = 0.2860, 0.3530
 TRAIN_ROWS = 54000  # mlx holds out 10% of the 60000 training rows for validation
 BATCH = 128
 LR = 1e-3
-CLIP = {"lstm": 1.0}
+CLIP = {"lstm": 1.0, "gru": 1.0, "stacked_gru": 1.0}
 
 TORCH_HINT = (
     "PyTorch is not importable by {py}.\n"
@@ -112,6 +116,66 @@ def build_model(name):
                 return self.out(seq[:, -1, :])
 
         return RowLSTM()
+    if name in ("gru", "stacked_gru"):
+
+        class RowGRU(nn.Module):
+            def __init__(self, hidden=64, layers=1 if name == "gru" else 2):
+                super().__init__()
+                self.gru = nn.GRU(28, hidden, num_layers=layers, batch_first=True)
+                self.out = nn.Linear(hidden, 10)
+
+            def forward(self, x):
+                seq, _ = self.gru(x.squeeze(1))
+                return self.out(seq[:, -1, :])
+
+        return RowGRU()
+    if name == "deep":
+        return nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.GELU(),
+            nn.MaxPool2d(3, stride=2, padding=1),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.BatchNorm2d(64), nn.GELU(),
+            nn.Conv2d(64, 64, 3, padding=1), nn.BatchNorm2d(64), nn.GELU(),
+            nn.AvgPool2d(7), nn.Flatten(), nn.Linear(64, 10),
+        )
+    if name == "vgg":
+
+        def block(cin, cout):
+            return [
+                nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(),
+                nn.Conv2d(cout, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(),
+            ]
+
+        return nn.Sequential(
+            *block(1, 32), nn.MaxPool2d(2),
+            *block(32, 64), nn.MaxPool2d(2),
+            nn.Conv2d(64, 128, 3, padding=1), nn.BatchNorm2d(128), nn.ReLU(),
+            nn.AvgPool2d(7), nn.Flatten(), nn.Linear(128, 10),
+        )
+    if name == "resnet":
+
+        class Residual(nn.Module):
+            def __init__(self, c):
+                super().__init__()
+                self.body = nn.Sequential(
+                    nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(),
+                    nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c),
+                )
+
+            def forward(self, x):
+                return (self.body(x) + x).relu()
+
+        return nn.Sequential(
+            nn.Conv2d(1, 32, 3, stride=2, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+            Residual(32), Residual(32),
+            nn.AvgPool2d(14), nn.Flatten(), nn.Linear(32, 10),
+        )
+    if name == "wide_mlp":
+        return nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(784, 1024), nn.ReLU(),
+            nn.Linear(1024, 1024), nn.ReLU(),
+            nn.Linear(1024, 10),
+        )
     raise SystemExit(f"unknown model {name!r}")
 
 
@@ -217,6 +281,8 @@ def fail(side, model, cmd, rc, stdout, stderr, reason=None):
 
 def run_mlx(mlx, model, threads, backend="cpu"):
     example = ROOT / "examples" / f"fashion_{model}.mlx"
+    if not example.is_file():
+        example = ROOT / "bench" / "models" / f"fashion_{model}.mlx"
     env = dict(os.environ, MLX_THREADS=str(threads))
     tmp = tempfile.mkdtemp(prefix="mlx-bench-")
     try:

@@ -19,8 +19,6 @@ use std::sync::Arc;
 
 /// The code of what a streamed dataset cannot do.
 const STREAM: &str = "mlx::data::stream";
-/// Rows a streamed dataset's shuffle holds unless `shuffle_buffer` says otherwise.
-pub const DEFAULT_SHUFFLE_BUFFER: usize = 1 << 16;
 
 impl<'a> Checker<'a> {
     /// The checked plan of dataset `name` (index into `program.datasets`), built once.
@@ -460,7 +458,7 @@ impl<'a> Checker<'a> {
             return None;
         }
         Some(Some(StreamPlan {
-            buffer: buffer.map_or(DEFAULT_SHUFFLE_BUFFER, |(n, _)| n),
+            buffer: buffer.map(|(n, _)| n),
         }))
     }
 

@@ -302,10 +302,11 @@ pub struct DatasetPlan {
 }
 
 /// A streamed dataset: rows split by a seeded hash of their text, statistics fitted in passes
-/// over the training rows, batches drawn through a shuffle buffer of `buffer` rows.
+/// over the training rows, batches drawn through a shuffle buffer of `buffer` rows (`None`:
+/// the default, sized at run time from the row width).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct StreamPlan {
-    pub buffer: usize,
+    pub buffer: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

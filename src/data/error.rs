@@ -11,6 +11,8 @@ pub const LABEL: &str = "mlx::data::label";
 pub const VALUE: &str = "mlx::data::value";
 pub const COLUMN_MISSING: &str = "mlx::data::column_missing";
 pub const SPLIT: &str = "mlx::data::split";
+/// What a streamed dataset cannot do, or a source that changed between its passes.
+pub const STREAM: &str = "mlx::data::stream";
 
 /// A problem with the data itself, found while loading, splitting or preprocessing it.
 #[derive(Clone, Debug, PartialEq)]

@@ -891,7 +891,6 @@ impl<'p> Builder<'p> {
         }
     }
 
-    /// Remove every row whose `keep` is false.
     /// Forget the rows, keep the sources, levels and codes (for the next chunk of a stream).
     fn clear_rows(&mut self) {
         let d = &mut self.data;
@@ -912,6 +911,7 @@ impl<'p> Builder<'p> {
         self.drop.clear();
     }
 
+    /// Remove every row whose `keep` is false.
     fn compact(&mut self, keep: &[bool]) {
         if keep.iter().all(|k| *k) {
             return;

@@ -18,7 +18,7 @@
 //!   batch; at the end the rest of the buffer is shuffled (Fisher-Yates, same stream) and
 //!   follows. Batches are cut from that order, the last may be smaller.
 
-use super::error::{DataError, SPLIT, VALUE};
+use super::error::{DataError, SPLIT, STREAM, VALUE};
 use super::load::{Column, Data, QueriedRows};
 use super::preprocess::{
     FeatureKind, FittedFeature, FittedStep, LevelCounts, Preprocessor, category_steps, snapped,
@@ -84,22 +84,55 @@ pub fn part_of(split: &Split, role: SourceRole, key: u64) -> Part {
     }
 }
 
-/// Every chunk of a streamed dataset with the part of each of its rows.
+/// What one pass read: its rows and the wrapping sum of their keys. Every pass of a run must
+/// read what the first did (a source appended to or edited mid-run would otherwise give
+/// batches of sizes nobody compiled, or statistics of rows that are gone).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Digest {
+    pub rows: u64,
+    pub keys: u64,
+}
+
+impl Digest {
+    /// An error unless `now` (a later pass) read the rows of `self` (the first).
+    pub fn same(self, now: Digest) -> Result<(), DataError> {
+        if self == now {
+            return Ok(());
+        }
+        let what = if self.rows == now.rows {
+            format!("the same number of rows ({}) but other values", now.rows)
+        } else {
+            format!("{} rows where the first read {}", now.rows, self.rows)
+        };
+        Err(DataError::new(
+            STREAM,
+            format!("the streamed sources changed during the run: a later pass read {what}"),
+        )
+        .with_help("a streamed dataset is read several times: keep its files (and a query's rows, in a fixed ORDER BY) unchanged until the run ends"))
+    }
+}
+
+/// Every chunk of a streamed dataset with the key and part of each of its rows. Returns what
+/// the SQL sources returned and the pass's digest.
 pub fn visit(
     plan: &DatasetPlan,
     seed: u64,
     mut f: impl FnMut(&Data, &[u64], &[Part]) -> Result<(), DataError>,
-) -> Result<Vec<QueriedRows>, DataError> {
+) -> Result<(Vec<QueriedRows>, Digest), DataError> {
     let mut parts = Vec::new();
-    Data::stream(plan, seed, CHUNK, |data, keys| {
+    let mut digest = Digest::default();
+    let queried = Data::stream(plan, seed, CHUNK, |data, keys| {
         parts.clear();
         parts.extend(
             keys.iter()
                 .enumerate()
                 .map(|(r, k)| part_of(&plan.split, data.role(r), *k)),
         );
+        digest.rows += keys.len() as u64;
+        digest.keys = keys.iter().fold(digest.keys, |a, k| a.wrapping_add(*k));
         f(data, keys, &parts)
-    })
+    })?;
+    Ok((queried, digest))
 }
 
 /// The rows of `part` in a chunk.
@@ -107,21 +140,25 @@ pub fn rows_of(parts: &[Part], part: Part) -> Vec<usize> {
     (0..parts.len()).filter(|r| parts[*r] == part).collect()
 }
 
+/// What fitting a streamed dataset found: the preprocessing, the rows of each part, what
+/// each SQL source returned and the digest of the rows (from the first pass).
 #[derive(Debug)]
-/// What fitting a streamed dataset found: the preprocessing, the rows of each part, and
-/// what each SQL source returned (from the first pass).
 pub struct Fitted {
     pub pre: Preprocessor,
     pub counts: Counts,
     pub queried: Vec<QueriedRows>,
+    pub digest: Digest,
     /// Passes over the sources the fit took.
     pub passes: usize,
 }
 
 /// The rows of each part, in one pass.
-pub fn count(plan: &DatasetPlan, seed: u64) -> Result<(Counts, Vec<QueriedRows>), DataError> {
+pub fn count(
+    plan: &DatasetPlan,
+    seed: u64,
+) -> Result<(Counts, Vec<QueriedRows>, Digest), DataError> {
     let mut c = Counts::default();
-    let queried = visit(plan, seed, |_, _, parts| {
+    let (queried, digest) = visit(plan, seed, |_, _, parts| {
         for p in parts {
             match p {
                 Part::Train => c.train += 1,
@@ -131,11 +168,11 @@ pub fn count(plan: &DatasetPlan, seed: u64) -> Result<(Counts, Vec<QueriedRows>)
         }
         Ok(())
     })?;
-    Ok((c, queried))
+    Ok((c, queried, digest))
 }
 
-/// Values at most a bucket may hold for its ranks to be found by sorting it.
-const SORTED: usize = 1 << 20;
+/// Values at most a bucket may hold for its ranks to be found by sorting it (2 MiB of them).
+const SORTED: usize = 1 << 18;
 
 /// The order-preserving key of a number (`f64::total_cmp` order).
 fn order_key(x: f64) -> u64 {
@@ -150,7 +187,8 @@ fn from_key(k: u64) -> f64 {
 /// A wanted order statistic: its rank, the key prefix of the bucket known to hold it, the
 /// values with keys below that bucket, and what the current pass does about it.
 struct Probe {
-    rank: usize,
+    /// The ranks this bucket holds (one probe per bucket).
+    ranks: Vec<usize>,
     prefix: u64,
     bits: u32,
     below: usize,
@@ -162,7 +200,8 @@ enum Probing {
     Count(Vec<u64>),
     /// Keep the bucket's values, to sort.
     Keep(Vec<f64>),
-    Found(f64),
+    /// The bucket's values, sorted (or its one value, once narrowed to a whole key).
+    Found(Vec<f64>),
 }
 
 impl Probe {
@@ -177,14 +216,14 @@ impl Probe {
         }
         let (prefix, bits) = ((prefix << 16) | b as u64, bits + 16);
         let state = if bits == 64 {
-            Probing::Found(from_key(prefix))
+            Probing::Found(vec![from_key(prefix)])
         } else if hist[b] as usize <= SORTED {
             Probing::Keep(Vec::new())
         } else {
             Probing::Count(vec![0; 1 << 16])
         };
         Probe {
-            rank,
+            ranks: vec![rank],
             prefix,
             bits,
             below: cum,
@@ -203,18 +242,33 @@ impl Probe {
         }
     }
 
-    fn finish(self) -> Probe {
+    /// After a pass: a counted bucket narrows (one probe per rank, merged again by
+    /// `Select::finish` where they share a bucket), a kept one is sorted.
+    fn finish(self) -> Vec<Probe> {
         match self.state {
-            Probing::Count(h) => Probe::narrowed(self.rank, self.prefix, self.bits, self.below, &h),
+            Probing::Count(h) => self
+                .ranks
+                .iter()
+                .map(|r| Probe::narrowed(*r, self.prefix, self.bits, self.below, &h))
+                .collect(),
             Probing::Keep(mut v) => {
                 v.sort_by(f64::total_cmp);
-                let x = v.get(self.rank - self.below).copied().unwrap_or(f64::NAN);
-                Probe {
-                    state: Probing::Found(x),
+                vec![Probe {
+                    state: Probing::Found(v),
                     ..self
-                }
+                }]
             }
-            Probing::Found(_) => self,
+            Probing::Found(_) => vec![self],
+        }
+    }
+
+    /// The value of rank `r`, once found (`None` if the bucket held fewer values than the
+    /// first pass counted: the digest check reports that).
+    fn value_of(&self, r: usize) -> Option<f64> {
+        match &self.state {
+            Probing::Found(v) if v.len() == 1 && self.bits == 64 => Some(v[0]),
+            Probing::Found(v) => v.get(r.checked_sub(self.below)?).copied(),
+            _ => None,
         }
     }
 }
@@ -225,6 +279,8 @@ struct Select {
     /// The first pass: the count by the top 16 key bits.
     top: Option<Vec<u64>>,
     probes: Vec<Probe>,
+    /// The ranks wanted, in order.
+    wanted: Vec<usize>,
     /// The ranks wanted, as a function of the count.
     ranks: fn(usize, &[f64]) -> Vec<usize>,
     args: Vec<f64>,
@@ -236,6 +292,7 @@ impl Select {
             n: 0,
             top: Some(vec![0; 1 << 16]),
             probes: Vec::new(),
+            wanted: Vec::new(),
             ranks,
             args,
         }
@@ -261,23 +318,36 @@ impl Select {
             if self.n == 0 {
                 return Some(Vec::new());
             }
-            self.probes = (self.ranks)(self.n, &self.args)
-                .into_iter()
-                .map(|r| Probe::narrowed(r, 0, 0, 0, &h))
+            let ranks = (self.ranks)(self.n, &self.args);
+            self.probes = ranks
+                .iter()
+                .map(|r| Probe::narrowed(*r, 0, 0, 0, &h))
                 .collect();
+            self.wanted = ranks;
         } else {
             self.probes = std::mem::take(&mut self.probes)
                 .into_iter()
-                .map(Probe::finish)
+                .flat_map(Probe::finish)
                 .collect();
         }
-        self.probes
-            .iter()
-            .map(|p| match p.state {
-                Probing::Found(x) => Some(x),
-                _ => None,
-            })
-            .collect()
+        // Ranks in one bucket share its probe: one histogram or one kept copy of its values.
+        let mut shared: Vec<Probe> = Vec::new();
+        for p in std::mem::take(&mut self.probes) {
+            match shared
+                .iter_mut()
+                .find(|q| (q.prefix, q.bits) == (p.prefix, p.bits))
+            {
+                Some(q) => q.ranks.extend(p.ranks),
+                None => shared.push(p),
+            }
+        }
+        self.probes = shared;
+        let mut found = Vec::with_capacity(self.wanted.len());
+        for r in &self.wanted {
+            let p = self.probes.iter().find(|p| p.ranks.contains(r))?;
+            found.push(p.value_of(*r)?);
+        }
+        Some(found)
     }
 }
 
@@ -510,6 +580,7 @@ pub fn fit(plan: &DatasetPlan, seed: u64) -> Result<Fitted, DataError> {
     }
     let mut counts: Option<Counts> = None;
     let mut queried = Vec::new();
+    let mut first_digest = Digest::default();
     let mut passes = 0;
     loop {
         let first = counts.is_none();
@@ -521,7 +592,7 @@ pub fn fit(plan: &DatasetPlan, seed: u64) -> Result<Fitted, DataError> {
         }
         let mut c = Counts::default();
         passes += 1;
-        let q = visit(plan, seed, |data, _, parts| {
+        let (q, digest) = visit(plan, seed, |data, _, parts| {
             let train = rows_of(parts, Part::Train);
             if first {
                 c.train += train.len();
@@ -570,6 +641,9 @@ pub fn fit(plan: &DatasetPlan, seed: u64) -> Result<Fitted, DataError> {
             }
             counts = Some(c);
             queried = q;
+            first_digest = digest;
+        } else {
+            first_digest.same(digest)?;
         }
         for fit in fits.iter_mut() {
             if let FeatureFit::Number(n) = fit {
@@ -587,7 +661,18 @@ pub fn fit(plan: &DatasetPlan, seed: u64) -> Result<Fitted, DataError> {
                 steps: n.done,
             },
             (FeatureFit::Category(lc), ColumnKind::Category { levels: block }) => {
-                category_steps(&f.column, &f.steps, block, lc)?.0
+                match category_steps(&f.column, &f.steps, block, lc)? {
+                    (fitted, None) => fitted,
+                    (_, Some(_)) => {
+                        return Err(DataError::new(
+                            STREAM,
+                            format!(
+                                "feature `{}`: steps after `ordinal` are not fitted on a streamed dataset",
+                                f.column
+                            ),
+                        ));
+                    }
+                }
             }
             _ => return Err(DataError::new(VALUE, "a feature of another kind")),
         });
@@ -596,6 +681,7 @@ pub fn fit(plan: &DatasetPlan, seed: u64) -> Result<Fitted, DataError> {
         pre: Preprocessor { features },
         counts: counts.unwrap_or_default(),
         queried,
+        digest: first_digest,
         passes,
     })
 }

@@ -169,13 +169,15 @@ impl Loaded {
         if dset.stream.is_none() {
             return Loaded::load(dset, seed);
         }
-        let (counts, queried) = data::stream::count(dset, seed).map_err(|e| e.diagnostic())?;
+        let (counts, queried, digest) =
+            data::stream::count(dset, seed).map_err(|e| e.diagnostic())?;
         Ok(Loaded::Stream(data::stream::Fitted {
             pre: Preprocessor {
                 features: Vec::new(),
             },
             counts,
             queried,
+            digest,
             passes: 1,
         }))
     }
@@ -207,7 +209,8 @@ impl Loaded {
                 dset,
                 seed,
                 counts: f.counts,
-                buffer: dset.stream.map_or(1, |s| s.buffer),
+                digest: f.digest,
+                buffer: dset.stream.and_then(|s| s.buffer),
             },
         }
     }

@@ -42,7 +42,7 @@ fn fit_in_memory(plan: &DatasetPlan, seed: u64) -> Preprocessor {
 
 fn streamed(mut plan: DatasetPlan) -> DatasetPlan {
     plan.dedup = false;
-    plan.stream = Some(StreamPlan { buffer: 64 });
+    plan.stream = Some(StreamPlan { buffer: Some(64) });
     plan.split = Split::Random {
         train: 0.6,
         val: 0.2,
