@@ -53,18 +53,11 @@ model linear(x: Float[B, F]) -> Float[B, C] {{
 model mlp(x: Float[B, F]) -> Float[B, C] {{
   x |> dense(64) |> relu |> dense(C)
 }}
-train linear_model {{
-  model = linear
-  data = big
-  loss = cross_entropy
-  optimizer = adam(lr: 0.002)
-  epochs = 1
-  batch = 256
-  seed = 1
-  metrics = [accuracy]
-}}
-train mlp_model {{
-  model = mlp
+{trains}"""
+
+
+TRAIN = """train {model}_model {{
+  model = {model}
   data = big
   loss = cross_entropy
   optimizer = adam(lr: 0.002)
@@ -74,6 +67,7 @@ train mlp_model {{
   metrics = [accuracy]
 }}
 """
+TRAINS = ["linear", "mlp"]
 
 
 def generate(path, gb):
@@ -150,7 +144,8 @@ def main():
     size = os.path.getsize(path)
     spec = os.path.join(DIR, "mlx-stream.mlx")
     with open(spec, "w") as f:
-        f.write(SPEC.format(path=path))
+        trains = "".join(TRAIN.format(model=m) for m in TRAINS)
+        f.write(SPEC.format(path=path, trains=trains))
     lines = [f"# Training on a {size / 1e9:.2f} GB CSV file with bounded memory\n"]
     lines.append(f"mlx: `{MLX}`; {os.cpu_count()} CPUs; whole-process wall time and peak RSS per command.\n")
     lines.append("| what | rows | wall s | rows/s | peak RSS MiB |")
@@ -159,7 +154,7 @@ def main():
     secs, rss, out, err, rc = timed([MLX, "check", spec])
     assert rc == 0, err
     rows = None
-    for train in ["linear_model", "mlp_model"]:
+    for train in [f"{m}_model" for m in TRAINS]:
         out_dir = os.path.join(DIR, "mlx-stream-runs")
         s, r, out, err, rc = timed([MLX, "run", spec, "--train", train, "--out", out_dir, "--no-plot"])
         assert rc == 0, err

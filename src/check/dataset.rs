@@ -97,42 +97,16 @@ impl<'a> Checker<'a> {
                 }
                 DatasetEntry::Setting(en) => match en.key.name.as_str() {
                     "split" => split_e = Some(&en.value),
-                    "dedup" => match self.scalar_expr(&en.value) {
-                        Val::Bool(Some(b)) => {
+                    "dedup" => match self.bool_setting(en) {
+                        Some(b) => {
                             dedup = b;
                             dedup_span = en.key.span.to(en.value.span);
                         }
-                        Val::Poison => ok = false,
-                        v => {
-                            self.error(
-                                Diagnostic::error(
-                                    "mlx::type::mismatch",
-                                    format!(
-                                        "`dedup` must be true or false, found {}",
-                                        v.describe()
-                                    ),
-                                )
-                                .with_label(en.value.span, "not a boolean"),
-                            );
-                            ok = false;
-                        }
+                        None => ok = false,
                     },
-                    "stream" => match self.scalar_expr(&en.value) {
-                        Val::Bool(Some(b)) => stream = Some((b, en.key.span.to(en.value.span))),
-                        Val::Poison => ok = false,
-                        v => {
-                            self.error(
-                                Diagnostic::error(
-                                    "mlx::type::mismatch",
-                                    format!(
-                                        "`stream` must be true or false, found {}",
-                                        v.describe()
-                                    ),
-                                )
-                                .with_label(en.value.span, "not a boolean"),
-                            );
-                            ok = false;
-                        }
+                    "stream" => match self.bool_setting(en) {
+                        Some(b) => stream = Some((b, en.key.span.to(en.value.span))),
+                        None => ok = false,
                     },
                     "shuffle_buffer" => match self.positive_int(&en.value, "shuffle_buffer", 1) {
                         Some(n) => buffer = Some((n as usize, en.key.span.to(en.value.span))),
@@ -329,6 +303,28 @@ impl<'a> Checker<'a> {
             target: target_plan,
             feature_shape,
         })
+    }
+
+    /// The value of a `true`/`false` dataset setting (`None`, reported, when it is not one).
+    fn bool_setting(&mut self, en: &ast::Entry) -> Option<bool> {
+        match self.scalar_expr(&en.value) {
+            Val::Bool(Some(b)) => Some(b),
+            Val::Poison => None,
+            v => {
+                self.error(
+                    Diagnostic::error(
+                        "mlx::type::mismatch",
+                        format!(
+                            "`{}` must be true or false, found {}",
+                            en.key.name,
+                            v.describe()
+                        ),
+                    )
+                    .with_label(en.value.span, "not a boolean"),
+                );
+                None
+            }
+        }
     }
 
     /// A streamed dataset's plan, or the first thing it cannot stream: rows are split by a

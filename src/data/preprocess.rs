@@ -251,10 +251,14 @@ impl Fit<'_> {
                 Step::ImputeMean => FittedStep::ImputeMean {
                     value: stats::mean(vals).ok_or_else(|| self.no_values("mean"))?,
                 },
-                Step::ImputeMedian => FittedStep::ImputeMedian {
-                    value: stats::median_sorted(&stats::sorted(vals))
-                        .ok_or_else(|| self.no_values("median"))?,
-                },
+                Step::ImputeMedian | Step::RobustScale | Step::Winsorize { .. } => {
+                    let s = stats::sorted(vals);
+                    let median =
+                        stats::median_sorted(&s).ok_or_else(|| self.no_values(order_what(step)))?;
+                    order_step(step, median, |p| {
+                        stats::quantile_sorted(&s, p).unwrap_or(f64::NAN)
+                    })
+                }
                 Step::ImputeMode => FittedStep::ImputeMode {
                     value: Fill::Number(
                         stats::mode_sorted(&stats::sorted(vals))
@@ -286,17 +290,6 @@ impl Fit<'_> {
                         _ => return Err(self.no_values("range")),
                     }
                 }
-                Step::RobustScale => {
-                    let s = stats::sorted(vals);
-                    let median =
-                        stats::median_sorted(&s).ok_or_else(|| self.no_values("median"))?;
-                    let iqr = stats::quantile_sorted(&s, 0.75).unwrap_or(0.0)
-                        - stats::quantile_sorted(&s, 0.25).unwrap_or(0.0);
-                    FittedStep::RobustScale {
-                        median,
-                        iqr: if iqr > 0.0 { iqr } else { 1.0 },
-                    }
-                }
                 Step::Normalize { mean, std } => FittedStep::Normalize {
                     mean: *mean,
                     std: *std,
@@ -304,18 +297,6 @@ impl Fit<'_> {
                 Step::Scale { factor } => FittedStep::Scale { factor: *factor },
                 Step::Log1p => FittedStep::Log1p,
                 Step::Clip { lo, hi } => FittedStep::Clip { lo: *lo, hi: *hi },
-                Step::Winsorize { lo, hi } => {
-                    let s = stats::sorted(vals);
-                    let q = |p| {
-                        stats::quantile_sorted(&s, p).ok_or_else(|| self.no_values("quantiles"))
-                    };
-                    FittedStep::Winsorize {
-                        lo_quantile: *lo,
-                        hi_quantile: *hi,
-                        lo: q(*lo)?,
-                        hi: q(*hi)?,
-                    }
-                }
                 Step::OneHot | Step::Ordinal => return Err(self.not_here(step, "numbers")),
             };
             let fitted = snapped(fitted);
@@ -589,6 +570,36 @@ pub(crate) fn category_steps(
         VALUE,
         format!("the category `{column}` is never encoded (`one_hot` or `ordinal`)"),
     ))
+}
+
+/// What an order-statistic step computes, for "no values to compute its ...".
+pub(crate) fn order_what(step: &Step) -> &'static str {
+    match step {
+        Step::Winsorize { .. } => "quantiles",
+        _ => "median",
+    }
+}
+
+/// The fitted form of a step fitted on order statistics (`impute(median)`, `robust_scale`,
+/// `winsorize`) from the values' median and their quantile function: the in-memory fit sorts
+/// the values, the streamed one selects the ranks it needs (any other step is `impute(median)`).
+pub(crate) fn order_step(step: &Step, median: f64, q: impl Fn(f64) -> f64) -> FittedStep {
+    match step {
+        Step::RobustScale => {
+            let iqr = q(0.75) - q(0.25);
+            FittedStep::RobustScale {
+                median,
+                iqr: if iqr > 0.0 { iqr } else { 1.0 },
+            }
+        }
+        Step::Winsorize { lo, hi } => FittedStep::Winsorize {
+            lo_quantile: *lo,
+            hi_quantile: *hi,
+            lo: q(*lo),
+            hi: q(*hi),
+        },
+        _ => FittedStep::ImputeMedian { value: median },
+    }
 }
 
 /// The level text a constant fills a category with (`0` for the number 0).

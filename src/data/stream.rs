@@ -21,7 +21,8 @@
 use super::error::{DataError, SPLIT, STREAM, VALUE};
 use super::load::{Column, Data, QueriedRows};
 use super::preprocess::{
-    FeatureKind, FittedFeature, FittedStep, LevelCounts, Preprocessor, category_steps, snapped,
+    FeatureKind, FittedFeature, FittedStep, LevelCounts, Preprocessor, category_steps, order_step,
+    order_what, snapped,
 };
 use super::stats;
 use crate::check::hir::{ColumnKind, DatasetPlan, SourceRole, Split, Step};
@@ -508,35 +509,18 @@ impl NumberFit<'_> {
                     self.acc = Some(Acc::Select(s));
                     return Ok(());
                 };
-                let what = match step {
-                    Step::Winsorize { .. } => "quantiles",
-                    _ => "median",
-                };
                 if v.is_empty() {
-                    return Err(self.no_values(what));
+                    return Err(self.no_values(order_what(step)));
                 }
                 let n = s.n;
                 let median = stats::median_of(v[0], v[1], n % 2 == 1);
-                let q = |i: usize, q: f64| {
-                    stats::interpolate(v[i], v[i + 1], stats::quantile_ranks(n, q).2)
-                };
-                match step {
-                    Step::ImputeMedian => FittedStep::ImputeMedian { value: median },
-                    Step::RobustScale => {
-                        let iqr = q(4, 0.75) - q(2, 0.25);
-                        FittedStep::RobustScale {
-                            median,
-                            iqr: if iqr > 0.0 { iqr } else { 1.0 },
-                        }
-                    }
-                    Step::Winsorize { lo, hi } => FittedStep::Winsorize {
-                        lo_quantile: *lo,
-                        hi_quantile: *hi,
-                        lo: q(2, *lo),
-                        hi: q(4, *hi),
-                    },
-                    _ => return Err(DataError::new(VALUE, "a selection for another step")),
-                }
+                // Quantile `p` of the arguments: its two ranks follow the median's.
+                order_step(step, median, |p| {
+                    s.args.iter().position(|a| *a == p).map_or(f64::NAN, |k| {
+                        let i = 2 + 2 * k;
+                        stats::interpolate(v[i], v[i + 1], stats::quantile_ranks(n, p).2)
+                    })
+                })
             }
         };
         self.done.push(snapped(fitted));

@@ -518,6 +518,21 @@ mod tests {
         plan
     }
 
+    fn streamed<'a>(
+        plan: &'a DatasetPlan,
+        fitted: &stream::Fitted,
+        digest: Digest,
+        buffer: Option<usize>,
+    ) -> Feed<'a> {
+        Feed::Stream {
+            dset: plan,
+            seed: 7,
+            counts: fitted.counts,
+            digest,
+            buffer,
+        }
+    }
+
     /// A pass gives every row of its part once, in the batches counted up front; a pass that
     /// reads other rows than the first (a source changed mid-run) ends in an error, not in
     /// short or long epochs.
@@ -525,13 +540,7 @@ mod tests {
     fn passes_give_every_row_once_and_refuse_changed_sources() {
         let plan = streamed_penguins();
         let fitted = stream::fit(&plan, 7).unwrap();
-        let feed = Feed::Stream {
-            dset: &plan,
-            seed: 7,
-            counts: fitted.counts,
-            digest: fitted.digest,
-            buffer: Some(50),
-        };
+        let feed = streamed(&plan, &fitted, fitted.digest, Some(50));
         let train = feed.train_batches(&plan, &fitted.pre, 32, 7, 0, true);
         let total = train.total();
         let sizes: Vec<usize> = train.map(|b| b.unwrap().n).collect();
@@ -544,16 +553,11 @@ mod tests {
             .sum();
         assert_eq!(val, fitted.counts.val);
 
-        let changed = Feed::Stream {
-            dset: &plan,
-            seed: 7,
-            counts: fitted.counts,
-            digest: Digest {
-                keys: fitted.digest.keys ^ 1,
-                ..fitted.digest
-            },
-            buffer: Some(50),
+        let other = Digest {
+            keys: fitted.digest.keys ^ 1,
+            ..fitted.digest
         };
+        let changed = streamed(&plan, &fitted, other, Some(50));
         let r: Result<Vec<Batch>, Diagnostic> = changed
             .train_batches(&plan, &fitted.pre, 32, 7, 0, true)
             .collect();
@@ -580,13 +584,7 @@ mod tests {
     fn the_drift_sample_is_capped() {
         let plan = streamed_penguins();
         let fitted = stream::fit(&plan, 7).unwrap();
-        let feed = Feed::Stream {
-            dset: &plan,
-            seed: 7,
-            counts: fitted.counts,
-            digest: fitted.digest,
-            buffer: None,
-        };
+        let feed = streamed(&plan, &fitted, fitted.digest, None);
         for cap in [10, 100, 100_000] {
             let sample = feed
                 .eval_all(&plan, &fitted.pre, 32, &[Part::Test], Some(cap), |_, _| {

@@ -230,18 +230,15 @@ impl Loaded {
         match self {
             Loaded::Pool { data, folds } => split_warnings(dset, data, folds),
             Loaded::Stream(f) => {
-                let mut out = Vec::new();
-                let wants_val = !matches!(dset.split, hir::Split::None)
-                    || dset.sources.iter().any(|s| s.role == hir::SourceRole::Val);
-                if wants_val && f.counts.val == 0 {
-                    out.push("the validation split is empty: validation figures, early stopping and the drift profile's answers have no rows".to_string());
-                }
-                let wants_test = matches!(dset.split, hir::Split::Random { test, .. } if test > 0.0)
-                    || dset.sources.iter().any(|s| s.role == hir::SourceRole::Test);
-                if wants_test && f.counts.test == 0 {
-                    out.push("the test split is empty: there are no test figures and `mlx eval` has nothing to measure".to_string());
-                }
-                out
+                let c = f.counts;
+                let counts = format!(
+                    "{} rows: {} train, {} validation, {} test",
+                    c.train + c.val + c.test,
+                    c.train,
+                    c.val,
+                    c.test
+                );
+                empty_part_warnings(dset, &counts, c.val == 0, c.test == 0)
             }
         }
     }
@@ -305,6 +302,32 @@ impl Job<'_> {
     }
 }
 
+/// An empty validation or test part that the dataset asks for (`counts` says what each
+/// part holds).
+fn empty_part_warnings(
+    dset: &hir::DatasetPlan,
+    counts: &str,
+    val_empty: bool,
+    test_empty: bool,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let wants_val = !matches!(dset.split, hir::Split::None)
+        || dset.sources.iter().any(|s| s.role == hir::SourceRole::Val);
+    let wants_test = matches!(dset.split, hir::Split::Random { test, .. } if test > 0.0)
+        || dset.sources.iter().any(|s| s.role == hir::SourceRole::Test);
+    if wants_val && val_empty {
+        out.push(format!(
+            "the validation split is empty ({counts}): validation figures, early stopping and the drift profile's answers have no rows"
+        ));
+    }
+    if wants_test && test_empty {
+        out.push(format!(
+            "the test split is empty ({counts}): there are no test figures and `mlx eval` has nothing to measure"
+        ));
+    }
+    out
+}
+
 /// What a run's split leaves odd: an empty validation or test part that the dataset asks for,
 /// a number column with one value on the training rows, a class that only the test rows have.
 pub fn split_warnings(dset: &hir::DatasetPlan, data: &Data, folds: &[Fold]) -> Vec<String> {
@@ -312,10 +335,6 @@ pub fn split_warnings(dset: &hir::DatasetPlan, data: &Data, folds: &[Fold]) -> V
     let Some(first) = folds.first() else {
         return out;
     };
-    let wants_val = !matches!(dset.split, hir::Split::None)
-        || dset.sources.iter().any(|s| s.role == hir::SourceRole::Val);
-    let wants_test = matches!(dset.split, hir::Split::Random { test, .. } if test > 0.0)
-        || dset.sources.iter().any(|s| s.role == hir::SourceRole::Test);
     let counts = format!(
         "{} rows: {} train, {} validation, {} test",
         data.len(),
@@ -323,16 +342,12 @@ pub fn split_warnings(dset: &hir::DatasetPlan, data: &Data, folds: &[Fold]) -> V
         first.val.len(),
         first.test.len()
     );
-    if wants_val && folds.iter().any(|f| f.val.is_empty()) {
-        out.push(format!(
-            "the validation split is empty ({counts}): validation figures, early stopping and the drift profile's answers have no rows"
-        ));
-    }
-    if wants_test && first.test.is_empty() {
-        out.push(format!(
-            "the test split is empty ({counts}): there are no test figures and `mlx eval` has nothing to measure"
-        ));
-    }
+    out.extend(empty_part_warnings(
+        dset,
+        &counts,
+        folds.iter().any(|f| f.val.is_empty()),
+        first.test.is_empty(),
+    ));
     // A number column with one value on the training rows carries nothing (and a scaler
     // divides it by 1 instead of its spread of 0).
     for name in data.column_names() {
@@ -978,26 +993,6 @@ pub(super) fn batch_inputs(
     Ok((HostTensor::f32(shape, x), yt))
 }
 
-/// The evaluation function over `rows`: the summed loss, the outputs (`k` values a row) and
-/// the targets.
-pub fn eval_pass(
-    exe: &mut dyn Executable,
-    built: &Built,
-    plan: &TrainPlan,
-    dset: &hir::DatasetPlan,
-    pre: &Preprocessor,
-    data: &Data,
-    rows: &[usize],
-) -> Result<(f64, Vec<f32>, Vec<f32>), Diagnostic> {
-    let feed = Feed::Rows {
-        data,
-        train: &[],
-        val: rows,
-        test: &[],
-    };
-    eval_feed(exe, built, plan, dset, pre, &feed, Part::Val)
-}
-
 /// The evaluation function over the rows of `part`, in order, in batches of the train's size.
 pub fn eval_feed(
     exe: &mut dyn Executable,
@@ -1068,25 +1063,6 @@ fn figures_from(
     );
     figures.extend(figures_of(plan, dset, &e.outs, &e.targets));
     figures
-}
-
-/// Loss and figures of the model on `rows` (evaluation mode).
-pub fn evaluate(
-    exe: &mut dyn Executable,
-    built: &Built,
-    plan: &TrainPlan,
-    dset: &hir::DatasetPlan,
-    pre: &Preprocessor,
-    data: &Data,
-    rows: &[usize],
-) -> Result<BTreeMap<String, Value>, Diagnostic> {
-    let feed = Feed::Rows {
-        data,
-        train: &[],
-        val: rows,
-        test: &[],
-    };
-    evaluate_feed(exe, built, plan, dset, pre, &feed, Part::Val)
 }
 
 /// Loss and figures of the model on the rows of `part` (evaluation mode).

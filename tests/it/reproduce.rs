@@ -287,22 +287,24 @@ pub(crate) fn resume(dir: &Path) -> Output {
         .unwrap()
 }
 
+/// Settings that make the penguins example slow enough to kill mid-training: wide and
+/// small-batched, checkpoints every 3 epochs (so a resumed run repeats the epochs after the
+/// last one).
+pub(crate) const SLOW_PENGUINS: [&str; 8] = [
+    "--set",
+    "model.hidden=256",
+    "--set",
+    "batch=2",
+    "--set",
+    "checkpoint=every(3)",
+    "--set",
+    "early_stop.patience=15",
+];
+
 #[test]
 fn a_killed_run_resumes_to_the_uninterrupted_result() {
     let work = out_dir("kill");
-    // Wide and small-batched, so there is time to kill it mid-training; checkpoints every 3
-    // epochs, so the resumed run repeats the epochs after the last one.
-    let args = [
-        "examples/penguins.mlx",
-        "--set",
-        "model.hidden=256",
-        "--set",
-        "batch=2",
-        "--set",
-        "checkpoint=every(3)",
-        "--set",
-        "early_stop.patience=15",
-    ];
+    let args = [&["examples/penguins.mlx"][..], &SLOW_PENGUINS[..]].concat();
     let (o, reference) = run(&[&args[..], &["--no-plot"]].concat(), &work.join("ref"));
     assert!(o.status.success(), "{}", stderr(&o));
     let reference = reference.unwrap();

@@ -2,7 +2,7 @@
 //! still reproducible: the same on any thread count, from CSV or Parquet, after a kill and
 //! `mlx resume`, and `mlx eval` / `mlx verify` read the same split again.
 
-use crate::reproduce::{copy_penguins, mlx, replace, resume, run_and_kill, stderr};
+use crate::reproduce::{SLOW_PENGUINS, copy_penguins, mlx, replace, resume, run_and_kill, stderr};
 use crate::run::{json, out_dir, run};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -116,17 +116,7 @@ fn a_killed_streamed_run_resumes_to_the_uninterrupted_result() {
         "s.mlx",
         "csv(\"data/penguins.csv\", missing: \"NA\")",
     );
-    let args = [
-        spec.to_str().unwrap(),
-        "--set",
-        "model.hidden=256",
-        "--set",
-        "batch=2",
-        "--set",
-        "checkpoint=every(3)",
-        "--set",
-        "early_stop.patience=15",
-    ];
+    let args = [&[spec.to_str().unwrap()][..], &SLOW_PENGUINS[..]].concat();
     let (o, reference) = run(&[&args[..], &["--no-plot"]].concat(), &work.join("ref"));
     assert!(o.status.success(), "{}", stderr(&o));
     let reference = reference.unwrap();
