@@ -23,4 +23,5 @@ pub mod source;
 pub mod stdlib;
 pub mod syntax;
 pub mod train;
+pub mod trees;
 pub mod trials;

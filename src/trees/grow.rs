@@ -1,0 +1,262 @@
+//! Depth-wise tree growth: takes binned rows, a payload, a criterion and the rows of one tree,
+//! gives the splits and leaf sums of a complete breadth-first tree (`Grown`), and turns them
+//! into a `Tree`.
+//!
+//! Each node owns a range of one row-index array; a split partitions its range in place,
+//! stably, so every range stays in ascending row order (histogram sums then have one fixed
+//! order). With one feature set for the whole tree, only the smaller child's histogram is
+//! summed and the larger one's is the parent's minus it.
+
+use std::ops::Range;
+
+use super::Tree;
+use super::bins::Binned;
+use super::hist::{Criterion, Hist, Payload, Split, best_split};
+use crate::rng::Rng;
+
+/// Which features a node's split may use.
+pub(crate) enum Features {
+    /// The same features for every node (boosting's per-tree column sample).
+    Fixed(Vec<usize>),
+    /// `count` features drawn per node from `usable`, from the stream `{prefix}/node-{n}`.
+    PerNode {
+        usable: Vec<usize>,
+        count: usize,
+        seed: u64,
+        prefix: String,
+    },
+}
+
+/// A grown tree before it has leaf values.
+pub(crate) struct Grown {
+    /// Per internal node (breadth-first), its split if it has one.
+    pub splits: Vec<Option<Split>>,
+    /// Per leaf, the channel sums of its rows (a node that stopped early passes its own sums
+    /// to every leaf below it).
+    pub leaf_totals: Vec<Vec<f64>>,
+    /// Per leaf, its rows: `idx[leaf_ranges[j]]`.
+    pub leaf_ranges: Vec<Range<usize>>,
+    pub idx: Vec<u32>,
+}
+
+struct Node {
+    range: Range<usize>,
+    totals: Vec<f64>,
+    hist: Option<Hist>,
+    split: Option<Split>,
+}
+
+/// Everything one growth reads.
+pub(crate) struct Grower<'g, C: Criterion> {
+    pub binned: &'g Binned,
+    pub payload: &'g Payload<'g>,
+    pub crit: &'g C,
+    pub features: &'g Features,
+    pub depth: usize,
+    pub threads: usize,
+}
+
+impl<C: Criterion> Grower<'_, C> {
+    /// Grows one tree over `rows` (ascending).
+    pub fn grow(&self, rows: Vec<u32>) -> Grown {
+        let mut idx = rows;
+        let totals = self.payload.totals(&idx);
+        let hist = self.crit.splittable(&totals).then(|| self.hist(0, &idx));
+        let mut level = vec![self.node(0, 0..idx.len(), totals, hist)];
+        let mut splits = vec![None; (1 << self.depth) - 1];
+        let mut scratch = Vec::new();
+        for depth in 0..self.depth {
+            let mut next = Vec::with_capacity(level.len() * 2);
+            for (j, mut node) in level.into_iter().enumerate() {
+                let id = (1 << depth) - 1 + j;
+                let Some(split) = node.split.take() else {
+                    let end = node.range.end;
+                    let totals = node.totals.clone();
+                    next.push(node);
+                    next.push(Node {
+                        range: end..end,
+                        totals,
+                        hist: None,
+                        split: None,
+                    });
+                    continue;
+                };
+                let rows = &mut idx[node.range.clone()];
+                let nb = self.binned.nonmissing_bins(split.feature);
+                let col = self.binned.col(split.feature);
+                let mid = node.range.start
+                    + partition(rows, col, split.bin, nb, split.missing_right, &mut scratch);
+                let right: Vec<f64> = node
+                    .totals
+                    .iter()
+                    .zip(&split.left)
+                    .map(|(t, l)| t - l)
+                    .collect();
+                let (lr, rr) = (node.range.start..mid, mid..node.range.end);
+                let (lh, rh) = self.child_hists(
+                    depth + 1,
+                    id,
+                    &idx,
+                    (&lr, &split.left),
+                    (&rr, &right),
+                    node.hist.take(),
+                );
+                next.push(self.node(depth + 1, lr, split.left.clone(), lh));
+                next.push(self.node(depth + 1, rr, right, rh));
+                splits[id] = Some(split);
+            }
+            level = next;
+        }
+        Grown {
+            splits,
+            leaf_ranges: level.iter().map(|n| n.range.clone()).collect(),
+            leaf_totals: level.into_iter().map(|n| n.totals).collect(),
+            idx,
+        }
+    }
+
+    /// A node at `depth` with its best split; its histogram is kept only while its children
+    /// can still split.
+    fn node(
+        &self,
+        depth: usize,
+        range: Range<usize>,
+        totals: Vec<f64>,
+        hist: Option<Hist>,
+    ) -> Node {
+        let split = match &hist {
+            Some(h) if depth < self.depth => {
+                best_split(self.binned, h, &totals, self.crit, self.threads)
+            }
+            _ => None,
+        };
+        let keep = split.is_some() && depth + 1 < self.depth;
+        Node {
+            range,
+            totals,
+            hist: if keep { hist } else { None },
+            split,
+        }
+    }
+
+    /// The histograms of two children at `depth` of node `id`, for those worth searching.
+    fn child_hists(
+        &self,
+        depth: usize,
+        id: usize,
+        idx: &[u32],
+        left: (&Range<usize>, &[f64]),
+        right: (&Range<usize>, &[f64]),
+        parent: Option<Hist>,
+    ) -> (Option<Hist>, Option<Hist>) {
+        if depth >= self.depth {
+            return (None, None);
+        }
+        let (ls, rs) = (self.crit.splittable(left.1), self.crit.splittable(right.1));
+        if !ls && !rs {
+            return (None, None);
+        }
+        let (lrows, rrows) = (&idx[left.0.clone()], &idx[right.0.clone()]);
+        let (lh, rh) = match (self.features, parent) {
+            (Features::Fixed(_), Some(mut parent)) => {
+                if lrows.len() <= rrows.len() {
+                    let small = self.hist(2 * id + 1, lrows);
+                    parent.subtract(&small);
+                    (small, parent)
+                } else {
+                    let small = self.hist(2 * id + 2, rrows);
+                    parent.subtract(&small);
+                    (parent, small)
+                }
+            }
+            _ => {
+                let lh = ls.then(|| self.hist(2 * id + 1, lrows));
+                let rh = rs.then(|| self.hist(2 * id + 2, rrows));
+                return (lh, rh);
+            }
+        };
+        (ls.then_some(lh), rs.then_some(rh))
+    }
+
+    /// The histogram of node `id` over `rows`, on its features.
+    fn hist(&self, id: usize, rows: &[u32]) -> Hist {
+        match self.features {
+            Features::Fixed(feats) => {
+                Hist::build(self.binned, self.payload, feats, rows, self.threads)
+            }
+            Features::PerNode {
+                usable,
+                count,
+                seed,
+                prefix,
+            } => {
+                let mut rng = Rng::new(*seed, &format!("{prefix}/node-{id}"));
+                let feats = draw(usable, *count, &mut rng);
+                Hist::build(self.binned, self.payload, &feats, rows, self.threads)
+            }
+        }
+    }
+}
+
+/// `count` of `pool` drawn without replacement, in ascending order.
+pub(crate) fn draw(pool: &[usize], count: usize, rng: &mut Rng) -> Vec<usize> {
+    let mut p = pool.to_vec();
+    let m = count.min(p.len());
+    for i in 0..m {
+        let j = i + rng.below((p.len() - i) as u64) as usize;
+        p.swap(i, j);
+    }
+    p.truncate(m);
+    p.sort_unstable();
+    p
+}
+
+/// Moves the rows going left to the front of `rows`, keeping the order on both sides; the
+/// number going left.
+fn partition(
+    rows: &mut [u32],
+    col: &[u8],
+    bin: usize,
+    missing_code: usize,
+    missing_right: bool,
+    scratch: &mut Vec<u32>,
+) -> usize {
+    scratch.clear();
+    let mut w = 0;
+    for i in 0..rows.len() {
+        let r = rows[i];
+        let code = col[r as usize] as usize;
+        let right = if code == missing_code {
+            missing_right
+        } else {
+            code > bin
+        };
+        if right {
+            scratch.push(r);
+        } else {
+            rows[w] = r;
+            w += 1;
+        }
+    }
+    rows[w..].copy_from_slice(scratch);
+    w
+}
+
+/// The `Tree` of a grown structure, leaf `j` valued `leaf(leaf_totals[j])`.
+pub(crate) fn to_tree(grown: &Grown, binned: &Binned, leaf: impl Fn(&[f64]) -> f32) -> Tree {
+    let n = grown.splits.len();
+    let mut tree = Tree {
+        feature: vec![0; n],
+        threshold: vec![f32::INFINITY; n],
+        missing_right: vec![false; n],
+        leaf: grown.leaf_totals.iter().map(|t| leaf(t)).collect(),
+    };
+    for (i, s) in grown.splits.iter().enumerate() {
+        if let Some(s) = s {
+            tree.feature[i] = s.feature as u32;
+            tree.threshold[i] = binned.threshold(s.feature, s.bin);
+            tree.missing_right[i] = s.missing_right;
+        }
+    }
+    tree
+}

@@ -1,0 +1,312 @@
+//! Histograms and split search: takes binned rows, per-row statistics (`Payload`) and a split
+//! criterion, gives per-node histograms (summed in f64, in row order) and the node's best
+//! split.
+//!
+//! Work is split over features only: each feature's histogram and best split come from one
+//! thread, and the per-block winners are compared in feature order with a strict `>`, so the
+//! answer is the same for any thread count.
+
+use super::bins::Binned;
+
+/// Per-row statistics a histogram sums, `channels()` values a bin.
+pub(crate) enum Payload<'p> {
+    /// Boosting: (gradient, hessian) a row; channels gradient, hessian, rows.
+    Grad(&'p [[f32; 2]]),
+    /// Forest classification: channel k sums the weights of class-k rows.
+    Class {
+        w: &'p [f32],
+        labels: &'p [u32],
+        classes: usize,
+    },
+    /// Forest regression: channels weight, weight * value.
+    Value { w: &'p [f32], y: &'p [f32] },
+}
+
+impl Payload<'_> {
+    pub fn channels(&self) -> usize {
+        match self {
+            Payload::Grad(_) => 3,
+            Payload::Class { classes, .. } => *classes,
+            Payload::Value { .. } => 2,
+        }
+    }
+
+    /// The channel sums over `rows`, in row order.
+    pub fn totals(&self, rows: &[u32]) -> Vec<f64> {
+        let mut t = vec![0.0; self.channels()];
+        for &r in rows {
+            self.add(r as usize, &mut t);
+        }
+        t
+    }
+
+    #[inline]
+    fn add(&self, r: usize, e: &mut [f64]) {
+        match self {
+            Payload::Grad(gh) => {
+                e[0] += f64::from(gh[r][0]);
+                e[1] += f64::from(gh[r][1]);
+                e[2] += 1.0;
+            }
+            Payload::Class { w, labels, .. } => e[labels[r] as usize] += f64::from(w[r]),
+            Payload::Value { w, y } => {
+                let w = f64::from(w[r]);
+                e[0] += w;
+                e[1] += w * f64::from(y[r]);
+            }
+        }
+    }
+
+    /// Adds `rows` into one feature's histogram `h` (`channels()` slots a bin), `col` being
+    /// that feature's codes. `all` says `rows` is every row `0..n` in order.
+    fn accumulate(&self, col: &[u8], rows: &[u32], all: bool, h: &mut [f64]) {
+        if let Payload::Grad(gh) = self {
+            let (h, _) = h.as_chunks_mut::<3>();
+            if all {
+                for (&b, &[g, hs]) in col.iter().zip(gh.iter()) {
+                    let e = &mut h[b as usize];
+                    e[0] += f64::from(g);
+                    e[1] += f64::from(hs);
+                    e[2] += 1.0;
+                }
+            } else {
+                for &r in rows {
+                    let r = r as usize;
+                    let e = &mut h[col[r] as usize];
+                    let [g, hs] = gh[r];
+                    e[0] += f64::from(g);
+                    e[1] += f64::from(hs);
+                    e[2] += 1.0;
+                }
+            }
+            return;
+        }
+        let c = self.channels();
+        for &r in rows {
+            let r = r as usize;
+            let b = col[r] as usize;
+            self.add(r, &mut h[b * c..(b + 1) * c]);
+        }
+    }
+}
+
+/// One node's histograms over the features `feats`: feature `feats[i]` owns
+/// `data[offs[i]..offs[i + 1]]`, its bins (the missing bin last) times the channels.
+pub(crate) struct Hist {
+    pub feats: Vec<usize>,
+    pub offs: Vec<usize>,
+    pub data: Vec<f64>,
+}
+
+impl Hist {
+    /// Sums `rows` into a new histogram; `threads` split the features.
+    pub fn build(
+        binned: &Binned,
+        payload: &Payload<'_>,
+        feats: &[usize],
+        rows: &[u32],
+        threads: usize,
+    ) -> Hist {
+        let c = payload.channels();
+        let mut offs = Vec::with_capacity(feats.len() + 1);
+        offs.push(0);
+        for &f in feats {
+            let last = offs[offs.len() - 1];
+            offs.push(last + (binned.nonmissing_bins(f) + 1) * c);
+        }
+        let mut data = vec![0.0; offs[feats.len()]];
+        let all = rows.len() == binned.n;
+        let threads = if rows.len() * feats.len() < 100_000 {
+            1
+        } else {
+            threads
+        };
+        by_feature_blocks(threads, feats, &offs, &mut data, |i, h| {
+            payload.accumulate(binned.col(feats[i]), rows, all, h);
+        });
+        Hist {
+            feats: feats.to_vec(),
+            offs,
+            data,
+        }
+    }
+
+    /// Turns this parent histogram into its other child's, given one child's.
+    pub fn subtract(&mut self, child: &Hist) {
+        for (p, c) in self.data.iter_mut().zip(&child.data) {
+            *p -= c;
+        }
+    }
+}
+
+/// Runs `work(i, histogram of feats[i])` for every feature, the features in contiguous blocks,
+/// one block a thread.
+fn by_feature_blocks(
+    threads: usize,
+    feats: &[usize],
+    offs: &[usize],
+    data: &mut [f64],
+    work: impl Fn(usize, &mut [f64]) + Sync,
+) {
+    let t = threads.clamp(1, feats.len().max(1));
+    let run = |first: usize, last: usize, block: &mut [f64]| {
+        let base = offs[first];
+        for i in first..last {
+            work(i, &mut block[offs[i] - base..offs[i + 1] - base]);
+        }
+    };
+    if t == 1 {
+        run(0, feats.len(), data);
+        return;
+    }
+    let per = feats.len().div_ceil(t);
+    std::thread::scope(|s| {
+        let mut rest = data;
+        let mut first = 0;
+        while first < feats.len() {
+            let last = (first + per).min(feats.len());
+            let (block, tail) = rest.split_at_mut(offs[last] - offs[first]);
+            rest = tail;
+            let run = &run;
+            s.spawn(move || run(first, last, block));
+            first = last;
+        }
+    });
+}
+
+/// How a split is judged; `s` is a node's (or child's) channel sums.
+pub(crate) trait Criterion: Sync {
+    /// A child's term: the split's gain is `gain(score(left) + score(right), score(parent))`.
+    fn score(&self, s: &[f64]) -> f64;
+    fn gain(&self, children: f64, parent: f64) -> f64;
+    /// Whether a split with this gain is taken.
+    fn accepts(&self, gain: f64, parent: f64) -> bool;
+    /// Whether a child with these sums may exist.
+    fn admissible(&self, s: &[f64]) -> bool;
+    /// The weight that picks the side for missing values a node never saw (hessian or rows).
+    fn mass(&self, s: &[f64]) -> f64;
+    /// The (weighted) number of rows.
+    fn rows(&self, s: &[f64]) -> f64;
+    /// Whether a node with these sums is worth searching at all (not pure, not too small).
+    fn splittable(&self, s: &[f64]) -> bool;
+}
+
+/// A node's chosen split: rows with code `<= bin` go left, missing ones as `missing_right`.
+#[derive(Clone, Debug)]
+pub(crate) struct Split {
+    pub feature: usize,
+    pub bin: usize,
+    pub missing_right: bool,
+    pub gain: f64,
+    pub left: Vec<f64>,
+}
+
+/// The best accepted split of a node with sums `totals` and histogram `hist`, if any.
+pub(crate) fn best_split(
+    binned: &Binned,
+    hist: &Hist,
+    totals: &[f64],
+    crit: &impl Criterion,
+    threads: usize,
+) -> Option<Split> {
+    let parent = crit.score(totals);
+    let n = hist.feats.len();
+    let t = if hist.data.len() < 50_000 {
+        1
+    } else {
+        threads.clamp(1, n.max(1))
+    };
+    let block_best = |first: usize, last: usize| {
+        let mut best: Option<Split> = None;
+        for i in first..last {
+            let h = &hist.data[hist.offs[i]..hist.offs[i + 1]];
+            let s = feature_best(binned, hist.feats[i], h, totals, parent, crit);
+            best = better(best, s);
+        }
+        best
+    };
+    if t == 1 {
+        return block_best(0, n);
+    }
+    let per = n.div_ceil(t);
+    let bests: Vec<Option<Split>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .step_by(per)
+            .map(|first| {
+                let block_best = &block_best;
+                s.spawn(move || block_best(first, (first + per).min(n)))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(None))
+            .collect()
+    });
+    bests.into_iter().fold(None, better)
+}
+
+/// The earlier candidate unless the later one has a strictly larger gain.
+fn better(a: Option<Split>, b: Option<Split>) -> Option<Split> {
+    match (a, b) {
+        (Some(a), Some(b)) if b.gain > a.gain => Some(b),
+        (Some(a), _) => Some(a),
+        (None, b) => b,
+    }
+}
+
+/// The best split on feature `f`, trying both sides for missing values at every edge; when the
+/// node has no missing rows for `f`, they go to the side with more mass (ties: left).
+fn feature_best(
+    binned: &Binned,
+    f: usize,
+    h: &[f64],
+    totals: &[f64],
+    parent: f64,
+    crit: &impl Criterion,
+) -> Option<Split> {
+    let c = totals.len();
+    let nb = binned.nonmissing_bins(f);
+    let miss = &h[nb * c..(nb + 1) * c];
+    let has_miss = crit.rows(miss) > 0.0;
+    let mut acc = vec![0.0; c];
+    let mut left = vec![0.0; c];
+    let mut right = vec![0.0; c];
+    let mut best: Option<Split> = None;
+    let mut consider = |left: &[f64], right: &mut Vec<f64>, bin: usize, missing: Option<bool>| {
+        for ((r, t), l) in right.iter_mut().zip(totals).zip(left) {
+            *r = t - l;
+        }
+        if !crit.admissible(left) || !crit.admissible(right) {
+            return;
+        }
+        let gain = crit.gain(crit.score(left) + crit.score(right), parent);
+        if !crit.accepts(gain, parent) || best.as_ref().is_some_and(|b| gain <= b.gain) {
+            return;
+        }
+        let missing_right = missing.unwrap_or_else(|| crit.mass(right) > crit.mass(left));
+        best = Some(Split {
+            feature: f,
+            bin,
+            missing_right,
+            gain,
+            left: left.to_vec(),
+        });
+    };
+    for b in 0..nb {
+        for (a, v) in acc.iter_mut().zip(&h[b * c..(b + 1) * c]) {
+            *a += v;
+        }
+        if b + 1 < nb {
+            consider(&acc, &mut right, b, has_miss.then_some(true));
+            if has_miss {
+                for ((l, a), m) in left.iter_mut().zip(&acc).zip(miss) {
+                    *l = a + m;
+                }
+                consider(&left, &mut right, b, Some(false));
+            }
+        } else if has_miss {
+            consider(&acc, &mut right, b, Some(true));
+        }
+    }
+    best
+}
