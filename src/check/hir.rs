@@ -488,6 +488,63 @@ pub struct TrainPlan {
     pub multi: Option<MultiPlan>,
     /// The `models` and `objective` blocks in canonical form, `--set` applied (for `spec.mlx`).
     pub blocks: String,
+    /// A tree ensemble (`model = gradient_boosting(...)` or `random_forest(...)`): then
+    /// `instance` and `optimizer` are unused placeholders and `epochs` counts rounds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trees: Option<TreePlan>,
+}
+
+/// Which tree ensemble.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum TreeKind {
+    /// Gradient-boosted trees, second order, one tree per round (K for K classes).
+    Boosting,
+    /// A random forest: bootstrapped trees, class shares or means averaged.
+    Forest,
+}
+
+/// A tree-ensemble model with every argument resolved.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TreePlan {
+    pub kind: TreeKind,
+    /// Rounds of boosting, or trees of the forest.
+    pub trees: usize,
+    /// Every tree is stored complete to this depth.
+    pub depth: usize,
+    /// Boosting: the learning rate (shrinkage).
+    pub lr: f64,
+    /// Boosting: the least hessian sum in a child.
+    pub min_child_weight: f64,
+    /// Boosting: L2 regularisation of leaf values (λ).
+    pub l2: f64,
+    /// Boosting: the least gain of a split (γ).
+    pub min_split_gain: f64,
+    /// Boosting: the share of rows drawn for each round.
+    pub subsample: f64,
+    /// Boosting: the share of features drawn for each tree.
+    pub colsample: f64,
+    /// Forest: features tried at each split (`None`: √F for classes, F for values).
+    pub max_features: Option<usize>,
+    /// Forest: the fewest training rows in a leaf.
+    pub min_samples_leaf: usize,
+    /// Forest: each tree draws its rows with replacement.
+    pub bootstrap: bool,
+    /// Quantile bins per feature (fitted on the training rows).
+    pub bins: usize,
+    /// Trees per round: the classes for softmax boosting and forest classification, else 1.
+    pub outputs: usize,
+}
+
+impl TreePlan {
+    /// Internal nodes of one (complete) tree.
+    pub fn nodes(&self) -> usize {
+        (1usize << self.depth) - 1
+    }
+
+    /// Leaves of one (complete) tree.
+    pub fn leaves(&self) -> usize {
+        1usize << self.depth
+    }
 }
 
 /// Several models trained by objectives written as expressions.

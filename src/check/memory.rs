@@ -22,6 +22,33 @@ pub struct MemoryEstimate {
     pub largest_activation: Option<(String, String, f64)>,
 }
 
+/// What a tree ensemble's program needs: its trees (split features, thresholds, missing
+/// directions, leaf values) and, for one batch, the features gathered at every node, the
+/// comparisons and the rows' paths through every level.
+pub fn trees(p: &hir::TreePlan, features: usize, batch: usize) -> MemoryEstimate {
+    let rounds = p.trees as f64;
+    let all = rounds * p.outputs as f64;
+    let (nodes, leaves) = (p.nodes() as f64, p.leaves() as f64);
+    let parameters = (all * (3.0 * nodes + leaves) + p.outputs as f64) * ELEMENT;
+    let per_batch = batch as f64 * all * (3.0 * nodes + 3.0 * leaves) * ELEMENT;
+    MemoryEstimate {
+        parameters,
+        gradients: 0.0,
+        optimizer: 0.0,
+        activations: per_batch + batch as f64 * features as f64 * ELEMENT,
+        largest_parameter: Some((
+            "trees.leaf".into(),
+            format!("[{}, {}, {}]", p.trees, p.outputs, p.leaves()),
+            all * leaves * ELEMENT,
+        )),
+        largest_activation: Some((
+            "trees".into(),
+            format!("[{}, {}, B]", p.trees * p.outputs, p.leaves()),
+            batch as f64 * all * leaves * ELEMENT,
+        )),
+    }
+}
+
 impl MemoryEstimate {
     /// Two models' needs together (a train with objectives), the largest items kept, each
     /// named under its model (`g.dense_0.w`).

@@ -19,6 +19,7 @@ pub mod sweep;
 pub mod tables;
 pub mod train;
 mod train_model;
+pub mod trees;
 pub mod value;
 
 use crate::data::schema::{Schema, SchemaError};

@@ -575,6 +575,7 @@ impl<'a> Checker<'a> {
             resolved,
             memory,
             blocks,
+            trees: None,
             multi: Some(MultiPlan {
                 models: slots
                     .into_iter()

@@ -247,6 +247,36 @@ pub const EARLY_STOP: &[Sig] = &[Sig {
     ],
 }];
 
+/// The built-in tree models (`model = gradient_boosting(...)`), defaults as XGBoost's `hist`
+/// and scikit-learn's forests.
+pub const TREE_MODELS: &[Sig] = &[
+    Sig {
+        name: "gradient_boosting",
+        params: &[
+            p("trees", Kind::Int, R::AtLeast(1), D::I(100)),
+            p("depth", Kind::Int, R::AtLeast(1), D::I(6)),
+            p("lr", Kind::Float, R::Pos, D::F(0.1)),
+            p("min_child_weight", Kind::Float, R::NonNeg, D::F(1.0)),
+            p("l2", Kind::Float, R::NonNeg, D::F(1.0)),
+            p("min_split_gain", Kind::Float, R::NonNeg, D::F(0.0)),
+            p("subsample", Kind::Float, R::Unit01, D::F(1.0)),
+            p("colsample", Kind::Float, R::Unit01, D::F(1.0)),
+            p("bins", Kind::Int, R::AtLeast(2), D::I(255)),
+        ],
+    },
+    Sig {
+        name: "random_forest",
+        params: &[
+            p("trees", Kind::Int, R::AtLeast(1), D::I(100)),
+            p("depth", Kind::Int, R::AtLeast(1), D::I(10)),
+            p("max_features", Kind::Int, R::AtLeast(1), D::Absent),
+            p("min_samples_leaf", Kind::Int, R::AtLeast(1), D::I(1)),
+            p("bootstrap", Kind::Bool, R::Any, D::B(true)),
+            p("bins", Kind::Int, R::AtLeast(2), D::I(255)),
+        ],
+    },
+];
+
 pub const CHECKPOINT: &[Sig] = &[Sig {
     name: "every",
     params: &[p("epochs", Kind::Int, R::AtLeast(1), D::I(1))],

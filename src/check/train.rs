@@ -128,8 +128,22 @@ impl<'a> Checker<'a> {
             whole(key).or_else(|| entries.get(key).map(|e| &e.value))
         };
         let entry_span = |key: &str| entries.get(key).map_or(t.name.span, |e| e.value.span);
-
-        for key in ["model", "data", "loss", "optimizer", "epochs"] {
+        // A tree ensemble (`gradient_boosting(...)`) needs no loss, optimizer or epochs.
+        let tree = get("model").and_then(|e| self.tree_model(e));
+        let required: &[&str] = if tree.is_some() {
+            &["model", "data"]
+        } else {
+            &["model", "data", "loss", "optimizer", "epochs"]
+        };
+        if tree.is_some() {
+            let set: Vec<(&str, Span)> = ["optimizer", "epochs", "schedule", "clip_grad", "shards"]
+                .into_iter()
+                .filter(|k| get(k).is_some())
+                .map(|k| (k, entry_span(k)))
+                .collect();
+            ok &= self.tree_entries(&set);
+        }
+        for &key in required {
             if get(key).is_none() {
                 let example = match key {
                     "model" => "model = my_model",
@@ -160,7 +174,10 @@ impl<'a> Checker<'a> {
         }
 
         // Scalars.
-        let epochs = get("epochs").and_then(|e| self.positive_int(e, "epochs", 1));
+        let epochs = match tree {
+            Some(_) => Some(0),
+            None => get("epochs").and_then(|e| self.positive_int(e, "epochs", 1)),
+        };
         let batch = match get("batch") {
             Some(e) => self.positive_int(e, "batch", 1),
             None => Some(32),
@@ -196,7 +213,7 @@ impl<'a> Checker<'a> {
             None => Some(None),
         };
 
-        let shards = match get("shards") {
+        let shards = match get("shards").filter(|_| tree.is_none()) {
             Some(e) => self
                 .positive_int(e, "shards", 1)
                 .map(|n| (Some(n as usize), e.span)),
@@ -207,8 +224,9 @@ impl<'a> Checker<'a> {
         let loss_c =
             get("loss").and_then(|e| self.config_call(e, LOSSES, "loss", &args_of("loss")));
         let opt_c = get("optimizer")
+            .filter(|_| tree.is_none())
             .and_then(|e| self.config_call(e, OPTIMIZERS, "optimizer", &args_of("optimizer")));
-        let sched_c = match get("schedule") {
+        let sched_c = match get("schedule").filter(|_| tree.is_none()) {
             Some(e) => self
                 .config_call(e, SCHEDULES, "schedule", &args_of("schedule"))
                 .map(Some),
@@ -242,7 +260,16 @@ impl<'a> Checker<'a> {
                 delta: c.f("delta"),
             },
         });
-        let optimizer = opt_c.as_ref().and_then(|c| self.optimizer(c));
+        let optimizer = match tree {
+            // Unused by trees; kept so a plan always has one.
+            Some(_) => Some(Optimizer::Sgd {
+                lr: 0.0,
+                momentum: 0.0,
+                nesterov: false,
+                weight_decay: 0.0,
+            }),
+            None => opt_c.as_ref().and_then(|c| self.optimizer(c)),
+        };
         let schedule = sched_c
             .as_ref()
             .map(|c| c.as_ref().map_or(Schedule::Constant, |c| self.schedule(c)));
@@ -283,7 +310,20 @@ impl<'a> Checker<'a> {
             );
             return None;
         }
-        if let (Some(d), Some(loss)) = (&data, &loss)
+        let loss = match (tree, &data) {
+            (Some(_), Some(d)) => {
+                let written = match (&loss_c, loss) {
+                    (Some(c), Some(l)) => Some((l, c.span)),
+                    _ => None,
+                };
+                let l = self.tree_loss(written, &d.target.kind);
+                ok &= l.is_some();
+                l
+            }
+            _ => loss,
+        };
+        if tree.is_none()
+            && let (Some(d), Some(loss)) = (&data, &loss)
             && !self.loss_fits(loss, &d.target.kind, entry_span("loss"), &d.name)
         {
             ok = false;
@@ -352,6 +392,7 @@ impl<'a> Checker<'a> {
             );
         }
         if let (Some(Some(c)), Some(e)) = (&stop_c, epochs)
+            && tree.is_none()
             && c.i("patience") >= e
         {
             self.error(
@@ -378,9 +419,18 @@ impl<'a> Checker<'a> {
             ok = false;
         }
 
-        // The model, instantiated on the data.
+        // The model, instantiated on the data (a tree model: its plan).
         let model_e = get("model");
+        let mut tree_plan = None;
         let instance = match (model_e, &data, &loss) {
+            // Without its data a tree model has nothing more to check.
+            (Some(_), None, _) if tree.is_some() => None,
+            (Some(me), Some(d), _) if tree.is_some() => self
+                .tree_plan(me, &args_of("model"), d, entry_span("data"))
+                .map(|(p, text)| {
+                    tree_plan = Some(p);
+                    (usize::MAX, text)
+                }),
             (Some(me), Some(d), Some(loss)) => self.train_model(t, me, &args_of("model"), d, loss),
             (Some(me), _, _) => {
                 // Without data, still resolve the model name for its own errors.
@@ -395,8 +445,44 @@ impl<'a> Checker<'a> {
         let checkpoint_every = ckpt_c
             .as_ref()
             .map(|c| c.as_ref().map_or(1, |c| c.i("epochs") as usize));
+        // A tree model's rounds stand in for epochs (progress, early stopping's patience).
+        let epochs = match &tree_plan {
+            Some(p) => Some(p.trees as i64),
+            None => epochs,
+        };
+        if let (Some(Some(c)), Some(p)) = (&stop_c, &tree_plan)
+            && p.kind == hir::TreeKind::Forest
+        {
+            self.error(
+                Diagnostic::error(
+                    super::trees::CODE,
+                    "a random forest has no rounds for early stopping to cut",
+                )
+                .with_label(c.span, "early stopping")
+                .with_help("remove `early_stop`: a forest's trees are grown independently and averaged; `gradient_boosting` stops early in rounds"),
+            );
+            return None;
+        }
+        if let (Some(Some(c)), Some(p)) = (&stop_c, &tree_plan)
+            && c.i("patience") as usize >= p.trees
+        {
+            self.error(
+                Diagnostic::warning(
+                    "mlx::train::patience",
+                    format!(
+                        "patience {} is not below the {} rounds: early stopping can never trigger",
+                        c.i("patience"),
+                        p.trees
+                    ),
+                )
+                .with_label(c.span_of("patience"), "never reached"),
+            );
+        }
         for (k, v) in [
-            ("epochs", epochs.map(|x| x.to_string())),
+            (
+                "epochs",
+                epochs.filter(|_| tree.is_none()).map(|x| x.to_string()),
+            ),
             ("batch", batch.map(|x| x.to_string())),
             ("seed", seed.map(|x| x.to_string())),
         ] {
@@ -456,7 +542,10 @@ impl<'a> Checker<'a> {
             );
             return None;
         }
-        let memory = super::memory::estimate(&self.program, inst, batch, &optimizer);
+        let memory = match &tree_plan {
+            Some(p) => super::memory::trees(p, d.feature_shape.iter().product(), batch),
+            None => super::memory::estimate(&self.program, inst, batch, &optimizer),
+        };
         if !self.memory_fits(&t.name.name, &memory, batch, entry_span("model")) {
             return None;
         }
@@ -481,6 +570,7 @@ impl<'a> Checker<'a> {
             memory,
             blocks: String::new(),
             multi: None,
+            trees: tree_plan,
         })
     }
 

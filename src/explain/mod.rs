@@ -268,6 +268,21 @@ pub fn explain(dir: &Path, opts: &Options) -> Result<Explained, Failed> {
             .with_help("leave INPUT out"),
         ));
     }
+    if method == Method::Gradients
+        && let Ok((_, plan, _)) = r.plans_any()
+        && plan.trees.is_some()
+    {
+        return Err(fail(
+            Diagnostic::error(
+                "mlx::explain::method",
+                format!(
+                    "run `{}` trained a tree model, whose answer has no gradient to integrate",
+                    plan.name
+                ),
+            )
+            .with_help("use `--method permutation` (the default)"),
+        ));
+    }
     match method {
         Method::Permutation => permutation::run(&r, opts, &out),
         Method::Gradients => gradients::run(&r, opts, &out),

@@ -37,7 +37,9 @@ pub fn preprocess(
     for f in &p.features {
         let column = f.column.as_str();
         let (ty, dims) = match &f.kind {
-            FeatureKind::Numeric => (dtype::FLOAT, vec![Dim::Batch(1), Dim::Fixed(1)]),
+            // Doubles, as mlx parses a number: a value rounded to single precision before
+            // its preprocessing can land on the other side of a tree's threshold.
+            FeatureKind::Numeric => (dtype::DOUBLE, vec![Dim::Batch(1), Dim::Fixed(1)]),
             FeatureKind::Category => (dtype::STRING, vec![Dim::Batch(1), Dim::Fixed(1)]),
             FeatureKind::Tensor { shape } => {
                 let mut d = vec![Dim::Batch(1)];

@@ -267,7 +267,8 @@ fn build_single(
         let f = apply_fn(spec, &mut program.states)?;
         program.functions.push(f);
         built.apply = Some(program.functions.len() - 1);
-    } else {
+    } else if spec.plan.trees.is_none() {
+        // Trees are grown on the host (`ensemble`), not trained by a step function.
         for &bs in &spec.train_batches {
             let f = train_fn(spec, &mut program.states, bs)?;
             program.functions.push(f);
@@ -309,6 +310,15 @@ pub(crate) fn forward(
     training: bool,
     counter: Option<ValueId>,
 ) -> Result<ValueId, Diagnostic> {
+    if let Some(p) = &spec.plan.trees {
+        return Ok(super::ensemble::forward(
+            p,
+            classes(spec.dataset),
+            b,
+            x,
+            batch,
+        ));
+    }
     let l = Lowering {
         hir: spec.hir,
         batch,

@@ -2,6 +2,7 @@
 //! files they write are `crate::rundir`'s.
 
 pub mod checkpoint;
+pub mod ensemble;
 pub mod feed;
 pub mod graph;
 pub mod init;

@@ -27,6 +27,7 @@ use std::time::Instant;
 
 #[cfg(test)]
 pub(crate) mod differential;
+mod grow;
 
 /// What a run needs from the checked program.
 pub struct Context<'a> {
@@ -1127,7 +1128,11 @@ fn compile(
         hir: program,
         plan,
         dataset: dset,
-        train_batches: batch_sizes(train_rows, plan.batch),
+        train_batches: if plan.trees.is_some() {
+            Vec::new()
+        } else {
+            batch_sizes(train_rows, plan.batch)
+        },
         eval_batches: eval,
         predict_batches: Vec::new(),
         shard_batches: plan.shards.map_or_else(Vec::new, |s| {
@@ -1201,7 +1206,23 @@ fn train_fold(
     } else {
         String::new()
     };
-    while p.epoch < plan.epochs && !stopped_early(plan, &p) {
+    // A tree model grows its rounds instead of running epochs.
+    let kept_round = match plan.trees {
+        Some(_) => grow::grow(
+            job,
+            fi,
+            &feed,
+            &pre,
+            &built,
+            exe.as_mut(),
+            &mut p,
+            finished,
+            lines,
+            &fold_tag,
+        )?,
+        None => None,
+    };
+    while plan.trees.is_none() && p.epoch < plan.epochs && !stopped_early(plan, &p) {
         let epoch = p.epoch;
         let lr = p.scheduler.rate(&plan.schedule, lr0, epoch, plan.epochs);
         let batches = feed.train_batches(
@@ -1456,7 +1477,7 @@ fn train_fold(
             }
             Some(e)
         }
-        None => None,
+        None => kept_round,
     };
     let best_epoch = restored.unwrap_or(epochs_run);
     // The reference of drift monitoring: the training rows as they came, and the answers
@@ -1488,7 +1509,9 @@ fn train_fold(
             )
         }
         Some((data, rows)) => {
-            let val = if restored.is_some() {
+            // Trees were scored on the host while growing: the figures reported are the
+            // program's, as eval and predict compute them.
+            let val = if restored.is_some() || plan.trees.is_some() {
                 evaluate_any(
                     exe.as_mut(),
                     &built,

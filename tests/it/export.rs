@@ -122,6 +122,13 @@ fn tract_inputs(model: &InferenceModel, input: &Path) -> TVec<TValue> {
                     tract_ndarray::Array2::from_shape_vec((n, 1), v)
                         .unwrap()
                         .into()
+                } else if ty == Some(f64::datum_type()) {
+                    let v: Vec<f64> = (0..n)
+                        .map(|r| table.get(r, col).trim().parse::<f64>().unwrap_or(f64::NAN))
+                        .collect();
+                    tract_ndarray::Array2::from_shape_vec((n, 1), v)
+                        .unwrap()
+                        .into()
                 } else {
                     let v: Vec<f32> = (0..n)
                         .map(|r| table.get(r, col).trim().parse::<f32>().unwrap_or(f32::NAN))
@@ -497,4 +504,49 @@ train noisy_run {{
         err.contains("mlx::export::model") && err.contains("`noisy`"),
         "{err}"
     );
+}
+
+/// Tree ensembles export as their prediction program (gathers, comparisons, the missing
+/// direction, the leaf sums) and agree with `mlx predict` in onnxruntime and tract, on rows
+/// with missing values and unseen categories; classification (boosted and forest) and
+/// regression (boosted, k-fold's last model).
+#[test]
+fn tree_ensembles_export_and_agree_in_onnxruntime_and_tract() {
+    let work = out_dir("export-trees");
+    let pen_input = penguins_with_surprises(&work);
+    for t in ["penguins_boosted", "penguins_forest"] {
+        let dir = train(
+            &format!("export-{t}"),
+            &crate::root().join("examples/penguins_trees.mlx"),
+            &["--train", t],
+        );
+        assert_eq!(check_export(t, &dir, &pen_input), 344 + 5);
+    }
+    let text = std::fs::read_to_string(crate::root().join("examples/diabetes.mlx"))
+        .unwrap()
+        .replace(
+            "data/diabetes.csv",
+            &crate::root()
+                .join("examples/data/diabetes.csv")
+                .display()
+                .to_string(),
+        )
+        .replace("*: Float = standardize", "*: Float = impute(mean)")
+        .replace(
+            "model     = linear",
+            "model     = gradient_boosting(trees: 40, depth: 3)",
+        )
+        .replace(
+            "  loss      = mse\n  optimizer = sgd(lr: 0.005, momentum: 0.9)\n  epochs    = 100\n",
+            "",
+        );
+    let spec = work.join("diabetes_trees.mlx");
+    std::fs::write(&spec, text).unwrap();
+    let dir = train("export-diabetes-trees", &spec, &[]);
+    let n = check_export(
+        "diabetes boosted",
+        &dir,
+        &crate::root().join("examples/data/diabetes.csv"),
+    );
+    assert_eq!(n, 442);
 }

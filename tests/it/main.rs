@@ -21,6 +21,7 @@ mod sources;
 mod streaming;
 mod sweep;
 mod tidy;
+mod trees;
 mod trials;
 mod ui;
 

@@ -45,6 +45,8 @@ def feeds(session, path):
         for i in inputs:
             if i.type == "tensor(string)":
                 out[i.name] = np.array([[r[i.name]] for r in rows], dtype=object)
+            elif i.type == "tensor(double)":
+                out[i.name] = np.array([[number(r[i.name])] for r in rows], dtype=np.float64)
             else:
                 out[i.name] = np.array([[number(r[i.name])] for r in rows], dtype=np.float32)
         return out

@@ -1,0 +1,317 @@
+//! Trains of tree ensembles: takes a train whose `model` is `gradient_boosting(...)` or
+//! `random_forest(...)` and gives its `hir::TreePlan` (arguments checked against the
+//! `TREE_MODELS` table and their limits), the loss the target implies, and the diagnostics for
+//! what a tree model cannot do (images, optimizers, epochs, streamed data, ...).
+
+use super::Checker;
+use super::config::{ArgOverride, ConfigCall};
+use super::hir::{DatasetPlan, Loss, Step, TargetKind, TreeKind, TreePlan};
+use super::tables::TREE_MODELS;
+use crate::diagnostics::Diagnostic;
+use crate::source::Span;
+use crate::syntax::ast;
+
+/// The code of every error about what a tree model cannot do.
+pub const CODE: &str = "mlx::train::trees";
+/// The warning for a spec that rescales features for a tree model.
+pub const SCALING: &str = "mlx::train::scaling";
+
+/// Trees are stored complete (2^depth leaves), so depth is bounded.
+pub const MAX_DEPTH: usize = 12;
+/// Bins are bytes, one of them for missing values.
+pub const MAX_BINS: usize = 255;
+
+/// Train entries a tree model has no use for, and why.
+const NOT_FOR_TREES: &[(&str, &str)] = &[
+    (
+        "optimizer",
+        "trees are grown split by split, not by an optimizer: set `lr:` of `gradient_boosting` for the step size",
+    ),
+    (
+        "epochs",
+        "the rounds of a tree model are its `trees:` argument (early stopping counts rounds)",
+    ),
+    ("schedule", "a tree model has no learning-rate schedule"),
+    ("clip_grad", "a tree model has no gradient to clip"),
+    (
+        "shards",
+        "data-parallel shards split gradient steps; tree models use every core already",
+    ),
+];
+
+impl Checker<'_> {
+    /// The tree model a train's `model` entry names, if it names one (a user item of the same
+    /// name wins).
+    pub(super) fn tree_model(&self, e: &ast::Expr) -> Option<&'static str> {
+        let id = match &e.kind {
+            ast::ExprKind::Call { callee, .. } => callee.as_name(),
+            _ => e.as_name(),
+        }?;
+        if self.items.contains_key(&id.name) {
+            return None;
+        }
+        TREE_MODELS
+            .iter()
+            .find(|s| s.name == id.name)
+            .map(|s| s.name)
+    }
+
+    /// Entries set on a tree train that mean nothing to it: one error each.
+    pub(super) fn tree_entries(&mut self, set: &[(&str, Span)]) -> bool {
+        let mut ok = true;
+        for (key, span) in set {
+            if let Some((_, why)) = NOT_FOR_TREES.iter().find(|(k, _)| k == key) {
+                self.error(
+                    Diagnostic::error(CODE, format!("a tree model has no `{key}`"))
+                        .with_label(*span, "not used by trees")
+                        .with_help(format!("remove `{key}`: {why}")),
+                );
+                ok = false;
+            }
+        }
+        ok
+    }
+
+    /// The loss of a tree train: the one written, if trees can minimise it, or the one the
+    /// target implies (cross-entropy for classes, squared error for values).
+    pub(super) fn tree_loss(
+        &mut self,
+        written: Option<(Loss, Span)>,
+        target: &TargetKind,
+    ) -> Option<Loss> {
+        let classes = target.classes().is_some();
+        let Some((loss, span)) = written else {
+            return Some(if classes {
+                Loss::CrossEntropy {
+                    label_smoothing: 0.0,
+                }
+            } else {
+                Loss::Mse
+            });
+        };
+        let fits = match (&loss, classes) {
+            (Loss::CrossEntropy { label_smoothing: s }, true) => *s == 0.0,
+            (Loss::Mse | Loss::Huber { .. }, false) => true,
+            _ => false,
+        };
+        if fits {
+            return Some(loss);
+        }
+        let help = if classes {
+            "a tree model on classes minimises `cross_entropy` (log-loss for two classes, softmax for more), without label smoothing; leave `loss` out to get it"
+        } else {
+            "a tree model on values minimises `mse` or `huber(delta)`; leave `loss` out for `mse`"
+        };
+        self.error(
+            Diagnostic::error(
+                "mlx::train::loss",
+                "a tree model cannot minimise this loss for this target",
+            )
+            .with_label(span, "not a loss trees are grown for")
+            .with_help(help),
+        );
+        None
+    }
+
+    /// The tree model `e` on dataset `d`: its arguments checked, or `None` after errors.
+    /// Returns the plan and the call as written with every argument.
+    pub(super) fn tree_plan(
+        &mut self,
+        e: &ast::Expr,
+        overrides: &[ArgOverride<'_>],
+        d: &DatasetPlan,
+        data_span: Span,
+    ) -> Option<(TreePlan, String)> {
+        let c = self.config_call(e, TREE_MODELS, "model", overrides)?;
+        let mut ok = true;
+        if d.feature_shape.len() != 1 {
+            self.error(
+                Diagnostic::error(
+                    CODE,
+                    format!(
+                        "`{}` takes a table of features, but dataset `{}` gives tensors of shape {:?} a row",
+                        c.name, d.name, d.feature_shape
+                    ),
+                )
+                .with_label(c.span, "a tree model")
+                .with_secondary(data_span, "rows of tensors (images)")
+                .with_help("use a network (a `model`) for images, or a dataset of columns for trees"),
+            );
+            ok = false;
+        }
+        if d.stream.is_some() {
+            self.error(
+                Diagnostic::error(
+                    "mlx::data::stream",
+                    format!(
+                        "`{}` grows each tree from every training row at once, but dataset `{}` is streamed",
+                        c.name, d.name
+                    ),
+                )
+                .with_label(c.span, "a tree model")
+                .with_secondary(d.span, "streamed dataset")
+                .with_help("remove `stream = true` from the dataset to train trees on it"),
+            );
+            ok = false;
+        }
+        let depth = c.i("depth") as usize;
+        if depth > MAX_DEPTH {
+            self.error(
+                Diagnostic::error(
+                    "mlx::value::range",
+                    format!("`depth` is at most {MAX_DEPTH}, but is {depth}"),
+                )
+                .with_label(c.span_of("depth"), "too deep")
+                .with_help(format!(
+                    "trees are stored complete ({} leaves at depth {MAX_DEPTH}); use more trees rather than deeper ones",
+                    1usize << MAX_DEPTH
+                )),
+            );
+            ok = false;
+        }
+        let bins = c.i("bins") as usize;
+        if bins > MAX_BINS {
+            self.error(
+                Diagnostic::error(
+                    "mlx::value::range",
+                    format!("`bins` is at most {MAX_BINS}, but is {bins}"),
+                )
+                .with_label(c.span_of("bins"), "too many bins")
+                .with_help("each value is binned into one byte, one bin kept for missing values"),
+            );
+            ok = false;
+        }
+        let width = d.feature_shape.iter().product::<usize>();
+        let max_features = match c.args.get("max_features") {
+            Some(_) => {
+                let m = c.i("max_features") as usize;
+                if m > width && d.feature_shape.len() == 1 {
+                    self.error(
+                        Diagnostic::error(
+                            "mlx::value::range",
+                            format!(
+                                "`max_features` is {m}, but dataset `{}` gives {width} features",
+                                d.name
+                            ),
+                        )
+                        .with_label(c.span_of("max_features"), "more than there are")
+                        .with_help(format!("use at most {width}")),
+                    );
+                    ok = false;
+                }
+                Some(m)
+            }
+            None => None,
+        };
+        if !ok {
+            return None;
+        }
+        self.scaling_warning(&c, d);
+        let kind = if c.name == "random_forest" {
+            TreeKind::Forest
+        } else {
+            TreeKind::Boosting
+        };
+        let classes = d.target.kind.classes();
+        let outputs = match (kind, classes) {
+            (_, None) | (TreeKind::Boosting, Some(2)) => 1,
+            (_, Some(k)) => k,
+        };
+        let f = |k: &str| {
+            if c.sig.params.iter().any(|p| p.name == k) {
+                c.f(k)
+            } else {
+                0.0
+            }
+        };
+        let plan = TreePlan {
+            kind,
+            trees: c.i("trees") as usize,
+            depth,
+            lr: f("lr"),
+            min_child_weight: f("min_child_weight"),
+            l2: f("l2"),
+            min_split_gain: f("min_split_gain"),
+            subsample: if kind == TreeKind::Boosting {
+                f("subsample")
+            } else {
+                1.0
+            },
+            colsample: if kind == TreeKind::Boosting {
+                f("colsample")
+            } else {
+                1.0
+            },
+            max_features,
+            min_samples_leaf: if kind == TreeKind::Forest {
+                c.i("min_samples_leaf") as usize
+            } else {
+                1
+            },
+            bootstrap: kind == TreeKind::Forest && c.b("bootstrap"),
+            bins,
+            outputs,
+        };
+        Some((plan, c.text()))
+    }
+
+    /// A warning for features rescaled for a tree model: splits do not care about scale.
+    fn scaling_warning(&mut self, c: &ConfigCall, d: &DatasetPlan) {
+        let scaled: Vec<&str> = d
+            .features
+            .iter()
+            .filter(|f| {
+                f.steps.iter().any(|s| {
+                    matches!(
+                        s,
+                        Step::Standardize
+                            | Step::MinMax
+                            | Step::RobustScale
+                            | Step::Normalize { .. }
+                            | Step::Scale { .. }
+                    )
+                })
+            })
+            .map(|f| f.column.as_str())
+            .collect();
+        if scaled.is_empty() || self.network_uses(&d.name) {
+            return;
+        }
+        let shown: Vec<String> = scaled.iter().take(4).map(|c| format!("`{c}`")).collect();
+        let more = if scaled.len() > 4 {
+            format!(" and {} more", scaled.len() - 4)
+        } else {
+            String::new()
+        };
+        self.error(
+            Diagnostic::warning(
+                SCALING,
+                format!(
+                    "dataset `{}` rescales {}{more} for `{}`: a tree's splits do not depend on the scale of a feature",
+                    d.name,
+                    shown.join(", "),
+                    c.name
+                ),
+            )
+            .with_label(c.span, "a tree model")
+            .with_secondary(d.span, "rescaled features")
+            .with_help("trees need no `standardize`, `min_max`, `robust_scale`, `normalize` or `scale` (they change nothing but the thresholds); keep them only if a network shares the dataset"),
+        );
+    }
+
+    /// Whether a train of a network (not a tree model) reads dataset `name`.
+    fn network_uses(&self, name: &str) -> bool {
+        self.items.values().any(|(r, _)| {
+            let super::ItemRef::Train(t) = r else {
+                return false;
+            };
+            let entry = |k: &str| t.entries.iter().find(|e| e.key.name == k).map(|e| &e.value);
+            let reads = entry("data")
+                .and_then(|e| e.as_name())
+                .is_some_and(|id| id.name == name);
+            reads
+                && (!t.models.is_empty()
+                    || entry("model").is_some_and(|m| self.tree_model(m).is_none()))
+        })
+    }
+}
