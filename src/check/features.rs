@@ -172,6 +172,7 @@ impl<'a> Checker<'a> {
                     c.name.as_str(),
                     "impute"
                         | "drop_missing"
+                        | "keep_missing"
                         | "one_hot"
                         | "ordinal"
                         | "winsorize"
@@ -290,6 +291,15 @@ impl<'a> Checker<'a> {
                     return None;
                 }
                 (_, "drop_missing") => handles_missing = true,
+                (Stage::Text, "keep_missing") => {
+                    err(
+                        self,
+                        "`keep_missing` keeps a number missing for a tree model; a Category's missing value can be a level of its own".to_string(),
+                        "use `impute(constant(\"missing\"))` before `one_hot`",
+                    );
+                    return None;
+                }
+                (_, "keep_missing") => handles_missing = true,
                 (Stage::Text, "impute") => {
                     let strategy = c.word("strategy").unwrap_or_default();
                     if strategy != "mode" && strategy != "constant" {
@@ -500,6 +510,7 @@ impl<'a> Checker<'a> {
                 }
             }
             "drop_missing" => Step::DropMissing,
+            "keep_missing" => Step::KeepMissing,
             "standardize" => Step::Standardize,
             "min_max" => Step::MinMax,
             "robust_scale" => Step::RobustScale,

@@ -399,16 +399,31 @@ pub enum Step {
     ImputeMean,
     ImputeMedian,
     ImputeMode,
-    ImputeConstant { value: ConstValue },
+    ImputeConstant {
+        value: ConstValue,
+    },
     DropMissing,
+    /// Missing values stay NaN for the model (tree ensembles route them).
+    KeepMissing,
     Standardize,
     MinMax,
     RobustScale,
-    Normalize { mean: f64, std: f64 },
-    Scale { factor: f64 },
+    Normalize {
+        mean: f64,
+        std: f64,
+    },
+    Scale {
+        factor: f64,
+    },
     Log1p,
-    Clip { lo: f64, hi: f64 },
-    Winsorize { lo: f64, hi: f64 },
+    Clip {
+        lo: f64,
+        hi: f64,
+    },
+    Winsorize {
+        lo: f64,
+        hi: f64,
+    },
     OneHot,
     Ordinal,
 }

@@ -43,7 +43,7 @@ pub fn trees(p: &hir::TreePlan, features: usize, batch: usize) -> MemoryEstimate
         )),
         largest_activation: Some((
             "trees".into(),
-            format!("[{}, {}, B]", p.trees * p.outputs, p.leaves()),
+            format!("[{}, {}, B]", all, p.leaves()),
             batch as f64 * all * leaves * ELEMENT,
         )),
     }

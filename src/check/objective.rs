@@ -276,6 +276,9 @@ impl<'a> Checker<'a> {
             );
             ok = false;
         }
+        if let Some(d) = &data {
+            ok &= self.missing_for_network(d, get("data").map_or(t.name.span, |e| e.span));
+        }
         let epochs = get("epochs").and_then(|e| self.positive_int(e, "epochs", 1));
         let batch = match get("batch") {
             Some(e) => self.positive_int(e, "batch", 1),
@@ -325,7 +328,12 @@ impl<'a> Checker<'a> {
             }
             let value = Overrides::whole(&ov.models, &["models", &e.key.name]).unwrap_or(&e.value);
             let args = Overrides::args(&ov.models, &["models", &e.key.name]);
+            let tree = self.tree_model(value).is_some();
             let Some((m, hyper)) = self.model_value(value, &args) else {
+                if tree {
+                    // The objectives would only repeat that the model is missing.
+                    return None;
+                }
                 ok = false;
                 continue;
             };

@@ -73,6 +73,10 @@ pub const STEPS: &[Sig] = &[
         params: &[],
     },
     Sig {
+        name: "keep_missing",
+        params: &[],
+    },
+    Sig {
         name: "standardize",
         params: &[],
     },

@@ -136,11 +136,19 @@ impl<'a> Checker<'a> {
             &["model", "data", "loss", "optimizer", "epochs"]
         };
         if tree.is_some() {
-            let set: Vec<(&str, Span)> = ["optimizer", "epochs", "schedule", "clip_grad", "shards"]
+            let keys = ["optimizer", "epochs", "schedule", "clip_grad", "shards"];
+            let mut set: Vec<(&str, Span)> = keys
                 .into_iter()
                 .filter(|k| get(k).is_some())
                 .map(|k| (k, entry_span(k)))
                 .collect();
+            // `--set optimizer.lr=...` or a sweep over it would change nothing: an error too.
+            set.extend(
+                overrides
+                    .iter()
+                    .filter(|o| o.path.len() == 2)
+                    .filter_map(|o| keys.iter().find(|k| **k == o.path[0]).map(|k| (*k, o.span))),
+            );
             ok &= self.tree_entries(&set);
         }
         for &key in required {
@@ -328,6 +336,11 @@ impl<'a> Checker<'a> {
         {
             ok = false;
         }
+        if tree.is_none()
+            && let Some(d) = &data
+        {
+            ok &= self.missing_for_network(d, entry_span("data"));
+        }
         if let (Some(d), Some(ms)) = (&data, &metrics) {
             for (m, s) in ms {
                 if m.for_classification() != d.target.kind.classes().is_some() {
@@ -442,9 +455,20 @@ impl<'a> Checker<'a> {
         if let Some((_, text)) = &instance {
             resolved.insert(0, ("model".into(), text.clone()));
         }
-        let checkpoint_every = ckpt_c
-            .as_ref()
-            .map(|c| c.as_ref().map_or(1, |c| c.i("epochs") as usize));
+        // A tree train checkpoints ten times by default (each checkpoint is the whole
+        // ensemble's tensors, grown or not).
+        let checkpoint_every = ckpt_c.as_ref().map(|c| {
+            c.as_ref().map_or_else(
+                || tree_plan.as_ref().map_or(1, |p| (p.trees / 10).max(1)),
+                |c| c.i("epochs") as usize,
+            )
+        });
+        // A tree model predicts in batches whose paths through every tree (`[trees, leaves,
+        // rows]`) stay near 16 M values, unless `batch` says otherwise.
+        let batch = match (&tree_plan, get("batch")) {
+            (Some(p), None) => Some(super::trees::default_batch(p) as i64),
+            _ => batch,
+        };
         // A tree model's rounds stand in for epochs (progress, early stopping's patience).
         let epochs = match &tree_plan {
             Some(p) => Some(p.trees as i64),

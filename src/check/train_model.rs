@@ -26,6 +26,22 @@ impl<'a> Checker<'a> {
                 ast::ExprKind::Call { callee, .. } => callee.as_name(),
                 _ => e.as_name(),
             };
+            if let Some(id) = head
+                && super::tables::TREE_MODELS.iter().any(|m| m.name == id.name)
+            {
+                self.error(
+                    Diagnostic::error(
+                        super::trees::CODE,
+                        format!("`{}` is a tree model, grown by its own train", id.name),
+                    )
+                    .with_label(id.span, "a tree model")
+                    .with_help(format!(
+                        "train it on its own: `train t {{ model = {}(...)  data = ... }}`; objectives train networks by their gradients, which trees do not have",
+                        id.name
+                    )),
+                );
+                return None;
+            }
             if let Some(id) = head {
                 let cands = self.item_names("model");
                 let help = self.stdlib_hint(&id.name);

@@ -21,6 +21,17 @@ pub const MAX_DEPTH: usize = 12;
 /// Bins are bytes, one of them for missing values.
 pub const MAX_BINS: usize = 255;
 
+/// The batch of a tree train without `batch`: a power of two from 1 to 256 that keeps one
+/// batch's paths through every tree (`trees · outputs · 2^depth · rows`) near 2^24 values.
+pub fn default_batch(p: &TreePlan) -> usize {
+    let per_row = (p.trees as f64) * (p.outputs as f64) * (p.leaves() as f64);
+    let rows = ((1u64 << 24) as f64 / per_row.max(1.0)).clamp(1.0, 256.0) as usize;
+    1usize << rows.ilog2()
+}
+
+/// The most rounds (or forest trees) a tree model may have.
+pub const MAX_TREES: usize = 100_000;
+
 /// Train entries a tree model has no use for, and why.
 const NOT_FOR_TREES: &[(&str, &str)] = &[
     (
@@ -154,6 +165,20 @@ impl Checker<'_> {
             );
             ok = false;
         }
+        let trees = c.i("trees") as usize;
+        if trees > MAX_TREES {
+            self.error(
+                Diagnostic::error(
+                    "mlx::value::range",
+                    format!("`trees` is at most {MAX_TREES}, but is {trees}"),
+                )
+                .with_label(c.span_of("trees"), "too many trees")
+                .with_help(
+                    "use a larger `lr` with fewer rounds, or early stopping to find the count",
+                ),
+            );
+            ok = false;
+        }
         let depth = c.i("depth") as usize;
         if depth > MAX_DEPTH {
             self.error(
@@ -226,7 +251,7 @@ impl Checker<'_> {
         };
         let plan = TreePlan {
             kind,
-            trees: c.i("trees") as usize,
+            trees,
             depth,
             lr: f("lr"),
             min_child_weight: f("min_child_weight"),
@@ -253,6 +278,38 @@ impl Checker<'_> {
             outputs,
         };
         Some((plan, c.text()))
+    }
+
+    /// A network reads a dataset that keeps missing values (`keep_missing`): an error at the
+    /// train's `data` entry (only trees route NaN). Returns whether all is well.
+    pub(super) fn missing_for_network(&mut self, d: &DatasetPlan, span: Span) -> bool {
+        let kept: Vec<&str> = d
+            .features
+            .iter()
+            .filter(|f| f.steps.contains(&Step::KeepMissing))
+            .map(|f| f.column.as_str())
+            .collect();
+        let Some(first) = kept.first() else {
+            return true;
+        };
+        self.error(
+            Diagnostic::error(
+                "mlx::data::missing_values",
+                format!(
+                    "dataset `{}` keeps the missing values of `{first}`{} for the model, but a network cannot take NaN",
+                    d.name,
+                    if kept.len() > 1 {
+                        format!(" and {} more", kept.len() - 1)
+                    } else {
+                        String::new()
+                    }
+                ),
+            )
+            .with_label(span, "a network on this dataset")
+            .with_secondary(d.span, "`keep_missing` here")
+            .with_help("impute the column (`impute(median)`) for a network; `keep_missing` is for `gradient_boosting` and `random_forest`, which learn where missing values go"),
+        );
+        false
     }
 
     /// A warning for features rescaled for a tree model: splits do not care about scale.

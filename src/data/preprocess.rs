@@ -59,6 +59,8 @@ pub enum FittedStep {
         value: Fill,
     },
     DropMissing,
+    /// Missing values stay NaN (a tree model routes them).
+    KeepMissing,
     /// `(x - mean) / std`, population std (1 when it is 0).
     Standardize {
         mean: f64,
@@ -272,6 +274,7 @@ impl Fit<'_> {
                 },
                 Step::ImputeConstant { .. } => return Err(self.not_here(step, "numbers")),
                 Step::DropMissing => FittedStep::DropMissing,
+                Step::KeepMissing => FittedStep::KeepMissing,
                 Step::Standardize => {
                     let (mean, std) =
                         stats::mean_std(vals).ok_or_else(|| self.no_values("mean"))?;

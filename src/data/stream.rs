@@ -451,6 +451,7 @@ impl NumberFit<'_> {
                     value: super::Fill::Number(*x),
                 }),
                 Step::DropMissing => Some(FittedStep::DropMissing),
+                Step::KeepMissing => Some(FittedStep::KeepMissing),
                 Step::Normalize { mean, std } => Some(FittedStep::Normalize {
                     mean: *mean,
                     std: *std,

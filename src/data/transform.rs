@@ -23,7 +23,7 @@ pub(crate) fn apply(step: &FittedStep, x: f64) -> Result<f64, f64> {
             Fill::Number(v) if x.is_nan() => *v,
             _ => x,
         },
-        F::DropMissing | F::OneHot { .. } | F::Ordinal { .. } => x,
+        F::DropMissing | F::KeepMissing | F::OneHot { .. } | F::Ordinal { .. } => x,
         F::Standardize { mean, std } | F::Normalize { mean, std } => (x - mean) / std,
         F::MinMax { min, max } => {
             if x.is_nan() || max <= min {
@@ -233,7 +233,12 @@ impl<'a> Encoder<'a> {
         match self {
             Encoder::Numeric { xs, steps } => {
                 let x = apply_all(steps, xs[row]).map_err(|x| log1p_error(column, x, data, row))?;
-                out.push(finite(x)?);
+                // `keep_missing`: NaN goes to the model (a tree routes it).
+                if x.is_nan() && steps.contains(&FittedStep::KeepMissing) {
+                    out.push(f32::NAN);
+                } else {
+                    out.push(finite(x)?);
+                }
             }
             Encoder::Category {
                 codes,

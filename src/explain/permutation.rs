@@ -85,7 +85,12 @@ pub fn run(r: &Reopened, opts: &Options, out: &Path) -> Result<Explained, Failed
     let (_, plan, d) = r.plans()?;
     let rows = load_rows(r, plan, d, opts.input.as_deref())?;
     let pre = r.run.preprocessor().map_err(fail)?;
-    let mut model = Model::from_reopened(r, opts.backend, Some(plan.batch.max(256)))?;
+    // A tree model's batch is sized by its paths through every tree (`check::trees`).
+    let batch = match plan.trees {
+        Some(_) => plan.batch,
+        None => plan.batch.max(256),
+    };
+    let mut model = Model::from_reopened(r, opts.backend, Some(batch))?;
     let x = rows.features(&pre).map_err(fail)?;
     let targets = rows.targets();
     let n = rows.rows.len();

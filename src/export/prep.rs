@@ -34,7 +34,12 @@ pub fn preprocess(
 ) -> Result<Prepared, Diagnostic> {
     let mut inputs: Vec<ValueInfo> = Vec::new();
     let mut parts: Vec<String> = Vec::new();
+    // Per model-input value: 1 where a missing value means no prediction, 0 where the feature
+    // keeps it missing for the model (`keep_missing`: a tree model routes it).
+    let mut counted: Vec<f32> = Vec::new();
     for f in &p.features {
+        let keeps = f.steps.contains(&FittedStep::KeepMissing);
+        counted.extend(std::iter::repeat_n(if keeps { 0.0 } else { 1.0 }, f.width));
         let column = f.column.as_str();
         let (ty, dims) = match &f.kind {
             // Doubles, as mlx parses a number: a value rounded to single precision before
@@ -85,6 +90,12 @@ pub fn preprocess(
         &[&nan],
         vec![builder::int("to", dtype::FLOAT.into())],
     );
+    let nan = if counted.iter().all(|c| *c == 1.0) {
+        nan
+    } else {
+        let mask = b.f32s(&[counted.len()], &counted);
+        b.op("Mul", &[&nan, &mask], vec![])
+    };
     let any = b.op(
         "ReduceMax",
         &[&nan],
@@ -134,7 +145,7 @@ fn numeric(
                 let v = b.f64s(&[], &[*value]);
                 b.op("Where", &[&nan, &v, &x], vec![])
             }
-            F::ImputeMode { .. } | F::ImputeConstant { .. } | F::DropMissing => x,
+            F::ImputeMode { .. } | F::ImputeConstant { .. } | F::DropMissing | F::KeepMissing => x,
             F::Standardize { mean, std } | F::Normalize { mean, std } => affine(b, &x, *mean, *std),
             F::RobustScale { median, iqr } => affine(b, &x, *median, *iqr),
             F::MinMax { min, max } => {

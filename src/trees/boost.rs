@@ -207,7 +207,7 @@ impl<'a> Booster<'a> {
         }
     }
 
-    /// Mean training loss at the current scores: 0.5·(s-y)² (Squared), Huber's loss,
+    /// Mean training loss at the current scores: (s-y)² (Squared, as `mse`), Huber's loss,
     /// binary or multi-class cross-entropy in nats.
     pub fn train_loss(&self) -> f64 {
         let n = self.binned.n;
@@ -376,9 +376,10 @@ fn row_loss(loss: Loss, s: &[f64], target: Target<'_>, r: usize) -> f64 {
                 delta * (d - 0.5 * delta)
             }
         }
+        // The squared error itself (what `mse` reports), not the half the gradient uses.
         (_, Target::Values(v)) => {
             let d = s[0] - f64::from(v[r]);
-            0.5 * d * d
+            d * d
         }
     }
 }

@@ -98,8 +98,8 @@ fn hand_computed_squared_split() {
     assert_eq!(t.leaf, vec![-3.375, -3.375, 3.375, 3.375]);
     assert_eq!(b.gain(), &[45.5625]);
     assert_eq!(b.scores(), &[3.125, 3.125, 3.125, 9.875, 9.875, 9.875]);
-    // 0.5·mean((s - y)²) = 0.5·(2.125² + 1.125² + 0.125² + 0.125² + 1.125² + 2.125²) / 6.
-    let expect = 0.5 * 2.0 * (2.125f64.powi(2) + 1.125f64.powi(2) + 0.125f64.powi(2)) / 6.0;
+    // mean((s - y)²) = (2.125² + 1.125² + 0.125² + 0.125² + 1.125² + 2.125²) / 6, as `mse`.
+    let expect = 2.0 * (2.125f64.powi(2) + 1.125f64.powi(2) + 0.125f64.powi(2)) / 6.0;
     assert_eq!(b.train_loss(), expect);
 }
 

@@ -522,6 +522,38 @@ fn tree_ensembles_export_and_agree_in_onnxruntime_and_tract() {
         );
         assert_eq!(check_export(t, &dir, &pen_input), 344 + 5);
     }
+    // Missing values kept for the trees (`keep_missing`): NaN reaches them in ONNX too, and the
+    // rows with NA are predicted, not marked.
+    let spec = work.join("penguins_kept.mlx");
+    std::fs::write(
+        &spec,
+        format!(
+            r#"dataset penguins {{
+  source = csv("{}", missing: "NA")
+  split  = random(train: 0.7, val: 0.15, test: 0.15, stratify: true)
+  features {{
+    bill_length_mm:    Float    = keep_missing
+    bill_depth_mm:     Float    = keep_missing
+    flipper_length_mm: Float    = keep_missing
+    body_mass_g:       Float    = keep_missing
+    island:            Category = one_hot
+    sex:               Category = impute(mode) |> one_hot
+  }}
+  target species: Class[3]
+}}
+
+train penguins_boosted {{
+  model = gradient_boosting(trees: 40, depth: 4)
+  data  = penguins
+  seed  = 7
+}}
+"#,
+            crate::root().join("examples/data/penguins.csv").display()
+        ),
+    )
+    .unwrap();
+    let dir = train("export-trees-kept", &spec, &[]);
+    assert_eq!(check_export("penguins kept", &dir, &pen_input), 344 + 5);
     let text = std::fs::read_to_string(crate::root().join("examples/diabetes.mlx"))
         .unwrap()
         .replace(

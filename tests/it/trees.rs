@@ -278,3 +278,67 @@ train forest {{
         );
     }
 }
+
+/// `keep_missing` hands NaN to the trees, which learn where it goes: with the bill length of
+/// every Gentoo blanked out, a missing bill length is what says Gentoo — in `mlx predict` and
+/// in the ONNX export (checked in `export.rs`'s tree test through the same rows).
+#[test]
+fn missing_values_kept_for_trees_are_routed_by_a_learned_direction() {
+    let work = out_dir("trees-missing");
+    let csv = std::fs::read_to_string(crate::root().join("examples/data/penguins.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header = lines.next().unwrap();
+    let column = header
+        .split(',')
+        .position(|c| c == "bill_length_mm")
+        .unwrap();
+    let mut out = vec![header.to_string()];
+    for l in lines {
+        let mut fields: Vec<String> = l.split(',').map(str::to_string).collect();
+        if fields[0] == "Gentoo" {
+            fields[column] = "NA".into();
+        }
+        out.push(fields.join(","));
+    }
+    let data = work.join("penguins_blanked.csv");
+    std::fs::write(&data, out.join("\n") + "\n").unwrap();
+    let spec = work.join("blanked.mlx");
+    std::fs::write(
+        &spec,
+        format!(
+            r#"dataset penguins {{
+  source = csv("{}", missing: "NA")
+  split  = random(train: 0.7, val: 0.15, test: 0.15, stratify: true)
+  features {{
+    bill_length_mm: Float = keep_missing
+  }}
+  target species: Class[3]
+}}
+
+train boosted {{
+  model   = gradient_boosting(trees: 30, depth: 2)
+  data    = penguins
+  seed    = 3
+  metrics = [accuracy]
+}}
+"#,
+            data.display()
+        ),
+    )
+    .unwrap();
+    let dir = train(&[spec.to_str().unwrap()], &work.join("runs"), "2");
+    // Gentoo is told apart by the missing value alone; Adelie and Chinstrap overlap a little.
+    let acc = figure(&dir, "test", "accuracy");
+    assert!(acc >= 0.85, "test accuracy {acc}");
+    let rows = work.join("rows.csv");
+    std::fs::write(&rows, "bill_length_mm\nNA\n36.5\n50.5\n").unwrap();
+    let o = mlx().arg("predict").arg(&dir).arg(&rows).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let species: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap_or(""))
+        .collect();
+    assert_eq!(species, ["Gentoo", "Adelie", "Chinstrap"], "{text}");
+}

@@ -221,6 +221,9 @@ pub(super) fn grow(
             wall_seconds: job.wall_seconds(),
         };
         checkpoint::save(dir, &c).map_err(|e| io_error(&dir.join(checkpoint::LATEST), e))?;
+        if interrupt_agreed(job)? && fi + 1 < job.loaded.folds() {
+            return Err(interrupt_error(job, fold_tag, "its trees"));
+        }
         return Ok(None);
     }
     let params = BoostParams {
@@ -274,15 +277,18 @@ pub(super) fn grow(
         let train_loss = booster.train_loss();
         if !train_loss.is_finite() {
             bar.finish_and_clear();
-            return Err(super::diverged(
-                plan,
-                "the training loss",
-                train_loss as f32,
-                fold_tag,
-                p.epoch,
-                0,
-                1,
-            ));
+            return Err(Diagnostic::error(
+                "mlx::train::diverged",
+                format!(
+                    "the training loss of `{}` became {train_loss} in {fold_tag}round {}",
+                    plan.name,
+                    p.epoch + 1
+                ),
+            )
+            .with_help(format!(
+                "lower the learning rate (`--set model.lr={}`) or raise `l2`; the last checkpoint is kept in the run directory",
+                tp.lr / 10.0
+            )));
         }
         let val_figures = figures(job, tp, &scores, &val.y);
         let train_figures: BTreeMap<String, Value> =
@@ -359,14 +365,11 @@ pub(super) fn grow(
         }
         if interrupted && (p.epoch < tp.trees && !stop || fi + 1 < job.loaded.folds()) {
             bar.finish_and_clear();
-            return Err(Diagnostic::error(
-                crate::train::interrupt::CODE,
-                format!(
-                    "`{}` was interrupted after {fold_tag}round {}; its checkpoint is saved",
-                    plan.name, p.epoch
-                ),
-            )
-            .with_help(format!("finish it with `mlx resume {}`", dir.display())));
+            return Err(interrupt_error(
+                job,
+                fold_tag,
+                &format!("round {}", p.epoch),
+            ));
         }
         if stop
             && job.opts.verbose
@@ -392,6 +395,18 @@ pub(super) fn grow(
     grown.truncate(rounds * k);
     super::restore(exe, built, &ensemble::tensors(tp, &base, &grown))?;
     Ok(kept)
+}
+
+/// Ctrl-C honoured after `what` of a fold: the checkpoint is saved.
+fn interrupt_error(job: &Job<'_>, fold_tag: &str, what: &str) -> Diagnostic {
+    Diagnostic::error(
+        crate::train::interrupt::CODE,
+        format!(
+            "`{}` was interrupted after {fold_tag}{what}; its checkpoint is saved",
+            job.plan.name
+        ),
+    )
+    .with_help(format!("finish it with `mlx resume {}`", job.dir.display()))
 }
 
 /// Append a round's line to `metrics.jsonl`.
