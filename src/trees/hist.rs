@@ -137,6 +137,35 @@ pub(crate) struct Hist {
     pub data: Vec<f64>,
 }
 
+/// Histogram buffers of this thread kept for reuse: a node's histogram is megabytes (784
+/// features × 256 bins × 3 sums), and allocating and freeing one per node made the kernel map,
+/// fault in and unmap (with a TLB shootdown on every core) that much memory each time.
+const POOLED: usize = 32;
+
+thread_local! {
+    static POOL: std::cell::RefCell<Vec<Vec<f64>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `len` zeros, in a buffer from the pool when one is there.
+fn zeroed(len: usize) -> Vec<f64> {
+    let mut v = POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default();
+    v.clear();
+    v.resize(len, 0.0);
+    v
+}
+
+impl Drop for Hist {
+    fn drop(&mut self) {
+        let data = std::mem::take(&mut self.data);
+        POOL.with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < POOLED {
+                p.push(data);
+            }
+        });
+    }
+}
+
 impl Hist {
     /// Sums `rows` into a new histogram; `threads` split the features.
     pub fn build(
@@ -153,7 +182,7 @@ impl Hist {
             let last = offs[offs.len() - 1];
             offs.push(last + (binned.nonmissing_bins(f) + 1) * c);
         }
-        let mut data = vec![0.0; offs[feats.len()]];
+        let mut data = zeroed(offs[feats.len()]);
         let all = rows.len() == binned.n;
         let threads = if rows.len() * feats.len() < 100_000 {
             1

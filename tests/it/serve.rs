@@ -837,3 +837,37 @@ fn eval_predict_and_serve_refuse_a_program_or_model_the_lock_does_not_vouch_for(
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("mlx.lock"), "{err}");
 }
+
+/// Tree ensembles are served like networks: every penguins row, sent in requests of up to 60
+/// rows to a boosted and a forest model side by side, answers what `mlx predict` says.
+#[test]
+fn serve_answers_tree_ensembles_as_predict_does() {
+    let example = crate::root().join("examples/penguins_trees.mlx");
+    let mut dirs = Vec::new();
+    for t in ["penguins_boosted", "penguins_forest"] {
+        let out = out_dir(&format!("serve-{t}"));
+        let (o, dir) = run(
+            &[example.to_str().unwrap(), "--train", t, "--no-plot"],
+            &out,
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        dirs.push(dir.expect("run dir"));
+    }
+    let csv = crate::root().join("examples/data/penguins.csv");
+    let schema: Value = crate::run::json(&dirs[0].join("input.json"));
+    let pen = penguin_instances(&schema);
+    let server = Server::start(&[&dirs[0], &dirs[1]], &[]);
+    for (dir, name) in dirs.iter().zip(["penguins_boosted", "penguins_forest"]) {
+        let expected = predict_json(dir, &[&csv]);
+        assert_eq!(expected.len(), pen.len());
+        for (chunk, want) in pen.chunks(60).zip(expected.chunks(60)) {
+            let (s, body) = server.predict(name, &json!({ "instances": chunk }));
+            assert_eq!(s, 200, "{name}: {body}");
+            assert_eq!(
+                body["predictions"].as_array().unwrap().as_slice(),
+                want,
+                "{name}"
+            );
+        }
+    }
+}
