@@ -30,6 +30,10 @@ pub struct Importance {
     pub std: f64,
     /// The score lost by each shuffle, in order.
     pub drops: Vec<f64>,
+    /// A tree model's split-gain importance: the column's share of the gain of every split
+    /// in the ensemble (a one-hot block's values together).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split_gain: Option<f64>,
 }
 
 /// `importance.json`.
@@ -117,6 +121,20 @@ pub fn run(r: &Reopened, opts: &Options, out: &Path) -> Result<Explained, Failed
         )));
     }
     let repeats = opts.repeats.max(1);
+    // A tree model's split gains per model-input value, kept with its trees.
+    let gains: Option<Vec<f32>> = match plan.trees {
+        Some(_) => r
+            .run
+            .weights()
+            .map_err(fail)?
+            .into_iter()
+            .find(|t| t.name == crate::train::ensemble::GAIN && t.data.len() == width)
+            .map(|t| t.data),
+        None => None,
+    };
+    let total_gain: f64 = gains
+        .as_ref()
+        .map_or(0.0, |g| g.iter().map(|v| f64::from(*v)).sum());
     let mut columns = Vec::new();
     let mut xp = x.clone();
     for c in raw_columns(&pre) {
@@ -144,11 +162,23 @@ pub fn run(r: &Reopened, opts: &Options, out: &Path) -> Result<Explained, Failed
             xp[at..at + c.width].copy_from_slice(&x[at..at + c.width]);
         }
         let (mean, std) = mean_std(&drops);
+        let split_gain = gains.as_ref().map(|g| {
+            let own: f64 = g[c.offset..c.offset + c.width]
+                .iter()
+                .map(|v| f64::from(*v))
+                .sum();
+            if total_gain > 0.0 {
+                own / total_gain
+            } else {
+                0.0
+            }
+        });
         columns.push(Importance {
             column: c.name,
             mean,
             std,
             drops,
+            split_gain,
         });
     }
     columns.sort_by(|a, b| {
@@ -210,14 +240,22 @@ pub fn table(doc: &Document) -> String {
         .unwrap_or(0)
         .max("column".len());
     let mut t = String::new();
-    let _ = writeln!(t, "{:<w$}  {:>10}  {:>8}", "column", "importance", "std");
+    let gains = doc.columns.iter().any(|c| c.split_gain.is_some());
+    let _ = write!(t, "{:<w$}  {:>10}  {:>8}", "column", "importance", "std");
+    let _ = writeln!(t, "{}", if gains { "  split gain" } else { "" });
     for c in &doc.columns {
-        let _ = writeln!(
+        let _ = write!(
             t,
             "{:<w$}  {:>10}  {:>8}",
             c.column,
             fmt(c.mean),
             fmt(c.std)
+        );
+        let _ = writeln!(
+            t,
+            "{}",
+            c.split_gain
+                .map_or(String::new(), |g| format!("  {:>10}", fmt(g)))
         );
     }
     t

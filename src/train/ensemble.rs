@@ -1,14 +1,15 @@
-//! Tree ensembles in a run: takes a train whose plan has `trees` and gives (1) its prediction
-//! as IR, so evaluation, `predict`, `serve`, `export`, `explain` and `monitor` run a tree model
-//! like any other, and (2) the training loop that grows it round by round (`crate::trees`),
-//! with per-round figures, early stopping in rounds, checkpoints and resume.
+//! Tree ensembles in a run: takes a train whose plan has `trees` and gives its prediction as
+//! IR, so evaluation, `predict`, `serve`, `export`, `explain` and `monitor` run a tree model
+//! like any other, and the ensemble as state tensors and back (checkpoints, resume). The loop
+//! that grows it round by round is `train::run::grow`; the algorithm, `crate::trees`.
 //!
-//! The ensemble lives in five state buffers (saved in `model.safetensors`): for `T = R·K`
+//! The ensemble lives in state buffers (saved in `model.safetensors`): for `T = R·K`
 //! complete trees of depth `d` (`R` rounds, `K` trees a round, `I = 2^d − 1` nodes, `L = 2^d`
 //! leaves, breadth-first), `trees.feature` `[T, I]` (the feature index, as a float),
 //! `trees.threshold` `[T, I]`, `trees.missing_right` `[T, I]` (1: a missing value goes right),
-//! `trees.leaf` `[R, K, L]` and `trees.base` `[K]`. Rounds not grown (early stopping) are zeros:
-//! every row reaches a leaf of value 0.
+//! `trees.leaf` `[R, K, L]` and `trees.base` `[K]`, and beside them, read by no function,
+//! `trees.gain` `[F]`: the split gain per model-input value. Rounds not grown (early
+//! stopping) are zeros: every row reaches a leaf of value 0.
 //!
 //! In IR, a row's path is computed for all trees at once without per-row indexing: the
 //! features at every node are gathered (`[T·I, B]`), compared (`x > threshold`, or the missing
@@ -29,6 +30,9 @@ pub const THRESHOLD: &str = "trees.threshold";
 pub const MISSING_RIGHT: &str = "trees.missing_right";
 pub const LEAF: &str = "trees.leaf";
 pub const BASE: &str = "trees.base";
+/// The split gain gathered by each model-input value (`[F]`): split-gain importance. No
+/// function reads it; it travels with the model.
+pub const GAIN: &str = "trees.gain";
 
 /// Whether the ensemble's sums are class probabilities (a classifying forest), whose logarithm
 /// the model answers.
@@ -62,6 +66,14 @@ pub fn forward(
     let missing = state(b, MISSING_RIGHT, vec![t, i]);
     let leaf = state(b, LEAF, vec![r, k, l]);
     let base = state(b, BASE, vec![k]);
+    let width = b.shape(x)[1];
+    b.declare_state(StateDecl {
+        name: GAIN.into(),
+        shape: vec![width],
+        kind: StateKind::Buffer,
+        init: hir::Init::Zeros,
+        origin: None,
+    });
     // Every node's feature for every row: [T·I, B].
     let xt = b.transpose(x, &[1, 0]);
     let flat = b.reshape(feature, &[t * i]);
@@ -128,9 +140,10 @@ pub fn forward(
     out
 }
 
-/// The ensemble's states (`base` and the trees grown so far, round-major), rounds not grown
-/// as zeros, shaped as `forward` declares them.
-pub fn tensors(p: &TreePlan, base: &[f32], grown: &[Tree]) -> Vec<NamedTensor> {
+/// The ensemble's states (`base`, the trees grown so far, round-major, and the split gain of
+/// each of the `gain.len()` model-input values), rounds not grown as zeros, shaped as
+/// `forward` declares them.
+pub fn tensors(p: &TreePlan, base: &[f32], grown: &[Tree], gain: &[f64]) -> Vec<NamedTensor> {
     let (r, k, i, l) = (p.trees, p.outputs, p.nodes(), p.leaves());
     let t = r * k;
     let mut feature = vec![0.0f32; t * i];
@@ -159,16 +172,34 @@ pub fn tensors(p: &TreePlan, base: &[f32], grown: &[Tree]) -> Vec<NamedTensor> {
         named(MISSING_RIGHT, vec![t, i], missing),
         named(LEAF, vec![r, k, l], leaf),
         named(BASE, vec![k], b),
+        gain_tensor(gain),
     ]
 }
 
-/// The first `rounds` rounds of trees and the base scores back from the states `tensors`
-/// wrote (a checkpoint's).
+/// The split gains as their state tensor.
+pub fn gain_tensor(gain: &[f64]) -> NamedTensor {
+    NamedTensor {
+        name: GAIN.into(),
+        shape: vec![gain.len()],
+        data: gain.iter().map(|g| *g as f32).collect(),
+    }
+}
+
+/// The ensemble as a checkpoint holds it: the base scores, the first `rounds` rounds of trees
+/// and the split gains.
+pub struct Restored {
+    pub base: Vec<f32>,
+    pub trees: Vec<Tree>,
+    pub gain: Vec<f64>,
+}
+
+/// The first `rounds` rounds of trees, the base scores and the gains back from the states
+/// `tensors` wrote (a checkpoint's).
 pub fn from_tensors(
     p: &TreePlan,
     states: &[NamedTensor],
     rounds: usize,
-) -> Result<(Vec<f32>, Vec<Tree>), Diagnostic> {
+) -> Result<Restored, Diagnostic> {
     let (r, k, i, l) = (p.trees, p.outputs, p.nodes(), p.leaves());
     let get = |name: &str, len: usize| {
         states
@@ -187,6 +218,11 @@ pub fn from_tensors(
     let missing = get(MISSING_RIGHT, r * k * i)?;
     let leaf = get(LEAF, r * k * l)?;
     let base = get(BASE, k)?.to_vec();
+    let gain = states
+        .iter()
+        .find(|t| t.name == GAIN)
+        .map(|t| t.data.iter().map(|g| f64::from(*g)).collect())
+        .unwrap_or_default();
     let trees = (0..rounds.min(r) * k)
         .map(|j| Tree {
             feature: feature[j * i..(j + 1) * i]
@@ -201,7 +237,7 @@ pub fn from_tensors(
             leaf: leaf[j * l..(j + 1) * l].to_vec(),
         })
         .collect();
-    Ok((base, trees))
+    Ok(Restored { base, trees, gain })
 }
 
 #[cfg(test)]
@@ -292,7 +328,8 @@ mod tests {
                 states,
                 functions: vec![f],
             };
-            let values = tensors(&p, &base, &trees);
+            let gain: Vec<f64> = (0..cols).map(|c| c as f64 * 0.5).collect();
+            let values = tensors(&p, &base, &trees, &gain);
             let backends: Vec<Box<dyn Backend>> = vec![
                 Box::new(Interp),
                 Box::new(Cpu {
@@ -339,9 +376,10 @@ mod tests {
                 }
             }
             // The states give the grown trees back.
-            let (b2, back) = from_tensors(&p, &values, grown).expect("decodes");
-            assert_eq!(b2, base);
-            assert_eq!(back, trees);
+            let back = from_tensors(&p, &values, grown).expect("decodes");
+            assert_eq!(back.base, base);
+            assert_eq!(back.trees, trees);
+            assert_eq!(back.gain, gain);
         }
     }
 }

@@ -182,6 +182,31 @@ fn predict_explain_and_export_take_a_tree_model() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
+    // ... with the split-gain importance beside it: shares of all the gain, the bill and
+    // flipper lengths (what tells the species apart) ahead of body mass and sex.
+    let doc = json(&work.join("explain/importance.json"));
+    let gain = |c: &str| {
+        doc["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["column"] == c)
+            .and_then(|x| x["split_gain"].as_f64())
+            .unwrap_or_else(|| panic!("no split gain for {c}"))
+    };
+    let columns = [
+        "bill_length_mm",
+        "bill_depth_mm",
+        "flipper_length_mm",
+        "body_mass_g",
+        "island",
+        "sex",
+    ];
+    let total: f64 = columns.iter().map(|c| gain(c)).sum();
+    assert!((total - 1.0).abs() < 1e-6, "split gains sum to {total}");
+    assert!(
+        gain("bill_length_mm") > gain("body_mass_g") && gain("flipper_length_mm") > gain("sex")
+    );
     let o = mlx()
         .arg("explain")
         .arg(&dir)

@@ -209,7 +209,7 @@ pub(super) fn grow(
         p.epoch = tp.trees;
         p.epoch_rates.push(train.y.len() as f64 / secs.max(1e-9));
         p.last_val = val_figures;
-        let states = ensemble::tensors(tp, &forest.base, &forest.trees);
+        let states = ensemble::tensors(tp, &forest.base, &forest.trees, &forest.gain);
         super::restore(exe, built, &states)?;
         let c = Checkpoint {
             train: plan.name.clone(),
@@ -254,10 +254,14 @@ pub(super) fn grow(
     if p.epoch > 0 {
         // Resumed: the checkpoint's trees are in the states.
         let states = super::all_states(exe, built)?;
-        let (b, t) = ensemble::from_tensors(tp, &states, p.epoch)?;
-        booster.replay(&t);
-        base = b;
-        grown = t;
+        let r = ensemble::from_tensors(tp, &states, p.epoch)?;
+        booster.replay(&r.trees);
+        // Replaying sums the gains in another order: the checkpoint's are exact.
+        if r.gain.len() == cols {
+            booster.set_gain(&r.gain);
+        }
+        base = r.base;
+        grown = r.trees;
     }
     let k = tp.outputs;
     let mut scores = Scores::new(val.y.len(), cols, &base);
@@ -335,8 +339,9 @@ pub(super) fn grow(
                 Some((b, _, _)) => v < b - es.min_delta,
             };
             if improved {
-                // The best round's trees are the first rounds: only the count is kept.
-                p.early.best = Some((v, p.epoch + 1, Vec::new()));
+                // The best round's trees are the first rounds: only the count is kept, and
+                // the split gains up to it.
+                p.early.best = Some((v, p.epoch + 1, vec![ensemble::gain_tensor(booster.gain())]));
                 p.early.bad_epochs = 0;
             } else {
                 p.early.bad_epochs += 1;
@@ -356,7 +361,7 @@ pub(super) fn grow(
                 train: plan.name.clone(),
                 fold: fi,
                 progress: p.clone(),
-                states: ensemble::tensors(tp, &base, &grown),
+                states: ensemble::tensors(tp, &base, &grown, booster.gain()),
                 finished: finished.to_vec(),
                 metrics_lines: *lines,
                 wall_seconds: job.wall_seconds(),
@@ -387,13 +392,20 @@ pub(super) fn grow(
     }
     bar.finish_and_clear();
     // Early stopping keeps the rounds up to the best one.
-    let kept = match p.early.best.take() {
-        Some((_, best, _)) if best < p.epoch => Some(best),
-        _ => None,
+    let (kept, gain) = match p.early.best.take() {
+        Some((_, best, at_best)) if best < p.epoch => (
+            Some(best),
+            at_best
+                .into_iter()
+                .find(|t| t.name == ensemble::GAIN)
+                .map(|t| t.data.iter().map(|g| f64::from(*g)).collect::<Vec<f64>>()),
+        ),
+        _ => (None, None),
     };
     let rounds = kept.unwrap_or(p.epoch);
     grown.truncate(rounds * k);
-    super::restore(exe, built, &ensemble::tensors(tp, &base, &grown))?;
+    let gain = gain.unwrap_or_else(|| booster.gain().to_vec());
+    super::restore(exe, built, &ensemble::tensors(tp, &base, &grown, &gain))?;
     Ok(kept)
 }
 
