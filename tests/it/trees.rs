@@ -367,3 +367,89 @@ train boosted {{
         .collect();
     assert_eq!(species, ["Gentoo", "Adelie", "Chinstrap"], "{text}");
 }
+
+/// A sweep varies a tree model's arguments like a network's hyperparameters: every point is a
+/// trial whose model has that depth and rate, and `--set` reaches them too.
+#[test]
+fn sweeps_and_set_reach_a_tree_models_arguments() {
+    let work = out_dir("trees-sweep");
+    let spec = work.join("sweep.mlx");
+    std::fs::write(
+        &spec,
+        format!(
+            r#"dataset penguins {{
+  source = csv("{}", missing: "NA")
+  split  = random(train: 0.7, val: 0.15, test: 0.15, stratify: true)
+  features {{
+    bill_length_mm: Float = impute(median)
+    body_mass_g:    Float = impute(mean)
+  }}
+  target species: Class[3]
+}}
+
+train boosted {{
+  model   = gradient_boosting(trees: 20, depth: 3)
+  data    = penguins
+  metrics = [accuracy]
+}}
+
+sweep search {{
+  base = boosted
+  grid {{ model.depth = [2, 4]  model.lr = [0.1, 0.3] }}
+  objective = maximize(val.accuracy)
+}}
+"#,
+            crate::root().join("examples/data/penguins.csv").display()
+        ),
+    )
+    .unwrap();
+    let (o, _) = run(
+        &[spec.to_str().unwrap(), "--sweep", "search", "--no-plot"],
+        &work,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let sweep = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(PathBuf::from)
+        .find(|d| d.join("sweep.json").exists())
+        .expect("a sweep directory");
+    let doc = json(&sweep.join("sweep.json"));
+    let trials = doc["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 4);
+    let mut models: Vec<String> = trials
+        .iter()
+        .map(|t| {
+            let dir = PathBuf::from(t["dir"].as_str().unwrap());
+            let dir = if dir.is_absolute() {
+                dir
+            } else {
+                crate::root().join(dir)
+            };
+            let spec = std::fs::read_to_string(dir.join("spec.mlx")).unwrap();
+            spec.lines()
+                .find(|l| l.contains("gradient_boosting("))
+                .unwrap_or_else(|| panic!("no model in {spec}"))
+                .to_string()
+        })
+        .collect();
+    models.sort();
+    assert!(
+        models[0].contains("depth: 2") && models[0].contains("lr: 0.1"),
+        "{models:?}"
+    );
+    assert!(
+        models[3].contains("depth: 4") && models[3].contains("lr: 0.3"),
+        "{models:?}"
+    );
+    // `--set` reaches an argument; it is checked as in the file.
+    let o = mlx()
+        .args(["check", spec.to_str().unwrap(), "--set", "model.depth=13"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("`depth` is at most 12"),
+        "{}",
+        stderr(&o)
+    );
+}
