@@ -46,6 +46,9 @@ struct Node {
     split: Option<Split>,
 }
 
+/// The most bytes of histograms a level of nodes keeps for its children.
+const KEPT_BYTES: usize = 256 << 20;
+
 /// Everything one growth reads.
 pub(crate) struct Grower<'g, C: Criterion> {
     pub binned: &'g Binned,
@@ -130,7 +133,14 @@ impl<C: Criterion> Grower<'_, C> {
             }
             _ => None,
         };
-        let keep = split.is_some() && depth + 1 < self.depth;
+        // A node keeps its histogram for its children (one of them is then the other's
+        // difference from it) while a whole level of such histograms stays within
+        // `KEPT_BYTES`; deeper levels of wide tables sum both children instead of holding
+        // gigabytes (2^10 nodes × 784 features × 256 bins × 24 bytes is 4.9 GB).
+        let bytes = hist.as_ref().map_or(0, |h| h.data.len() * 8);
+        let keep = split.is_some()
+            && depth + 1 < self.depth
+            && (1usize << depth).saturating_mul(bytes) <= KEPT_BYTES;
         Node {
             range,
             totals,

@@ -536,3 +536,28 @@ fn constant_features_and_targets_make_single_leaf_trees() {
             .all(|t| t.threshold.iter().all(|&v| v == f32::INFINITY))
     );
 }
+
+/// Deep trees on a wide table: past some level the histograms of a whole level no longer fit
+/// the budget for keeping them (`grow::KEPT_BYTES`), and both children are summed directly.
+/// The trees are still the same for any thread count and still split at the deepest level.
+#[test]
+fn deep_trees_on_wide_tables_sum_children_when_histograms_are_not_kept() {
+    // 120 features × 256 codes × 3 sums × 8 bytes ≈ 737 kB a node; 2^9 nodes ≈ 377 MB.
+    let cols = 120;
+    let (x, labels, _) = synthetic(3_000, cols, 9);
+    let mut p = boost_params(2, 10);
+    p.min_child_weight = 0.0;
+    let classes = Target::Classes {
+        labels: &labels,
+        classes: 3,
+    };
+    let one = boost_trees(&x, cols, classes, Loss::Softmax, &p, 1);
+    assert_eq!(one, boost_trees(&x, cols, classes, Loss::Softmax, &p, 2));
+    // Splits reach the deepest level (the level whose parents kept no histogram).
+    let deepest = (1usize << 9) - 1..(1usize << 10) - 1;
+    assert!(
+        one.iter()
+            .any(|t| t.threshold[deepest.clone()].iter().any(|v| v.is_finite())),
+        "no tree split at depth 10"
+    );
+}
