@@ -232,28 +232,22 @@ def one(args, lgb, xgb, name, df, target, cats, seed, fixture=None):
         rf = f"random_forest(trees: {FOREST_TREES}, depth: {FOREST_DEPTH})"
         res["mlx_rf"], res["mlx_rf_s"] = run_mlx(args.mlx, work, name, target, classes, rf)
         common = dict(n_estimators=TREES, max_depth=DEPTH, learning_rate=LR, n_jobs=2)
-        if classes:
-            m = lgb.LGBMClassifier(
-                num_leaves=2**DEPTH, min_child_weight=1.0, min_child_samples=1,
-                reg_lambda=1.0, max_bin=BINS, verbose=-1, **common)
-            res["lightgbm"] = score(ys[2], m.fit(xs[0], ys[0]).predict(xs[2]))
-            m = xgb.XGBClassifier(tree_method="hist", max_bin=BINS + 1, min_child_weight=1.0,
-                                  reg_lambda=1.0, **common)
-            res["xgboost"] = score(ys[2], m.fit(xs[0], ys[0]).predict(xs[2]))
-            m = RandomForestClassifier(n_estimators=FOREST_TREES, max_depth=FOREST_DEPTH,
-                                       max_features="sqrt", random_state=seed, n_jobs=2)
-            res["sklearn_rf"] = score(ys[2], m.fit(xs[0], ys[0]).predict(xs[2]))
-        else:
-            m = lgb.LGBMRegressor(
-                num_leaves=2**DEPTH, min_child_weight=1.0, min_child_samples=1,
-                reg_lambda=1.0, max_bin=BINS, verbose=-1, **common)
-            res["lightgbm"] = score(ys[2], m.fit(xs[0], ys[0]).predict(xs[2]))
-            m = xgb.XGBRegressor(tree_method="hist", max_bin=BINS + 1, min_child_weight=1.0,
-                                 reg_lambda=1.0, **common)
-            res["xgboost"] = score(ys[2], m.fit(xs[0], ys[0]).predict(xs[2]))
-            m = RandomForestRegressor(n_estimators=FOREST_TREES, max_depth=FOREST_DEPTH,
-                                      max_features=1.0, random_state=seed, n_jobs=2)
-            res["sklearn_rf"] = score(ys[2], m.fit(xs[0], ys[0]).predict(xs[2]))
+        kinds = (
+            (lgb.LGBMClassifier, xgb.XGBClassifier, RandomForestClassifier, "sqrt")
+            if classes
+            else (lgb.LGBMRegressor, xgb.XGBRegressor, RandomForestRegressor, 1.0)
+        )
+        gbm, xgbm, forest, max_features = kinds
+        peers = {
+            "lightgbm": gbm(num_leaves=2**DEPTH, min_child_weight=1.0, min_child_samples=1,
+                            reg_lambda=1.0, max_bin=BINS, verbose=-1, **common),
+            "xgboost": xgbm(tree_method="hist", max_bin=BINS + 1, min_child_weight=1.0,
+                            reg_lambda=1.0, **common),
+            "sklearn_rf": forest(n_estimators=FOREST_TREES, max_depth=FOREST_DEPTH,
+                                 max_features=max_features, random_state=seed, n_jobs=2),
+        }
+        for key, m in peers.items():
+            res[key] = score(ys[2], m.fit(xs[0], ys[0]).predict(xs[2]))
         return res
 
 

@@ -27,7 +27,7 @@ impl<'a> Checker<'a> {
                 _ => e.as_name(),
             };
             if let Some(id) = head
-                && super::tables::TREE_MODELS.iter().any(|m| m.name == id.name)
+                && self.tree_model(e).is_some()
             {
                 self.error(
                     Diagnostic::error(

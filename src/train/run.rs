@@ -1400,29 +1400,11 @@ fn train_fold(
             super::objectives::write_last(dir, &t, &plan.name)?;
         }
         // Early stopping watches the monitored figure; the best epoch's weights are kept.
-        let monitored = match plan
-            .early_stop
-            .as_ref()
-            .and_then(|es| es.monitor.objective.as_ref().map(|o| (es, o)))
-        {
-            Some((es, o)) if es.monitor.split == "train" => figure(&train_figures, o),
-            Some((_, o)) => figure(&val, o),
-            None => monitor_value(plan, train_loss, &val),
-        };
+        let monitored = monitored(plan, train_loss, &train_figures, &val);
         p.scheduler.observe(&plan.schedule, monitored);
-        if let (Some(es), Some(v)) = (&plan.early_stop, monitored) {
-            let improved = match &p.early.best {
-                None => true,
-                Some((b, _, _)) if es.monitor.higher_is_better() => v > b + es.min_delta,
-                Some((b, _, _)) => v < b - es.min_delta,
-            };
-            if improved {
-                p.early.best = Some((v, epoch + 1, weights(exe.as_ref(), &built)?));
-                p.early.bad_epochs = 0;
-            } else {
-                p.early.bad_epochs += 1;
-            }
-        }
+        watch_early(plan, &mut p, monitored, epoch + 1, || {
+            weights(exe.as_ref(), &built)
+        })?;
         p.epoch = epoch + 1;
         p.last_val = val;
         let stop = stopped_early(plan, &p);
@@ -1432,26 +1414,14 @@ fn train_fold(
             || stop
             || interrupted
         {
-            let c = Checkpoint {
-                train: plan.name.clone(),
-                fold: fi,
-                progress: p.clone(),
-                states: all_states(exe.as_ref(), &built)?,
-                finished: finished.to_vec(),
-                metrics_lines: *lines,
-                wall_seconds: job.wall_seconds(),
-            };
-            checkpoint::save(dir, &c).map_err(|e| io_error(&dir.join(checkpoint::LATEST), e))?;
+            let states = all_states(exe.as_ref(), &built)?;
+            save_checkpoint(job, fi, &p, states, finished, *lines)?;
         }
         if interrupted && ((p.epoch < plan.epochs && !stop) || fi + 1 < job.loaded.folds()) {
-            return Err(Diagnostic::error(
-                super::interrupt::CODE,
-                format!(
-                    "`{}` was interrupted after {fold_tag}epoch {}; its checkpoint is saved",
-                    plan.name, p.epoch
-                ),
-            )
-            .with_help(format!("finish it with `mlx resume {}`", dir.display())));
+            return Err(interrupted_after(
+                job,
+                &format!("{fold_tag}epoch {}", p.epoch),
+            ));
         }
         if stop
             && job.opts.verbose
@@ -1562,6 +1532,84 @@ fn train_fold(
         preprocessor: pre,
         profile,
     })
+}
+
+/// The figure early stopping (and a plateau schedule) watches after an epoch or a round.
+fn monitored(
+    plan: &TrainPlan,
+    train_loss: f64,
+    train: &BTreeMap<String, Value>,
+    val: &BTreeMap<String, Value>,
+) -> Option<f64> {
+    match plan
+        .early_stop
+        .as_ref()
+        .and_then(|es| es.monitor.objective.as_ref().map(|o| (es, o)))
+    {
+        Some((es, o)) if es.monitor.split == "train" => figure(train, o),
+        Some((_, o)) => figure(val, o),
+        None => monitor_value(plan, train_loss, val),
+    }
+}
+
+/// Early stopping's bookkeeping after epoch (or round) `done`: a better monitored value `v`
+/// becomes the best, with `snapshot()` (what restores it); otherwise one more epoch without
+/// improvement.
+fn watch_early(
+    plan: &TrainPlan,
+    p: &mut Progress,
+    v: Option<f64>,
+    done: usize,
+    snapshot: impl FnOnce() -> Result<Vec<NamedTensor>, Diagnostic>,
+) -> Result<(), Diagnostic> {
+    let (Some(es), Some(v)) = (&plan.early_stop, v) else {
+        return Ok(());
+    };
+    let improved = match &p.early.best {
+        None => true,
+        Some((b, _, _)) if es.monitor.higher_is_better() => v > b + es.min_delta,
+        Some((b, _, _)) => v < b - es.min_delta,
+    };
+    if improved {
+        p.early.best = Some((v, done, snapshot()?));
+        p.early.bad_epochs = 0;
+    } else {
+        p.early.bad_epochs += 1;
+    }
+    Ok(())
+}
+
+/// Write fold `fi`'s checkpoint at `p` with the program's `states`.
+fn save_checkpoint(
+    job: &Job<'_>,
+    fi: usize,
+    p: &Progress,
+    states: Vec<NamedTensor>,
+    finished: &[FoldFigures],
+    lines: usize,
+) -> Result<(), Diagnostic> {
+    let c = Checkpoint {
+        train: job.plan.name.clone(),
+        fold: fi,
+        progress: p.clone(),
+        states,
+        finished: finished.to_vec(),
+        metrics_lines: lines,
+        wall_seconds: job.wall_seconds(),
+    };
+    checkpoint::save(job.dir, &c).map_err(|e| io_error(&job.dir.join(checkpoint::LATEST), e))
+}
+
+/// Ctrl-C honoured after `what` (`fold 2/5 epoch 3`): the checkpoint is saved.
+fn interrupted_after(job: &Job<'_>, what: &str) -> Diagnostic {
+    Diagnostic::error(
+        super::interrupt::CODE,
+        format!(
+            "`{}` was interrupted after {what}; its checkpoint is saved",
+            job.plan.name
+        ),
+    )
+    .with_help(format!("finish it with `mlx resume {}`", job.dir.display()))
 }
 
 /// The figures of the model on `rows`: the loss and metrics, or each objective's loss.

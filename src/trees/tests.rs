@@ -358,36 +358,25 @@ fn missingness_that_predicts_the_class_is_learned() {
 fn unseen_missing_values_go_to_the_side_with_more_hessian() {
     // x = 0..99, y = [x > 30]: the right side has 69 rows (squared loss: hessian = rows).
     let x: Vec<f32> = (0..100).map(|i| i as f32).collect();
-    let y: Vec<f32> = x
-        .iter()
-        .map(|&v| if v > 30.0 { 1.0 } else { 0.0 })
-        .collect();
-    let mut b = Booster::new(
-        Rows { x: &x, cols: 1 },
-        Target::Values(&y),
-        Loss::Squared,
-        &boost_params(1, 1),
-        1,
-    )
-    .expect("valid");
-    let t = b.round().remove(0);
+    // The one-split tree of y = [x > cut].
+    let stump = |cut: f32| {
+        let y: Vec<f32> = x.iter().map(|&v| if v > cut { 1.0 } else { 0.0 }).collect();
+        let mut b = Booster::new(
+            Rows { x: &x, cols: 1 },
+            Target::Values(&y),
+            Loss::Squared,
+            &boost_params(1, 1),
+            1,
+        )
+        .expect("valid");
+        b.round().remove(0)
+    };
+    let t = stump(30.0);
     assert_eq!(t.threshold[0], 30.5);
     assert!(t.missing_right[0]);
     assert_eq!(t.predict(&[f32::NAN]), t.predict(&[99.0]));
     // Mirrored, the left side is larger and takes missing values.
-    let y: Vec<f32> = x
-        .iter()
-        .map(|&v| if v > 70.0 { 1.0 } else { 0.0 })
-        .collect();
-    let mut b = Booster::new(
-        Rows { x: &x, cols: 1 },
-        Target::Values(&y),
-        Loss::Squared,
-        &boost_params(1, 1),
-        1,
-    )
-    .expect("valid");
-    let t = b.round().remove(0);
+    let t = stump(70.0);
     assert!(!t.missing_right[0]);
     assert_eq!(t.predict(&[f32::NAN]), t.predict(&[0.0]));
 }

@@ -20,6 +20,46 @@ pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// `mlx run ARGS --out OUT -q --no-plot` on `threads` threads, which must succeed: the run
+/// directory.
+pub(crate) fn run_ok(args: &[&str], out: &Path, threads: &str) -> PathBuf {
+    let o = mlx()
+        .arg("run")
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .args(["-q", "--no-plot"])
+        .env("MLX_THREADS", threads)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    last_line(&o)
+}
+
+/// The lines of a run's `metrics.jsonl`, each without its timing (`seconds`).
+pub(crate) fn epochs(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("seconds");
+            v
+        })
+        .collect()
+}
+
+/// The first column of `mlx predict DIR ROWS` (the predicted label of each row).
+pub(crate) fn predicted_labels(dir: &Path, rows: &Path) -> Vec<String> {
+    let o = mlx().arg("predict").arg(dir).arg(rows).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap_or("").to_string())
+        .collect()
+}
+
 pub(crate) fn last_line(o: &Output) -> PathBuf {
     PathBuf::from(
         String::from_utf8_lossy(&o.stdout)

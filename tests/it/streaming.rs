@@ -2,7 +2,9 @@
 //! still reproducible: the same on any thread count, from CSV or Parquet, after a kill and
 //! `mlx resume`, and `mlx eval` / `mlx verify` read the same split again.
 
-use crate::reproduce::{SLOW_PENGUINS, copy_penguins, mlx, replace, resume, run_and_kill, stderr};
+use crate::reproduce::{
+    SLOW_PENGUINS, copy_penguins, epochs, mlx, replace, resume, run_and_kill, run_ok, stderr,
+};
 use crate::run::{json, out_dir, run};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -19,32 +21,6 @@ fn streamed(dir: &Path, name: &str, data: &str) -> PathBuf {
         let t = replace(&t, ", stratify: true", "");
         replace(&t, "csv(\"data/penguins.csv\", missing: \"NA\")", data)
     })
-}
-
-fn epochs(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: Value = serde_json::from_str(l).unwrap();
-            v.as_object_mut().unwrap().remove("seconds");
-            v
-        })
-        .collect()
-}
-
-fn run_ok(args: &[&str], out: &Path, threads: &str) -> PathBuf {
-    let o = mlx()
-        .arg("run")
-        .args(args)
-        .arg("--out")
-        .arg(out)
-        .args(["-q", "--no-plot"])
-        .env("MLX_THREADS", threads)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    crate::reproduce::last_line(&o)
 }
 
 #[test]

@@ -4,29 +4,11 @@
 //! model, and accuracy against figures LightGBM, XGBoost and scikit-learn reach on the same
 //! split (`bench/trees_accuracy.py` made them).
 
-use crate::reproduce::{mlx, resume, stderr};
+use crate::reproduce::{epochs, mlx, predicted_labels, resume, run_ok, stderr};
 use crate::run::{json, out_dir, run};
 use std::path::{Path, PathBuf};
 
 const EXAMPLE: &str = "examples/penguins_trees.mlx";
-
-fn train(args: &[&str], out: &Path, threads: &str) -> PathBuf {
-    let o = mlx()
-        .arg("run")
-        .args(args)
-        .arg("--out")
-        .arg(out)
-        .args(["-q", "--no-plot"])
-        .env("MLX_THREADS", threads)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .last()
-        .map(PathBuf::from)
-        .expect("a run directory")
-}
 
 fn figure(dir: &Path, part: &str, name: &str) -> f64 {
     json(&dir.join("summary.json"))[part][name]
@@ -85,9 +67,9 @@ fn tree_models_are_the_same_bytes_on_any_thread_count() {
     let work = out_dir("trees-threads");
     for t in ["penguins_boosted", "penguins_forest"] {
         let args = [EXAMPLE, "--train", t];
-        let one = train(&args, &work.join(format!("{t}-1")), "1");
-        let two = train(&args, &work.join(format!("{t}-2")), "2");
-        let three = train(&args, &work.join(format!("{t}-3")), "3");
+        let one = run_ok(&args, &work.join(format!("{t}-1")), "1");
+        let two = run_ok(&args, &work.join(format!("{t}-2")), "2");
+        let three = run_ok(&args, &work.join(format!("{t}-3")), "3");
         let bytes = |d: &Path| std::fs::read(d.join("model.safetensors")).unwrap();
         assert!(bytes(&one) == bytes(&two), "{t}: 1 and 2 threads differ");
         assert!(bytes(&one) == bytes(&three), "{t}: 1 and 3 threads differ");
@@ -113,7 +95,7 @@ fn a_killed_boosting_run_resumes_to_the_same_trees() {
         "--set",
         "checkpoint=every(7)",
     ];
-    let reference = train(&args, &work.join("ref"), "2");
+    let reference = run_ok(&args, &work.join("ref"), "2");
     // Crash in the middle of the rounds (each round appends a metrics line), then resume.
     let o = mlx()
         .arg("run")
@@ -137,24 +119,13 @@ fn a_killed_boosting_run_resumes_to_the_same_trees() {
             == std::fs::read(reference.join("model.safetensors")).unwrap(),
         "the resumed trees differ"
     );
-    let lines = |d: &Path| {
-        std::fs::read_to_string(d.join("metrics.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| {
-                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-                v.as_object_mut().unwrap().remove("seconds");
-                v
-            })
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(lines(&killed), lines(&reference));
+    assert_eq!(epochs(&killed), epochs(&reference));
 }
 
 #[test]
 fn predict_explain_and_export_take_a_tree_model() {
     let work = out_dir("trees-downstream");
-    let dir = train(&[EXAMPLE, "--train", "penguins_boosted"], &work, "2");
+    let dir = run_ok(&[EXAMPLE, "--train", "penguins_boosted"], &work, "2");
     let rows = work.join("rows.csv");
     std::fs::write(
         &rows,
@@ -164,15 +135,10 @@ fn predict_explain_and_export_take_a_tree_model() {
          50.0,15.2,218,5700,Biscoe,male\n",
     )
     .unwrap();
-    let o = mlx().arg("predict").arg(&dir).arg(&rows).output().unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    let text = String::from_utf8_lossy(&o.stdout);
-    let species: Vec<&str> = text
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').next().unwrap_or(""))
-        .collect();
-    assert_eq!(species, ["Adelie", "Chinstrap", "Gentoo"], "{text}");
+    assert_eq!(
+        predicted_labels(&dir, &rows),
+        ["Adelie", "Chinstrap", "Gentoo"]
+    );
     // Permutation importance works; integrated gradients are refused with a reason.
     let o = mlx()
         .arg("explain")
@@ -351,21 +317,16 @@ train boosted {{
         ),
     )
     .unwrap();
-    let dir = train(&[spec.to_str().unwrap()], &work.join("runs"), "2");
+    let dir = run_ok(&[spec.to_str().unwrap()], &work.join("runs"), "2");
     // Gentoo is told apart by the missing value alone; Adelie and Chinstrap overlap a little.
     let acc = figure(&dir, "test", "accuracy");
     assert!(acc >= 0.85, "test accuracy {acc}");
     let rows = work.join("rows.csv");
     std::fs::write(&rows, "bill_length_mm\nNA\n36.5\n50.5\n").unwrap();
-    let o = mlx().arg("predict").arg(&dir).arg(&rows).output().unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    let text = String::from_utf8_lossy(&o.stdout);
-    let species: Vec<&str> = text
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').next().unwrap_or(""))
-        .collect();
-    assert_eq!(species, ["Gentoo", "Adelie", "Chinstrap"], "{text}");
+    assert_eq!(
+        predicted_labels(&dir, &rows),
+        ["Gentoo", "Adelie", "Chinstrap"]
+    );
 }
 
 /// A sweep varies a tree model's arguments like a network's hyperparameters: every point is a

@@ -5,14 +5,14 @@
 //! so far as the ensemble's states), Ctrl-C; then the kept rounds are written into the
 //! program's states, where evaluation and everything after the run read them.
 
-use super::{Job, Progress, figure, interrupt_agreed, io_error, json_number, monitor_value};
+use super::{Job, Progress, interrupt_agreed, io_error, json_number};
 use crate::backend::Executable;
 use crate::check::hir::{Loss, TargetKind, TreeKind, TreePlan};
 use crate::data::Preprocessor;
 use crate::data::stream::Part;
 use crate::diagnostics::Diagnostic;
 use crate::rundir::{self, MetricsLine};
-use crate::train::checkpoint::{self, Checkpoint, FoldFigures};
+use crate::train::checkpoint::FoldFigures;
 use crate::train::ensemble;
 use crate::train::feed::Feed;
 use crate::train::graph::Built;
@@ -141,7 +141,7 @@ pub(super) fn grow(
     lines: &mut usize,
     fold_tag: &str,
 ) -> Result<Option<usize>, Diagnostic> {
-    let (plan, dset, dir) = (job.plan, job.dset, job.dir);
+    let (plan, dset) = (job.plan, job.dset);
     let tp = plan
         .trees
         .as_ref()
@@ -211,18 +211,12 @@ pub(super) fn grow(
         p.last_val = val_figures;
         let states = ensemble::tensors(tp, &forest.base, &forest.trees, &forest.gain);
         super::restore(exe, built, &states)?;
-        let c = Checkpoint {
-            train: plan.name.clone(),
-            fold: fi,
-            progress: p.clone(),
-            states,
-            finished: finished.to_vec(),
-            metrics_lines: *lines,
-            wall_seconds: job.wall_seconds(),
-        };
-        checkpoint::save(dir, &c).map_err(|e| io_error(&dir.join(checkpoint::LATEST), e))?;
+        super::save_checkpoint(job, fi, p, states, finished, *lines)?;
         if interrupt_agreed(job)? && fi + 1 < job.loaded.folds() {
-            return Err(interrupt_error(job, fold_tag, "its trees"));
+            return Err(super::interrupted_after(
+                job,
+                &format!("{fold_tag}its trees"),
+            ));
         }
         return Ok(None);
     }
@@ -323,30 +317,12 @@ pub(super) fn grow(
                 )
             });
         }
-        let monitored = match plan
-            .early_stop
-            .as_ref()
-            .and_then(|es| es.monitor.objective.as_ref().map(|o| (es, o)))
-        {
-            Some((es, o)) if es.monitor.split == "train" => figure(&train_figures, o),
-            Some((_, o)) => figure(&val_figures, o),
-            None => monitor_value(plan, train_loss, &val_figures),
-        };
-        if let (Some(es), Some(v)) = (&plan.early_stop, monitored) {
-            let improved = match &p.early.best {
-                None => true,
-                Some((b, _, _)) if es.monitor.higher_is_better() => v > b + es.min_delta,
-                Some((b, _, _)) => v < b - es.min_delta,
-            };
-            if improved {
-                // The best round's trees are the first rounds: only the count is kept, and
-                // the split gains up to it.
-                p.early.best = Some((v, p.epoch + 1, vec![ensemble::gain_tensor(booster.gain())]));
-                p.early.bad_epochs = 0;
-            } else {
-                p.early.bad_epochs += 1;
-            }
-        }
+        let monitored = super::monitored(plan, train_loss, &train_figures, &val_figures);
+        // The best round's trees are the first rounds: only the count is kept, and the split
+        // gains up to it.
+        super::watch_early(plan, p, monitored, p.epoch + 1, || {
+            Ok(vec![ensemble::gain_tensor(booster.gain())])
+        })?;
         p.epoch += 1;
         p.last_val = val_figures;
         bar.inc(1);
@@ -357,23 +333,14 @@ pub(super) fn grow(
             || stop
             || interrupted
         {
-            let c = Checkpoint {
-                train: plan.name.clone(),
-                fold: fi,
-                progress: p.clone(),
-                states: ensemble::tensors(tp, &base, &grown, booster.gain()),
-                finished: finished.to_vec(),
-                metrics_lines: *lines,
-                wall_seconds: job.wall_seconds(),
-            };
-            checkpoint::save(dir, &c).map_err(|e| io_error(&dir.join(checkpoint::LATEST), e))?;
+            let states = ensemble::tensors(tp, &base, &grown, booster.gain());
+            super::save_checkpoint(job, fi, p, states, finished, *lines)?;
         }
         if interrupted && (p.epoch < tp.trees && !stop || fi + 1 < job.loaded.folds()) {
             bar.finish_and_clear();
-            return Err(interrupt_error(
+            return Err(super::interrupted_after(
                 job,
-                fold_tag,
-                &format!("round {}", p.epoch),
+                &format!("{fold_tag}round {}", p.epoch),
             ));
         }
         if stop
@@ -407,18 +374,6 @@ pub(super) fn grow(
     let gain = gain.unwrap_or_else(|| booster.gain().to_vec());
     super::restore(exe, built, &ensemble::tensors(tp, &base, &grown, &gain))?;
     Ok(kept)
-}
-
-/// Ctrl-C honoured after `what` of a fold: the checkpoint is saved.
-fn interrupt_error(job: &Job<'_>, fold_tag: &str, what: &str) -> Diagnostic {
-    Diagnostic::error(
-        crate::train::interrupt::CODE,
-        format!(
-            "`{}` was interrupted after {fold_tag}{what}; its checkpoint is saved",
-            job.plan.name
-        ),
-    )
-    .with_help(format!("finish it with `mlx resume {}`", job.dir.display()))
 }
 
 /// Append a round's line to `metrics.jsonl`.
