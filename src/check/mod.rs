@@ -6,6 +6,7 @@ pub mod builtins;
 pub mod config;
 pub mod dataset;
 pub mod dim;
+mod error;
 mod expr;
 mod features;
 pub mod hir;

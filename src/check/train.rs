@@ -3,6 +3,7 @@
 //! dataset's real feature shape with the target's output shape.
 
 use super::config::{ArgOverride, ConfigCall, monitor};
+use super::error::{Error, Unknown};
 use super::hir::{
     self, EarlyStop, Loss, Metric, Monitor, Optimizer, Schedule, Split, TargetKind, TrainPlan,
 };
@@ -40,27 +41,26 @@ impl<'a> Checker<'a> {
         for e in &t.entries {
             let k = e.key.name.as_str();
             if !ENTRY_KEYS.contains(&k) {
-                let mut d = Diagnostic::error(
-                    "mlx::train::unknown_entry",
-                    format!("`{k}` is not a train entry"),
-                )
-                .with_label(e.key.span, "unknown entry");
-                d = d.suggest_or(
-                    k,
-                    ENTRY_KEYS.iter().copied(),
-                    format!("train entries are: {}", ENTRY_KEYS.join(", ")),
+                self.fail(
+                    Unknown::new(
+                        "mlx::train::unknown_entry",
+                        format!("`{k}` is not a train entry"),
+                        e.key.span,
+                        "unknown entry",
+                        k,
+                        ENTRY_KEYS.iter().copied(),
+                    )
+                    .otherwise(format!("train entries are: {}", ENTRY_KEYS.join(", "))),
                 );
-                self.error(d);
                 ok = false;
                 continue;
             }
             if let Some(prev) = entries.get(k) {
-                let prev = prev.key.span;
-                self.error(
-                    Diagnostic::error("mlx::name::duplicate", format!("entry `{k}` is set twice"))
-                        .with_label(e.key.span, "set again here")
-                        .with_secondary(prev, "first set here"),
-                );
+                self.fail(Error::EntryTwice {
+                    key: k.to_string(),
+                    span: e.key.span,
+                    first: prev.key.span,
+                });
                 ok = false;
                 continue;
             }
