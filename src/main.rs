@@ -158,6 +158,11 @@ enum Command {
         /// Export even if the run's spec.mlx or model differ from what its lock recorded.
         #[arg(long)]
         ignore_lock: bool,
+        /// Standard ONNX operators only: a tree model as its prediction program (comparisons
+        /// and sums) instead of ai.onnx.ml TreeEnsembleClassifier/Regressor, for runtimes
+        /// without the ai.onnx.ml operators.
+        #[arg(long)]
+        plain: bool,
     },
     /// Compare new rows with a run's training data: per column PSI, KS or chi-square, missing
     /// and out-of-range rates, unseen levels; drift of the model's answers; the model's figures
@@ -663,11 +668,13 @@ fn run(cli: Cli, mpi: &Mpi) -> u8 {
             output,
             model,
             ignore_lock,
+            plain,
         } => {
             let opts = mlx::export::Options {
                 output,
                 model,
                 ignore_lock,
+                plain,
             };
             match mlx::export::export(&run_dir, &opts) {
                 Ok(e) => {

@@ -39,6 +39,21 @@ impl Builder {
         out
     }
 
+    /// A node of `domain` writing the values named `outs`.
+    pub fn op_outputs(
+        &mut self,
+        op_type: &str,
+        domain: &str,
+        inputs: &[&str],
+        attributes: Vec<Attribute>,
+        outs: &[&str],
+    ) {
+        self.op_into(op_type, domain, inputs, attributes, outs[0]);
+        if let Some(n) = self.nodes.last_mut() {
+            n.output = outs.iter().map(|s| s.to_string()).collect();
+        }
+    }
+
     /// A node writing the value named `out`.
     pub fn op_into(
         &mut self,
@@ -230,6 +245,15 @@ pub fn ints(name: &str, ints: &[i64]) -> Attribute {
         name: name.into(),
         ints: ints.to_vec(),
         r#type: attr::INTS,
+        ..Attribute::default()
+    }
+}
+
+pub fn floats(name: &str, floats: &[f32]) -> Attribute {
+    Attribute {
+        name: name.into(),
+        floats: floats.to_vec(),
+        r#type: attr::FLOATS,
         ..Attribute::default()
     }
 }

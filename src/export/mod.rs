@@ -8,6 +8,7 @@ pub mod builder;
 pub mod model;
 pub mod prep;
 pub mod proto;
+pub mod trees;
 
 use crate::diagnostics::Diagnostic;
 use crate::predict::model::{Failed, Reopened};
@@ -30,6 +31,9 @@ pub struct Options {
     pub output: Option<PathBuf>,
     pub model: Option<String>,
     pub ignore_lock: bool,
+    /// Standard operators only: a tree model as its prediction program (gathers, comparisons,
+    /// sums) instead of the `ai.onnx.ml` tree operators, for runtimes without them.
+    pub plain: bool,
 }
 
 /// What `mlx export` wrote.
@@ -47,8 +51,8 @@ fn fail(d: Diagnostic) -> Failed {
 /// part cannot be exported.
 pub fn export(dir: &Path, opts: &Options) -> Result<Exported, Failed> {
     let r = Reopened::open(dir, opts.ignore_lock)?;
-    let bytes =
-        onnx_bytes(&r, opts.model.as_deref()).map_err(|d| (r.sources().clone(), vec![d]))?;
+    let bytes = onnx_bytes(&r, opts.model.as_deref(), opts.plain)
+        .map_err(|d| (r.sources().clone(), vec![d]))?;
     let path = opts
         .output
         .clone()
@@ -82,8 +86,13 @@ pub fn export(dir: &Path, opts: &Options) -> Result<Exported, Failed> {
     })
 }
 
-/// The serialized ONNX model of a reopened run.
-pub fn onnx_bytes(r: &Reopened, model_name: Option<&str>) -> Result<Vec<u8>, Diagnostic> {
+/// The serialized ONNX model of a reopened run; `plain`: standard operators only (see
+/// `Options::plain`).
+pub fn onnx_bytes(
+    r: &Reopened,
+    model_name: Option<&str>,
+    plain: bool,
+) -> Result<Vec<u8>, Diagnostic> {
     let (program, plan, _) = r.plans_any().map_err(first)?;
     if plan.multi.is_some() {
         return slot_bytes(r, program, plan, model_name);
@@ -126,12 +135,7 @@ pub fn onnx_bytes(r: &Reopened, model_name: Option<&str>) -> Result<Vec<u8>, Dia
     };
     let (fa, fb) = (f(model::PROBES[0])?, f(model::PROBES[1])?);
     let dims = model::dims(fa, fb)?;
-    let weights: HashMap<String, (Vec<usize>, Vec<f32>)> = r
-        .run
-        .weights()?
-        .into_iter()
-        .map(|t| (t.name, (t.shape, t.data)))
-        .collect();
+    let states = r.run.weights()?;
 
     let mut b = Builder::default();
     let prepared = prep::preprocess(
@@ -140,24 +144,38 @@ pub fn onnx_bytes(r: &Reopened, model_name: Option<&str>) -> Result<Vec<u8>, Dia
         &input.missing,
         &dataset.feature_shape,
     )?;
-    let outs = model::translate(
-        &mut b,
-        fa,
-        &dims,
-        &built.program.states,
-        &weights,
-        &prepared.x,
-    )?;
-    let (out_name, out) = outs
-        .into_iter()
-        .next()
-        .ok_or_else(|| Diagnostic::internal("a prediction function without output"))?;
-    let out_dims = fa
-        .outputs
-        .iter()
-        .find(|(n, _)| *n == out_name)
-        .map(|(_, v)| dims[*v].clone())
-        .unwrap_or_default();
+    let (out, out_dims) = match &plan.trees {
+        Some(p) if !plain => {
+            let classes = input.classes().map(<[String]>::len);
+            let out = trees::translate(&mut b, p, classes, &states, &prepared.x)?;
+            (out, vec![Dim::Batch(1), Dim::Fixed(classes.unwrap_or(1))])
+        }
+        _ => {
+            let weights: HashMap<String, (Vec<usize>, Vec<f32>)> = states
+                .into_iter()
+                .map(|t| (t.name, (t.shape, t.data)))
+                .collect();
+            let outs = model::translate(
+                &mut b,
+                fa,
+                &dims,
+                &built.program.states,
+                &weights,
+                &prepared.x,
+            )?;
+            let (out_name, out) = outs
+                .into_iter()
+                .next()
+                .ok_or_else(|| Diagnostic::internal("a prediction function without output"))?;
+            let out_dims = fa
+                .outputs
+                .iter()
+                .find(|(n, _)| *n == out_name)
+                .map(|(_, v)| dims[*v].clone())
+                .unwrap_or_default();
+            (out, out_dims)
+        }
+    };
     // A row with a value missing after preprocessing has no prediction: NaN.
     let nan = b.f32s(&[], &[f32::NAN]);
     let out = b.op("Where", &[&prepared.unusable, &nan, &out], vec![]);

@@ -86,6 +86,7 @@ pub mod attr {
     pub const INT: i32 = 2;
     pub const STRING: i32 = 3;
     pub const TENSOR: i32 = 4;
+    pub const FLOATS: i32 = 6;
     pub const INTS: i32 = 7;
     pub const STRINGS: i32 = 8;
 }
@@ -103,6 +104,8 @@ pub struct Attribute {
     pub s: Vec<u8>,
     #[prost(message, optional, tag = "5")]
     pub t: Option<Tensor>,
+    #[prost(float, repeated, tag = "7")]
+    pub floats: Vec<f32>,
     #[prost(int64, repeated, tag = "8")]
     pub ints: Vec<i64>,
     #[prost(bytes = "vec", repeated, tag = "9")]

@@ -53,11 +53,36 @@ fn train(name: &str, spec: &Path, extra: &[&str]) -> PathBuf {
 }
 
 fn export(dir: &Path) -> PathBuf {
-    let o = mlx().arg("export").arg(dir).output().unwrap();
+    export_with(dir, &[], "model.onnx")
+}
+
+/// `mlx export DIR ARGS -o DIR/FILE`.
+fn export_with(dir: &Path, args: &[&str], file: &str) -> PathBuf {
+    let o = mlx()
+        .arg("export")
+        .arg(dir)
+        .args(args)
+        .arg("-o")
+        .arg(dir.join(file))
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let path = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
-    assert_eq!(path, dir.join("model.onnx"));
+    assert_eq!(path, dir.join(file));
     path
+}
+
+/// The operator types of an exported model's nodes.
+fn op_types(model: &Path) -> Vec<String> {
+    use prost::Message;
+    let bytes = std::fs::read(model).unwrap();
+    let m = mlx::export::proto::Model::decode(bytes.as_slice()).unwrap();
+    m.graph
+        .unwrap()
+        .node
+        .into_iter()
+        .map(|n| n.op_type)
+        .collect()
 }
 
 /// What a runtime answered: per row, the probabilities (or `[value]`) and the label.
@@ -185,6 +210,11 @@ fn tract(model_path: &Path, input: &Path) -> Answer {
 /// Every row agrees with `mlx predict`: probabilities or values within 1e-4, labels exactly;
 /// a row mlx gives no prediction for is NaN in the export.
 fn agree(what: &str, got: &Answer, want: &[Value]) -> usize {
+    agree_within(what, got, want, 1e-4)
+}
+
+/// `agree` within `tolerance` (relative to values past 1).
+fn agree_within(what: &str, got: &Answer, want: &[Value], tolerance: f64) -> usize {
     assert_eq!(got.rows.len(), want.len(), "{what}: row count");
     let mut predicted = 0;
     for (i, (row, w)) in got.rows.iter().zip(want).enumerate() {
@@ -207,7 +237,7 @@ fn agree(what: &str, got: &Answer, want: &[Value]) -> usize {
         };
         assert_eq!(row.len(), expected.len(), "{what}: row {i} width");
         for (a, b) in row.iter().zip(&expected) {
-            let tol = 1e-4 * b.abs().max(1.0);
+            let tol = tolerance * b.abs().max(1.0);
             assert!(
                 (a - b).abs() <= tol,
                 "{what}: row {i}: export {row:?}, mlx {expected:?}"
@@ -506,10 +536,69 @@ train noisy_run {{
     );
 }
 
-/// Tree ensembles export as their prediction program (gathers, comparisons, the missing
-/// direction, the leaf sums) and agree with `mlx predict` in onnxruntime and tract, on rows
-/// with missing values and unseen categories; classification (boosted and forest) and
-/// regression (boosted, k-fold's last model).
+/// A tree model's export: by default one `ai.onnx.ml` tree operator (with the preprocessing in
+/// front) that onnxruntime answers as `mlx predict` does within 1e-5, labels exactly (tract
+/// too where it has the operator: classifiers); with `--plain`, standard operators only (the
+/// prediction program), which both runtimes answer within 1e-4. Gives the rows predicted.
+fn check_tree_export(what: &str, dir: &Path, input: &Path) -> usize {
+    let want = crate::serve::predict_json(dir, &[input]);
+    let model = export(dir);
+    let ops = op_types(&model);
+    let regression = want.iter().any(|w| w.get("value").is_some());
+    let tree_op = if regression {
+        "TreeEnsembleRegressor"
+    } else {
+        "TreeEnsembleClassifier"
+    };
+    assert_eq!(
+        ops.iter().filter(|o| *o == tree_op).count(),
+        1,
+        "{what}: {ops:?}"
+    );
+    // The program's leaf sums are gone (preprocessing sums nothing).
+    assert!(!ops.iter().any(|o| o == "ReduceSum"), "{what}: {ops:?}");
+    let mut n = 0;
+    if !regression {
+        n = agree_within(
+            &format!("{what} (tract)"),
+            &tract(&model, input),
+            &want,
+            1e-5,
+        );
+    }
+    if let Some(py) = onnx_python() {
+        let (answer, doc) = onnxruntime(&py, &model, input);
+        n = agree_within(&format!("{what} (onnxruntime)"), &answer, &want, 1e-5);
+        assert_eq!(doc["opset"]["ai.onnx.ml"].as_i64(), Some(1), "{what}");
+    }
+    let plain = export_with(dir, &["--plain"], "plain.onnx");
+    let plain_ops = op_types(&plain);
+    assert!(!plain_ops.iter().any(|o| o.starts_with("TreeEnsemble")));
+    assert!(
+        plain_ops.iter().any(|o| o == "ReduceSum"),
+        "{what}: {plain_ops:?}"
+    );
+    let p = agree(
+        &format!("{what} plain (tract)"),
+        &tract(&plain, input),
+        &want,
+    );
+    if let Some(py) = onnx_python() {
+        agree(
+            &format!("{what} plain (onnxruntime)"),
+            &onnxruntime(&py, &plain, input).0,
+            &want,
+        );
+    }
+    assert!(n == 0 || n == p, "{what}: {n} rows predicted, {p} plain");
+    p
+}
+
+/// Tree ensembles export as `TreeEnsembleClassifier`/`Regressor` (and, with `--plain`, as
+/// their prediction program) and agree with `mlx predict` in onnxruntime and tract, on rows
+/// with missing values and unseen categories; classification with three classes (boosted and
+/// forest) and two (boosted: the logistic convention; forest), missing values kept for the
+/// trees, and regression.
 #[test]
 fn tree_ensembles_export_and_agree_in_onnxruntime_and_tract() {
     let work = out_dir("export-trees");
@@ -520,7 +609,7 @@ fn tree_ensembles_export_and_agree_in_onnxruntime_and_tract() {
             &crate::root().join("examples/penguins_trees.mlx"),
             &["--train", t],
         );
-        assert_eq!(check_export(t, &dir, &pen_input), 344 + 5);
+        assert_eq!(check_tree_export(t, &dir, &pen_input), 344 + 5);
     }
     // Missing values kept for the trees (`keep_missing`): NaN reaches them in ONNX too, and the
     // rows with NA are predicted, not marked.
@@ -553,7 +642,54 @@ train penguins_boosted {{
     )
     .unwrap();
     let dir = train("export-trees-kept", &spec, &[]);
-    assert_eq!(check_export("penguins kept", &dir, &pen_input), 344 + 5);
+    assert_eq!(
+        check_tree_export("penguins kept", &dir, &pen_input),
+        344 + 5
+    );
+    // Two classes: boosting's one tree a round, and a forest's two.
+    let titanic = crate::root().join("tests/data/trees/titanic");
+    let spec = work.join("titanic.mlx");
+    std::fs::write(
+        &spec,
+        format!(
+            r#"dataset d {{
+  source train = csv("{}")
+  source val   = csv("{}")
+  source test  = csv("{}")
+  features {{
+    *: Float
+  }}
+  target survived: Class[2]
+}}
+
+train boosted {{
+  model = gradient_boosting(trees: 30, depth: 4)
+  data  = d
+  seed  = 3
+}}
+
+train forest {{
+  model = random_forest(trees: 20, depth: 6)
+  data  = d
+  seed  = 3
+}}
+"#,
+            titanic.join("train.csv").display(),
+            titanic.join("val.csv").display(),
+            titanic.join("test.csv").display()
+        ),
+    )
+    .unwrap();
+    let rows = std::fs::read_to_string(titanic.join("test.csv"))
+        .unwrap()
+        .lines()
+        .count()
+        - 1;
+    for t in ["boosted", "forest"] {
+        let dir = train(&format!("export-titanic-{t}"), &spec, &["--train", t]);
+        let n = check_tree_export(&format!("titanic {t}"), &dir, &titanic.join("test.csv"));
+        assert_eq!(n, rows, "titanic {t}");
+    }
     let text = std::fs::read_to_string(crate::root().join("examples/diabetes.mlx"))
         .unwrap()
         .replace(
@@ -575,7 +711,7 @@ train penguins_boosted {{
     let spec = work.join("diabetes_trees.mlx");
     std::fs::write(&spec, text).unwrap();
     let dir = train("export-diabetes-trees", &spec, &[]);
-    let n = check_export(
+    let n = check_tree_export(
         "diabetes boosted",
         &dir,
         &crate::root().join("examples/data/diabetes.csv"),
