@@ -72,6 +72,8 @@ struct Run<'a> {
     failed: bool,
     folds: usize,
     summary: Option<&'a Summary>,
+    /// What the x axis counts: `epoch`, or `round` (a tree model).
+    unit: &'a str,
 }
 
 impl Run<'_> {
@@ -88,13 +90,13 @@ impl Run<'_> {
             parts.push(format!(
                 "{}, {} each at most",
                 plural(self.folds, "fold"),
-                plural(n, "epoch")
+                plural(n, self.unit)
             ));
         } else {
-            parts.push(plural(n, "epoch"));
+            parts.push(plural(n, self.unit));
         }
         if let Some(b) = self.best_epoch(epochs) {
-            parts.push(format!("best epoch {b}"));
+            parts.push(format!("best {} {b}", self.unit));
         }
         if self.failed {
             parts.push("the run failed".into());
@@ -175,7 +177,7 @@ fn lines(
 fn mark_best(chart: &mut LineChart, run: &Run<'_>, epochs: &[Epoch], val: &BTreeMap<usize, Curve>) {
     if let Some(b) = run.best_epoch(epochs) {
         let b = b as f64;
-        chart.vline = Some((b, format!("best epoch {b}")));
+        chart.vline = Some((b, format!("best {} {b}", run.unit)));
         if let Some(y) = val.values().next().and_then(|c| at(c, b)) {
             chart.dots.push(Dot {
                 x: b,
@@ -194,7 +196,7 @@ fn mark_best(chart: &mut LineChart, run: &Run<'_>, epochs: &[Epoch], val: &BTree
                     x: b,
                     y,
                     color: VAL,
-                    label: first.then(|| "best epoch of a fold".to_string()),
+                    label: first.then(|| format!("best {} of a fold", run.unit)),
                 });
                 first = false;
             }
@@ -218,6 +220,10 @@ pub fn charts(
         failed: summary.is_some_and(|s| s.status.as_deref() == Some("failed")),
         folds: folds.len(),
         summary,
+        unit: summary
+            .map(|s| s.unit.as_str())
+            .filter(|u| !u.is_empty())
+            .unwrap_or("epoch"),
     };
     let mut out = Vec::new();
 
@@ -230,7 +236,7 @@ pub fn charts(
         let mut chart = LineChart {
             title: run.title("objectives"),
             subtitle: run.subtitle(epochs),
-            x_desc: "epoch".into(),
+            x_desc: run.unit.into(),
             y_desc: "loss".into(),
             lines: Vec::new(),
             dots: Vec::new(),
@@ -249,7 +255,7 @@ pub fn charts(
                 .extend(lines(&val, v, &format!("validation {name}")));
         }
         if let Some(b) = run.best_epoch(epochs) {
-            chart.vline = Some((b as f64, format!("best epoch {b}")));
+            chart.vline = Some((b as f64, format!("best {} {b}", run.unit)));
         }
         if chart.has_data() {
             out.push(("loss.svg".to_string(), chart));
@@ -262,7 +268,7 @@ pub fn charts(
     let mut loss = LineChart {
         title: run.title("loss"),
         subtitle: run.subtitle(epochs),
-        x_desc: "epoch".into(),
+        x_desc: run.unit.into(),
         y_desc: "loss".into(),
         lines: lines(&train, TRAIN, "train"),
         dots: Vec::new(),
@@ -290,7 +296,7 @@ pub fn charts(
         let mut chart = LineChart {
             title: run.title(&format!("validation {}", display_name(name))),
             subtitle: run.subtitle(epochs),
-            x_desc: "epoch".into(),
+            x_desc: run.unit.into(),
             y_desc: display_name(name),
             lines: lines(&val, VAL, "validation"),
             dots: Vec::new(),

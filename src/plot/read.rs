@@ -28,6 +28,8 @@ pub struct Summary {
     pub status: Option<String>,
     pub best_epoch: Option<usize>,
     pub epochs_run: Option<usize>,
+    /// What the x axis counts: `epoch`, or `round` for a tree model.
+    pub unit: String,
     /// Each fold's `(best_epoch, epochs_run)` for k-fold runs.
     pub folds: Vec<(Option<usize>, Option<usize>)>,
     /// The confusion matrix to draw: its split (`test` or `val`) and counts.
@@ -158,6 +160,7 @@ pub fn summary(dir: &Path) -> Result<Option<Summary>, Diagnostic> {
         status: s.status.map(|st| st.name().to_string()),
         best_epoch: s.best_epoch,
         epochs_run: s.epochs_run,
+        unit: s.unit.clone().unwrap_or_else(|| "epoch".into()),
         folds,
         confusion,
     }))

@@ -215,6 +215,25 @@ fn no_best_epoch_marker_when_the_last_epoch_is_best() {
     assert_eq!(polylines(&loss, "#5A5A5A", "1", 2), 0);
 }
 
+/// A tree model's run counts rounds: the axis, the subtitle and the best-round marker say so.
+#[test]
+fn a_tree_models_charts_count_rounds() {
+    let t = Tmp::new("rounds");
+    write_metrics(&t.0, &classifier_epochs(6));
+    write_summary(
+        &t.0,
+        &json!({"train": "m", "best_epoch": 4, "epochs_run": 6, "unit": "round"}),
+    );
+    plot(&t.0).unwrap();
+    for chart in ["loss.svg", "accuracy.svg"] {
+        let texts = texts(&read(&t.0.join(chart)));
+        assert!(texts.iter().any(|t| t == "round"), "{chart}: {texts:?}");
+        assert!(texts.iter().any(|t| t.starts_with("best round 4")), "{chart}: {texts:?}");
+        assert!(texts.iter().any(|t| t.contains("6 rounds")), "{chart}: {texts:?}");
+        assert!(!texts.iter().any(|t| t.contains("epoch")), "{chart}: {texts:?}");
+    }
+}
+
 #[test]
 fn validation_confusion_is_used_without_a_test_split() {
     let t = Tmp::new("valconf");

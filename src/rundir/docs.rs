@@ -57,6 +57,10 @@ pub struct Summary {
     pub epochs_run: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub best_epoch: Option<usize>,
+    /// What an epoch of `epochs_run`, `best_epoch` and `metrics.jsonl` counts when it is not an
+    /// epoch: `"round"` (of boosting, or a forest's single round) for a tree model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
     /// Validation figures (the mean over folds for k-fold).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub val: Option<Figures>,

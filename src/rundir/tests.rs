@@ -19,6 +19,7 @@ fn summary() -> Summary {
         backend: Some("cpu".into()),
         epochs_run: Some(3),
         best_epoch: Some(2),
+        unit: Some("round".into()),
         val: Some([("accuracy".to_string(), serde_json::json!(0.5))].into()),
         test: Some(Figures::new()),
         samples_per_second: Some(1000.0),

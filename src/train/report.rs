@@ -97,6 +97,7 @@ pub(super) fn summary(
         backend: Some(backend.to_string()),
         epochs_run: Some(last.map_or(0, |f| f.epochs_run)),
         best_epoch: Some(last.map_or(0, |f| f.best_epoch)),
+        unit: plan.trees.is_some().then(|| "round".to_string()),
         val: Some(val),
         test: Some(test),
         folds: kfold.then(|| {
@@ -131,6 +132,7 @@ pub(super) fn failed(plan: &TrainPlan, error: &str) -> Summary {
         train: plan.name.clone(),
         status: Some(Status::Failed),
         error: Some(error.to_string()),
+        unit: plan.trees.is_some().then(|| "round".to_string()),
         ..Summary::default()
     }
 }
