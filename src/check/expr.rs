@@ -337,52 +337,7 @@ impl<'a> Checker<'a> {
                 name,
                 hyper: None,
                 span: mspan,
-            } => {
-                let Some((ItemRef::Model(m), _)) = self.items.get(&name).copied() else {
-                    return Val::Poison;
-                };
-                let cargs = self.call_args(b, args);
-                if m.hyper.is_some() {
-                    if let Some(a) = cargs.iter().find(|a| matches!(a.value, Val::Tensor(_))) {
-                        self.fail(Error::TensorForHyperparameter {
-                            model: name,
-                            span: a.span,
-                        });
-                        return Val::Poison;
-                    }
-                    let model = Val::Model {
-                        name,
-                        hyper: Some(cargs),
-                        span: mspan,
-                    };
-                    match piped {
-                        Some(x) => self.apply(b, model, vec![x], callee.span, span),
-                        None => model,
-                    }
-                } else {
-                    let mut inputs: Vec<(Val, Span)> = Vec::new();
-                    if let Some(x) = piped {
-                        inputs.push(x);
-                    }
-                    for a in cargs {
-                        if let Some((n, s)) = a.name {
-                            self.fail(Error::NamedArgumentNoHyperparameters {
-                                model: name,
-                                arg: n,
-                                span: s,
-                            });
-                            return Val::Poison;
-                        }
-                        inputs.push((a.value, a.span));
-                    }
-                    let f = Val::Model {
-                        name,
-                        hyper: Some(Vec::new()),
-                        span: mspan,
-                    };
-                    self.apply(b, f, inputs, callee.span, span)
-                }
-            }
+            } => self.call_model(b, (name, mspan), callee, args, span, piped),
             Val::Model { .. } => {
                 let cargs = self.call_args(b, args);
                 let mut inputs: Vec<(Val, Span)> = piped.into_iter().collect();
@@ -403,6 +358,63 @@ impl<'a> Checker<'a> {
                 });
                 Val::Poison
             }
+        }
+    }
+
+    /// A call of a model by name: `m(hyperparameters)` (applied to the piped value, if
+    /// any), or `m(x)` for a model without hyperparameters.
+    fn call_model(
+        &mut self,
+        b: &mut Body,
+        (name, mspan): (String, Span),
+        callee: &ast::Expr,
+        args: &[ast::Arg],
+        span: Span,
+        piped: Option<(Val, Span)>,
+    ) -> Val {
+        let Some((ItemRef::Model(m), _)) = self.items.get(&name).copied() else {
+            return Val::Poison;
+        };
+        let cargs = self.call_args(b, args);
+        if m.hyper.is_some() {
+            if let Some(a) = cargs.iter().find(|a| matches!(a.value, Val::Tensor(_))) {
+                self.fail(Error::TensorForHyperparameter {
+                    model: name,
+                    span: a.span,
+                });
+                return Val::Poison;
+            }
+            let model = Val::Model {
+                name,
+                hyper: Some(cargs),
+                span: mspan,
+            };
+            match piped {
+                Some(x) => self.apply(b, model, vec![x], callee.span, span),
+                None => model,
+            }
+        } else {
+            let mut inputs: Vec<(Val, Span)> = Vec::new();
+            if let Some(x) = piped {
+                inputs.push(x);
+            }
+            for a in cargs {
+                if let Some((n, s)) = a.name {
+                    self.fail(Error::NamedArgumentNoHyperparameters {
+                        model: name,
+                        arg: n,
+                        span: s,
+                    });
+                    return Val::Poison;
+                }
+                inputs.push((a.value, a.span));
+            }
+            let f = Val::Model {
+                name,
+                hyper: Some(Vec::new()),
+                span: mspan,
+            };
+            self.apply(b, f, inputs, callee.span, span)
         }
     }
 

@@ -193,75 +193,8 @@ impl<'a> Checker<'a> {
         let m = req.model;
         let mut b = Body::new(&m.name.name, req.generic);
         let signature = self.bind_hyperparameters(&mut b, m, req)?;
-
-        // Inputs.
-        if !req.generic && req.inputs.len() != m.inputs.len() {
-            self.fail(Error::InputCount {
-                model: m.name.name.clone(),
-                declared: m.inputs.len(),
-                given: req.inputs.len(),
-                span: req.call_span,
-                header: m.header_span,
-            });
-            return None;
-        }
-        let mut input_shapes = Vec::new();
-        for (i, decl) in m.inputs.iter().enumerate() {
-            let (shape, origin) = if req.generic {
-                let shape = self.generic_shape(&mut b, &decl.ty)?;
-                (shape, decl.name.span)
-            } else {
-                req.inputs[i].clone()
-            };
-            if !self.is_tensor_type(&decl.ty) {
-                self.fail(Error::InputNotTensorType {
-                    input: decl.name.name.clone(),
-                    span: decl.ty.span,
-                });
-                return None;
-            }
-            match self.bind_pattern(&mut b, &decl.ty, &shape, true) {
-                Ok(()) => {}
-                Err(e) => {
-                    self.report_pattern_error(
-                        e,
-                        &shape,
-                        origin,
-                        &decl.ty,
-                        &format!("input `{}` of `{}`", decl.name.name, m.name.name),
-                        req.call_span,
-                    );
-                    return None;
-                }
-            }
-            let n = b.add(Op::Input(i), shape.clone(), origin);
-            b.bind(&decl.name.name, Val::Tensor(n), decl.name.span);
-            input_shapes.push(shape);
-        }
-
-        // The return type binds dims the body may use (`dense(C)`), from what the caller
-        // expects, or as symbols when checking generically.
-        if let Some(ret) = &m.ret {
-            if let Some(exp) = &req.expected {
-                if let Err(e) = self.bind_pattern(&mut b, ret, exp, true) {
-                    if let PatternError::Reported = e {
-                        return None;
-                    }
-                    let shown = self.show_type(&b, ret);
-                    self.fail(Error::ReturnTypeUnmet {
-                        model: m.name.name.clone(),
-                        declared: crate::syntax::print::type_expr(ret),
-                        needed: exp.clone(),
-                        span: req.call_span,
-                        ret_span: ret.span,
-                        shown,
-                    });
-                    return None;
-                }
-            } else if req.generic {
-                self.bind_free_dims(&mut b, ret);
-            }
-        }
+        let input_shapes = self.bind_inputs(&mut b, req)?;
+        self.bind_return_type(&mut b, req)?;
 
         // Body.
         let result = self.block(&mut b, &m.body);
@@ -276,34 +209,7 @@ impl<'a> Checker<'a> {
             return None;
         };
         let out_shape = b.shape(out).to_vec();
-        if let Some(ret) = &m.ret {
-            if let Err(e) = self.bind_pattern(&mut b, ret, &out_shape, false) {
-                if !matches!(e, PatternError::Reported) {
-                    let declared_rank = ret.dims.as_ref().map_or(0, Vec::len);
-                    let declared = self.show_type(&b, ret);
-                    self.fail(Error::ReturnShape {
-                        model: m.name.name.clone(),
-                        shape: out_shape.clone(),
-                        declared,
-                        span: m.body.result.span,
-                        ret_span: ret.span,
-                        flatten_hint: out_shape.len() > declared_rank && declared_rank == 2,
-                    });
-                }
-                return None;
-            }
-        } else if let Some(exp) = &req.expected
-            && !self.same_shape(&b, &out_shape, exp)
-        {
-            self.fail(Error::OutputShape {
-                model: m.name.name.clone(),
-                shape: out_shape,
-                needed: exp.clone(),
-                span: req.call_span,
-                result_span: m.body.result.span,
-            });
-            return None;
-        }
+        self.check_output(&mut b, req, &out_shape)?;
         if !self.shapes_fit(&b) {
             return None;
         }
@@ -317,6 +223,114 @@ impl<'a> Checker<'a> {
             signature,
         };
         Some((inst, out_shape))
+    }
+
+    /// Bind the model's inputs to the shapes the caller gives (or to symbols when checking
+    /// generically); returns their shapes.
+    fn bind_inputs(&mut self, b: &mut Body, req: &Request<'_>) -> Option<Vec<Vec<Dim>>> {
+        let m = req.model;
+        if !req.generic && req.inputs.len() != m.inputs.len() {
+            self.fail(Error::InputCount {
+                model: m.name.name.clone(),
+                declared: m.inputs.len(),
+                given: req.inputs.len(),
+                span: req.call_span,
+                header: m.header_span,
+            });
+            return None;
+        }
+        let mut input_shapes = Vec::new();
+        for (i, decl) in m.inputs.iter().enumerate() {
+            let (shape, origin) = if req.generic {
+                let shape = self.generic_shape(b, &decl.ty)?;
+                (shape, decl.name.span)
+            } else {
+                req.inputs[i].clone()
+            };
+            if !self.is_tensor_type(&decl.ty) {
+                self.fail(Error::InputNotTensorType {
+                    input: decl.name.name.clone(),
+                    span: decl.ty.span,
+                });
+                return None;
+            }
+            if let Err(e) = self.bind_pattern(b, &decl.ty, &shape, true) {
+                self.report_pattern_error(
+                    e,
+                    &shape,
+                    origin,
+                    &decl.ty,
+                    &format!("input `{}` of `{}`", decl.name.name, m.name.name),
+                    req.call_span,
+                );
+                return None;
+            }
+            let n = b.add(Op::Input(i), shape.clone(), origin);
+            b.bind(&decl.name.name, Val::Tensor(n), decl.name.span);
+            input_shapes.push(shape);
+        }
+        Some(input_shapes)
+    }
+
+    /// The return type binds dims the body may use (`dense(C)`), from what the caller
+    /// expects, or as symbols when checking generically.
+    fn bind_return_type(&mut self, b: &mut Body, req: &Request<'_>) -> Option<()> {
+        let m = req.model;
+        let Some(ret) = &m.ret else { return Some(()) };
+        if let Some(exp) = &req.expected {
+            if let Err(e) = self.bind_pattern(b, ret, exp, true) {
+                if let PatternError::Reported = e {
+                    return None;
+                }
+                let shown = self.show_type(b, ret);
+                self.fail(Error::ReturnTypeUnmet {
+                    model: m.name.name.clone(),
+                    declared: crate::syntax::print::type_expr(ret),
+                    needed: exp.clone(),
+                    span: req.call_span,
+                    ret_span: ret.span,
+                    shown,
+                });
+                return None;
+            }
+        } else if req.generic {
+            self.bind_free_dims(b, ret);
+        }
+        Some(())
+    }
+
+    /// The body's result fits the declared return type, or else what the caller expects.
+    fn check_output(&mut self, b: &mut Body, req: &Request<'_>, out_shape: &[Dim]) -> Option<()> {
+        let m = req.model;
+        if let Some(ret) = &m.ret {
+            if let Err(e) = self.bind_pattern(b, ret, out_shape, false) {
+                if !matches!(e, PatternError::Reported) {
+                    let declared_rank = ret.dims.as_ref().map_or(0, Vec::len);
+                    let declared = self.show_type(b, ret);
+                    self.fail(Error::ReturnShape {
+                        model: m.name.name.clone(),
+                        shape: out_shape.to_vec(),
+                        declared,
+                        span: m.body.result.span,
+                        ret_span: ret.span,
+                        flatten_hint: out_shape.len() > declared_rank && declared_rank == 2,
+                    });
+                }
+                return None;
+            }
+        } else if let Some(exp) = &req.expected
+            && !self.same_shape(b, out_shape, exp)
+        {
+            self.fail(Error::OutputShape {
+                model: m.name.name.clone(),
+                shape: out_shape.to_vec(),
+                needed: exp.clone(),
+                span: req.call_span,
+                result_span: m.body.result.span,
+            });
+            return None;
+        }
+        Some(())
     }
 
     /// Every parameter and node of a checked body has a shape whose size is countable: no
