@@ -2,12 +2,12 @@
 //! models and builtins.
 
 use super::dim::Dim;
+use super::error::model::Error;
 use super::hir::{self, NodeId, Op};
 use super::init::INIT_NAMES;
 use super::model::{Body, Request};
 use super::value::{CallArg, Val};
 use super::{Checker, ItemRef};
-use crate::diagnostics::Diagnostic;
 use crate::source::Span;
 use crate::syntax::ast::{self, BinOp, ExprKind};
 use std::collections::HashMap;
@@ -70,14 +70,11 @@ impl<'a> Checker<'a> {
         if let Some(scope) = b.scopes.last()
             && let Some((_, prev)) = scope.get(&name.name)
         {
-            let d = Diagnostic::error(
-                "mlx::name::duplicate",
-                format!("`{}` is already bound in this block", name.name),
-            )
-            .with_label(name.span, "bound again here")
-            .with_secondary(*prev, "first bound here")
-            .with_help("give the new value its own name");
-            self.error(d);
+            self.fail(Error::BoundTwice {
+                name: name.name.clone(),
+                span: name.span,
+                first: *prev,
+            });
         }
     }
 
@@ -86,13 +83,7 @@ impl<'a> Checker<'a> {
         let mut b = Body::new("", false);
         let v = self.expr(&mut b, e);
         if let Val::Tensor(_) = v {
-            self.error(
-                Diagnostic::error(
-                    "mlx::type::mismatch",
-                    "expected a number, string or boolean, found a tensor",
-                )
-                .with_label(e.span, "a tensor here"),
-            );
+            self.fail(Error::TensorNotScalar { span: e.span });
             return Val::Poison;
         }
         v
@@ -106,13 +97,10 @@ impl<'a> Checker<'a> {
                     .iter()
                     .any(|x| x.name.as_ref().is_some_and(|(m, _)| m == &n.name))
             {
-                self.error(
-                    Diagnostic::error(
-                        "mlx::arg::duplicate",
-                        format!("argument `{}` is given twice", n.name),
-                    )
-                    .with_label(n.span, "given again here"),
-                );
+                self.fail(Error::ArgumentTwice {
+                    name: n.name.clone(),
+                    span: n.span,
+                });
                 continue;
             }
             let value = self.expr(b, &a.value);
@@ -141,10 +129,7 @@ impl<'a> Checker<'a> {
                 if f.is_finite() {
                     Val::Float(Some(*f))
                 } else {
-                    self.error(
-                        Diagnostic::error("mlx::value::range", "this number is too large")
-                            .with_label(e.span, "not a finite number"),
-                    );
+                    self.fail(Error::NotFinite { span: e.span });
                     Val::Poison
                 }
             }
@@ -170,10 +155,7 @@ impl<'a> Checker<'a> {
                         Val::Symbol(p.iter().map(|i| i.name.clone()).collect())
                     }
                     _ => {
-                        self.error(
-                            Diagnostic::error("mlx::type::mismatch", "values have no fields")
-                                .with_label(e.span, "`.` is not allowed here"),
-                        );
+                        self.fail(Error::NoFields { span: e.span });
                         Val::Poison
                     }
                 }
@@ -196,13 +178,10 @@ impl<'a> Checker<'a> {
                     }
                     Val::Poison => Val::Poison,
                     other => {
-                        self.error(
-                            Diagnostic::error(
-                                "mlx::type::mismatch",
-                                format!("cannot negate {}", other.describe()),
-                            )
-                            .with_label(x.span, "not a number or tensor"),
-                        );
+                        self.fail(Error::CannotNegate {
+                            found: other.describe(),
+                            span: x.span,
+                        });
                         Val::Poison
                     }
                 }
@@ -212,13 +191,7 @@ impl<'a> Checker<'a> {
                 self.pipe(b, (v, lhs.span), rhs, e.span)
             }
             ExprKind::Lambda { .. } => {
-                self.error(
-                    Diagnostic::error(
-                        "mlx::type::mismatch",
-                        "a lambda can only be the `step:` of `scan`",
-                    )
-                    .with_label(e.span, "lambda here"),
-                );
+                self.fail(Error::StrayLambda { span: e.span });
                 Val::Poison
             }
             ExprKind::Error => Val::Poison,
@@ -253,13 +226,12 @@ impl<'a> Checker<'a> {
                 };
             }
             Some((other, _)) => {
-                let d = Diagnostic::error(
-                    "mlx::name::kind",
-                    format!("`{}` is a {}, not a value", id.name, other.kind()),
-                )
-                .with_label(id.span, format!("a {} used as a value", other.kind()))
-                .with_secondary(other.name_span(), "declared here");
-                self.error(d);
+                self.fail(Error::NotAValue {
+                    name: id.name.clone(),
+                    kind: other.kind(),
+                    span: id.span,
+                    declared: other.name_span(),
+                });
                 return Val::Poison;
             }
             None => {}
@@ -350,14 +322,11 @@ impl<'a> Checker<'a> {
                 let mut inputs: Vec<(Val, Span)> = piped.into_iter().collect();
                 for a in self.call_args(b, args) {
                     if let Some((n, s)) = a.name {
-                        self.error(
-                            Diagnostic::error(
-                                "mlx::arg::unknown",
-                                format!("model `{name}` of this train is applied to tensors; `{n}:` means nothing here"),
-                            )
-                            .with_label(s, "named argument")
-                            .with_help("its hyperparameters are set in the `models` block"),
-                        );
+                        self.fail(Error::SlotNamedArgument {
+                            model: name,
+                            arg: n,
+                            span: s,
+                        });
                         return Val::Poison;
                     }
                     inputs.push((a.value, a.span));
@@ -368,59 +337,7 @@ impl<'a> Checker<'a> {
                 name,
                 hyper: None,
                 span: mspan,
-            } => {
-                let Some((ItemRef::Model(m), _)) = self.items.get(&name).copied() else {
-                    return Val::Poison;
-                };
-                let cargs = self.call_args(b, args);
-                if m.hyper.is_some() {
-                    if let Some(a) = cargs.iter().find(|a| matches!(a.value, Val::Tensor(_))) {
-                        let d = Diagnostic::error(
-                            "mlx::type::mismatch",
-                            format!("`{name}(...)` takes hyperparameters first, but a tensor was given"),
-                        )
-                        .with_label(a.span, "a tensor, where a hyperparameter is expected")
-                        .with_help(format!(
-                            "give the hyperparameters, then the input: `x |> {name}(...)` or `{name}(...)(x)`"
-                        ));
-                        self.error(d);
-                        return Val::Poison;
-                    }
-                    let model = Val::Model {
-                        name,
-                        hyper: Some(cargs),
-                        span: mspan,
-                    };
-                    match piped {
-                        Some(x) => self.apply(b, model, vec![x], callee.span, span),
-                        None => model,
-                    }
-                } else {
-                    let mut inputs: Vec<(Val, Span)> = Vec::new();
-                    if let Some(x) = piped {
-                        inputs.push(x);
-                    }
-                    for a in cargs {
-                        if let Some((n, s)) = a.name {
-                            self.error(
-                                Diagnostic::error(
-                                    "mlx::arg::unknown",
-                                    format!("model `{name}` has no hyperparameters, so `{n}:` means nothing here"),
-                                )
-                                .with_label(s, "named argument to a model without hyperparameters"),
-                            );
-                            return Val::Poison;
-                        }
-                        inputs.push((a.value, a.span));
-                    }
-                    let f = Val::Model {
-                        name,
-                        hyper: Some(Vec::new()),
-                        span: mspan,
-                    };
-                    self.apply(b, f, inputs, callee.span, span)
-                }
-            }
+            } => self.call_model(b, (name, mspan), callee, args, span, piped),
             Val::Model { .. } => {
                 let cargs = self.call_args(b, args);
                 let mut inputs: Vec<(Val, Span)> = piped.into_iter().collect();
@@ -435,15 +352,69 @@ impl<'a> Checker<'a> {
             }
             Val::Symbol(_) if b.model.is_empty() => f,
             other => {
-                self.error(
-                    Diagnostic::error(
-                        "mlx::type::mismatch",
-                        format!("{} is not something that can be called", other.describe()),
-                    )
-                    .with_label(callee.span, "not a model or function"),
-                );
+                self.fail(Error::NotCallable {
+                    found: other.describe(),
+                    span: callee.span,
+                });
                 Val::Poison
             }
+        }
+    }
+
+    /// A call of a model by name: `m(hyperparameters)` (applied to the piped value, if
+    /// any), or `m(x)` for a model without hyperparameters.
+    fn call_model(
+        &mut self,
+        b: &mut Body,
+        (name, mspan): (String, Span),
+        callee: &ast::Expr,
+        args: &[ast::Arg],
+        span: Span,
+        piped: Option<(Val, Span)>,
+    ) -> Val {
+        let Some((ItemRef::Model(m), _)) = self.items.get(&name).copied() else {
+            return Val::Poison;
+        };
+        let cargs = self.call_args(b, args);
+        if m.hyper.is_some() {
+            if let Some(a) = cargs.iter().find(|a| matches!(a.value, Val::Tensor(_))) {
+                self.fail(Error::TensorForHyperparameter {
+                    model: name,
+                    span: a.span,
+                });
+                return Val::Poison;
+            }
+            let model = Val::Model {
+                name,
+                hyper: Some(cargs),
+                span: mspan,
+            };
+            match piped {
+                Some(x) => self.apply(b, model, vec![x], callee.span, span),
+                None => model,
+            }
+        } else {
+            let mut inputs: Vec<(Val, Span)> = Vec::new();
+            if let Some(x) = piped {
+                inputs.push(x);
+            }
+            for a in cargs {
+                if let Some((n, s)) = a.name {
+                    self.fail(Error::NamedArgumentNoHyperparameters {
+                        model: name,
+                        arg: n,
+                        span: s,
+                    });
+                    return Val::Poison;
+                }
+                inputs.push((a.value, a.span));
+            }
+            let f = Val::Model {
+                name,
+                hyper: Some(Vec::new()),
+                span: mspan,
+            };
+            self.apply(b, f, inputs, callee.span, span)
         }
     }
 
@@ -484,16 +455,11 @@ impl<'a> Checker<'a> {
                         Some(n) => shapes.push((b.shape(n).to_vec(), b.origin(n), n)),
                         None => {
                             if !v.is_poison() {
-                                self.error(
-                                    Diagnostic::error(
-                                        "mlx::type::mismatch",
-                                        format!(
-                                            "model `{name}` takes a tensor, found {}",
-                                            v.describe()
-                                        ),
-                                    )
-                                    .with_label(*s, "not a tensor"),
-                                );
+                                self.fail(Error::ModelInputNotTensor {
+                                    model: name,
+                                    found: v.describe(),
+                                    span: *s,
+                                });
                             }
                             return Val::Poison;
                         }
@@ -535,13 +501,10 @@ impl<'a> Checker<'a> {
             }
             Val::Poison => Val::Poison,
             other => {
-                self.error(
-                    Diagnostic::error(
-                        "mlx::type::mismatch",
-                        format!("{} cannot be applied to a tensor", other.describe()),
-                    )
-                    .with_label(callee_span, "not a model or function"),
-                );
+                self.fail(Error::NotApplicable {
+                    found: other.describe(),
+                    span: callee_span,
+                });
                 Val::Poison
             }
         }
@@ -579,10 +542,7 @@ impl<'a> Checker<'a> {
                 BinOp::Div => match x.floor_div(y) {
                     Some(d) => Int(d),
                     None => {
-                        self.error(
-                            Diagnostic::error("mlx::value::range", "division by zero")
-                                .with_label(r.1, "this is zero"),
-                        );
+                        self.fail(Error::DivisionByZero { span: r.1 });
                         Poison
                     }
                 },
@@ -604,10 +564,7 @@ impl<'a> Checker<'a> {
                     BinOp::Mul => known(|a, c| a * c),
                     BinOp::Div => {
                         if y == Some(0.0) {
-                            self.error(
-                                Diagnostic::error("mlx::value::range", "division by zero")
-                                    .with_label(r.1, "this is zero"),
-                            );
+                            self.fail(Error::DivisionByZero { span: r.1 });
                             return Poison;
                         }
                         known(|a, c| a / c)
@@ -645,32 +602,24 @@ impl<'a> Checker<'a> {
                 super::builtins::elementwise(self, b, f, x, y, span, op.symbol())
             }
             (a, c) => {
-                let d = Diagnostic::error(
-                    "mlx::type::mismatch",
-                    format!(
-                        "`{}` cannot combine {} and {}",
-                        op.symbol(),
-                        a.describe(),
-                        c.describe()
-                    ),
-                )
-                .with_label(span, "invalid operands")
-                .with_secondary(l.1, a.describe())
-                .with_secondary(r.1, c.describe());
-                self.error(d);
+                self.fail(Error::CannotCombine {
+                    op: op.symbol(),
+                    lhs: a.describe(),
+                    rhs: c.describe(),
+                    span,
+                    lhs_span: l.1,
+                    rhs_span: r.1,
+                });
                 Poison
             }
         }
     }
 
     pub(super) fn not_tensors(&mut self, op: BinOp, span: Span) -> Val {
-        self.error(
-            Diagnostic::error(
-                "mlx::type::mismatch",
-                format!("`{}` needs tensors", op.symbol()),
-            )
-            .with_label(span, "both sides are scalars"),
-        );
+        self.fail(Error::ScalarsOnly {
+            op: op.symbol(),
+            span,
+        });
         Val::Poison
     }
 }

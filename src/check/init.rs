@@ -1,10 +1,11 @@
 //! Parameter initializers: `glorot_uniform`, `normal(std: 0.01)`, `orthogonal`, ...
 
 use super::Checker;
+use super::error::Unknown;
+use super::error::model::Error;
 use super::hir::{self, Init};
 use super::model::Body;
 use super::value::{CallArg, Val};
-use crate::diagnostics::Diagnostic;
 use crate::source::Span;
 use crate::syntax::ast::{self, ExprKind};
 use std::collections::HashMap;
@@ -51,16 +52,10 @@ impl<'a> Checker<'a> {
             Val::Init(i) => i,
             Val::Poison => Init::Zeros,
             other => {
-                let d = Diagnostic::error(
-                    "mlx::type::mismatch",
-                    format!(
-                        "a parameter's initializer must be an initializer, found {}",
-                        other.describe()
-                    ),
-                )
-                .with_label(e.span, "not an initializer")
-                .with_help(format!("initializers are: {}", INIT_NAMES.join(", ")));
-                self.error(d);
+                self.fail(Error::NotAnInitializer {
+                    found: other.describe(),
+                    span: e.span,
+                });
                 Init::Zeros
             }
         }
@@ -81,26 +76,24 @@ impl<'a> Checker<'a> {
                 Some((n, s)) => match spec.iter().find(|k| *k == n) {
                     Some(k) => *k,
                     None => {
-                        let mut d = Diagnostic::error(
+                        self.fail(Unknown::new(
                             "mlx::arg::unknown",
                             format!("initializer `{name}` has no argument `{n}`"),
-                        )
-                        .with_label(*s, "unknown argument");
-                        d = d.suggest(n, spec.iter().copied());
-                        self.error(d);
+                            *s,
+                            "unknown argument",
+                            n,
+                            spec.iter().copied(),
+                        ));
                         return Val::Poison;
                     }
                 },
                 None => match spec.get(i) {
                     Some(k) => k,
                     None => {
-                        self.error(
-                            Diagnostic::error(
-                                "mlx::type::arity",
-                                format!("too many arguments for initializer `{name}`"),
-                            )
-                            .with_label(a.span, "extra argument"),
-                        );
+                        self.fail(Error::InitializerArity {
+                            name: name.to_string(),
+                            span: a.span,
+                        });
                         return Val::Poison;
                     }
                 },
@@ -114,16 +107,12 @@ impl<'a> Checker<'a> {
                     got.insert(key, 1.0);
                 }
                 None => {
-                    self.error(
-                        Diagnostic::error(
-                            "mlx::type::mismatch",
-                            format!(
-                                "`{key}` of `{name}` must be a number, found {}",
-                                a.value.describe()
-                            ),
-                        )
-                        .with_label(a.span, "not a number"),
-                    );
+                    self.fail(Error::ArgumentNotNumber {
+                        key: key.to_string(),
+                        name: name.to_string(),
+                        found: a.value.describe(),
+                        span: a.span,
+                    });
                     return Val::Poison;
                 }
             }
@@ -157,21 +146,12 @@ impl<'a> Checker<'a> {
         if let Init::Uniform { lo, hi } = init
             && lo > hi
         {
-            self.error(
-                Diagnostic::error(
-                    "mlx::value::range",
-                    format!("uniform({lo}, {hi}) has lo > hi"),
-                )
-                .with_label(span, "empty interval"),
-            );
+            self.fail(Error::UniformEmpty { lo, hi, span });
         }
         if let Init::Normal { std, .. } = init
             && std < 0.0
         {
-            self.error(
-                Diagnostic::error("mlx::value::range", "a normal initializer needs std >= 0")
-                    .with_label(span, "negative std"),
-            );
+            self.fail(Error::NegativeStd { span });
         }
         Val::Init(init)
     }

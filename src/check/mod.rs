@@ -24,9 +24,10 @@ pub mod trees;
 pub mod value;
 
 use crate::data::schema::{Schema, SchemaError};
-use crate::diagnostics::{Diagnostic, did_you_mean};
+use crate::diagnostics::Diagnostic;
 use crate::source::{FileId, SourceMap, Span};
 use crate::syntax::ast;
+use error::Unknown;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -97,10 +98,9 @@ pub fn instantiate(
             c.instantiate(req).map(|(id, _)| id)
         }
         _ => {
-            c.error(Diagnostic::error(
-                "mlx::name::unknown",
-                format!("no model `{name}`"),
-            ));
+            c.fail(error::model::Error::NoModel {
+                name: name.to_string(),
+            });
             None
         }
     };
@@ -286,17 +286,15 @@ impl<'a> Checker<'a> {
                     } else {
                         format!(" in {}", self.sources.get(*prev_file).name())
                     };
-                    let d = Diagnostic::error(
-                        "mlx::name::duplicate",
-                        format!("`{}` is defined twice", name.name),
-                    )
-                    .with_label(name.span, format!("second definition, a {}", r.kind()))
-                    .with_secondary(
-                        prev.name_span(),
-                        format!("first defined here{where_}, a {}", prev.kind()),
-                    )
-                    .with_help("every top-level name (model, dataset, train, sweep, const) must be unique; rename one of them");
-                    self.error(d);
+                    let e = error::model::Error::DefinedTwice {
+                        name: name.name.clone(),
+                        span: name.span,
+                        kind: r.kind(),
+                        first: prev.name_span(),
+                        first_kind: prev.kind(),
+                        where_,
+                    };
+                    self.fail(e);
                     continue;
                 }
                 self.items.insert(name.name.clone(), (r, m.file));
@@ -327,22 +325,23 @@ impl<'a> Checker<'a> {
                 .map(|(n, _)| n.clone())
                 .collect();
             cands.extend(consts.iter().map(String::as_str));
-            let mut d = Diagnostic::error(
-                "mlx::set::unknown",
-                format!(
-                    "`--set {}` names neither a const nor a train entry",
-                    o.path.join(".")
-                ),
+            let message = format!(
+                "`--set {}` names neither a const nor a train entry",
+                o.path.join(".")
             );
-            if let Some(s) = did_you_mean(head, cands.iter().copied()) {
-                d = d.with_help(format!("did you mean `{s}`?"));
-            } else {
-                d = d.with_help(format!(
-                    "train entries are {}; constants are those declared with `const`",
-                    train_keys.join(", ")
-                ));
-            }
-            self.error(d.with_label(o.span, "unknown path"));
+            let otherwise = format!(
+                "train entries are {}; constants are those declared with `const`",
+                train_keys.join(", ")
+            );
+            let u = Unknown::new(
+                "mlx::set::unknown",
+                message,
+                o.span,
+                "unknown path",
+                head,
+                cands,
+            );
+            self.fail(u.otherwise(otherwise));
         }
     }
 
@@ -352,24 +351,13 @@ impl<'a> Checker<'a> {
             Some(ConstState::Done(v)) => return v.clone(),
             Some(ConstState::Evaluating) => {
                 let from = self.const_stack.iter().position(|n| n == name).unwrap_or(0);
-                let mut chain: Vec<String> = self.const_stack[from..]
-                    .iter()
-                    .map(|n| format!("`{n}`"))
-                    .collect();
-                chain.push(format!("`{name}`"));
-                let message = if chain.len() <= 2 {
-                    format!("constant `{name}` depends on itself")
-                } else {
-                    format!(
-                        "constants depend on each other in a cycle: {}",
-                        chain.join(" → ")
-                    )
-                };
-                self.error(
-                    Diagnostic::error("mlx::const::cycle", message)
-                        .with_label(use_span, "used here while computing its own value")
-                        .with_help("define one of them without the others"),
-                );
+                let mut chain = self.const_stack[from..].to_vec();
+                chain.push(name.to_string());
+                self.fail(error::model::Error::ConstCycle {
+                    name: name.to_string(),
+                    chain,
+                    span: use_span,
+                });
                 return value::Val::Poison;
             }
             None => {}
@@ -521,24 +509,23 @@ impl<'a> Checker<'a> {
         if self.broken.contains(&name.name) {
             return;
         }
-        let mut d = Diagnostic::error(
+        let label = if what == "name" {
+            "not defined".to_string()
+        } else {
+            format!("no {what} of this name")
+        };
+        let u = Unknown::new(
             "mlx::name::unknown",
             format!("unknown {what} `{}`", name.name),
-        )
-        .with_label(
             name.span,
-            if what == "name" {
-                "not defined".to_string()
-            } else {
-                format!("no {what} of this name")
-            },
+            label,
+            &name.name,
+            candidates.iter().map(String::as_str),
         );
-        if let Some(s) = did_you_mean(&name.name, candidates.iter().map(String::as_str)) {
-            d = d.with_help(format!("did you mean `{s}`?"));
-        } else if let Some(h) = extra_help {
-            d = d.with_help(h);
-        }
-        self.error(d);
+        self.fail(match extra_help {
+            Some(h) => u.otherwise(h),
+            None => u,
+        });
     }
 
     pub(crate) fn item_names(&self, kind: &str) -> Vec<String> {

@@ -1,7 +1,9 @@
 //! Models: binding hyperparameters, unifying input and return types with shapes, and
 //! checking bodies expression by expression into an instance graph.
 
-use super::dim::{Dim, show_shape};
+use super::dim::Dim;
+use super::error::Unknown;
+use super::error::model::{Error, Placed, Reach};
 use super::hir::{self, Init, Node, NodeId, Op};
 use super::value::{CallArg, Val};
 use super::{Checker, Frame};
@@ -110,17 +112,12 @@ impl<'a> Checker<'a> {
         let mut seen: Vec<&ast::Ident> = Vec::new();
         for d in decls {
             if let Some(first) = seen.iter().find(|i| i.name == d.name.name) {
-                self.error(
-                    Diagnostic::error(
-                        "mlx::name::duplicate",
-                        format!(
-                            "`{}` is declared twice in model `{}`",
-                            d.name.name, m.name.name
-                        ),
-                    )
-                    .with_label(d.name.span, "declared again here")
-                    .with_secondary(first.span, "first declared here"),
-                );
+                self.fail(Error::DeclaredTwice {
+                    name: d.name.name.clone(),
+                    model: m.name.name.clone(),
+                    span: d.name.span,
+                    first: first.span,
+                });
             } else {
                 seen.push(&d.name);
             }
@@ -164,17 +161,10 @@ impl<'a> Checker<'a> {
             return Some((id, out));
         }
         if self.frames.len() > 64 {
-            self.error(
-                Diagnostic::error(
-                    "mlx::model::recursion",
-                    format!(
-                        "model `{}` calls itself (directly or through other models)",
-                        m.name.name
-                    ),
-                )
-                .with_label(req.call_span, "this call recurses without end")
-                .with_help("models are expanded when checked, so they cannot be recursive"),
-            );
+            self.fail(Error::Recursion {
+                model: m.name.name.clone(),
+                span: req.call_span,
+            });
             return None;
         }
         self.frames.push(Frame {
@@ -203,163 +193,23 @@ impl<'a> Checker<'a> {
         let m = req.model;
         let mut b = Body::new(&m.name.name, req.generic);
         let signature = self.bind_hyperparameters(&mut b, m, req)?;
-
-        // Inputs.
-        if !req.generic && req.inputs.len() != m.inputs.len() {
-            let d = Diagnostic::error(
-                "mlx::type::arity",
-                format!(
-                    "model `{}` takes {} input{}, but {} {} given",
-                    m.name.name,
-                    m.inputs.len(),
-                    plural(m.inputs.len()),
-                    req.inputs.len(),
-                    if req.inputs.len() == 1 { "was" } else { "were" }
-                ),
-            )
-            .with_label(req.call_span, "called here")
-            .with_secondary(m.header_span, "declared here");
-            self.error(d);
-            return None;
-        }
-        let mut input_shapes = Vec::new();
-        for (i, decl) in m.inputs.iter().enumerate() {
-            let (shape, origin) = if req.generic {
-                let shape = self.generic_shape(&mut b, &decl.ty)?;
-                (shape, decl.name.span)
-            } else {
-                req.inputs[i].clone()
-            };
-            if !self.is_tensor_type(&decl.ty) {
-                let d = Diagnostic::error(
-                    "mlx::type::mismatch",
-                    format!(
-                        "the input `{}` of a model must be a tensor type such as `Float[B, F]`",
-                        decl.name.name
-                    ),
-                )
-                .with_label(decl.ty.span, "not a tensor type");
-                self.error(d);
-                return None;
-            }
-            match self.bind_pattern(&mut b, &decl.ty, &shape, true) {
-                Ok(()) => {}
-                Err(e) => {
-                    self.report_pattern_error(
-                        e,
-                        &shape,
-                        origin,
-                        &decl.ty,
-                        &format!("input `{}` of `{}`", decl.name.name, m.name.name),
-                        req.call_span,
-                    );
-                    return None;
-                }
-            }
-            let n = b.add(Op::Input(i), shape.clone(), origin);
-            b.bind(&decl.name.name, Val::Tensor(n), decl.name.span);
-            input_shapes.push(shape);
-        }
-
-        // The return type binds dims the body may use (`dense(C)`), from what the caller
-        // expects, or as symbols when checking generically.
-        if let Some(ret) = &m.ret {
-            if let Some(exp) = &req.expected {
-                if let Err(e) = self.bind_pattern(&mut b, ret, exp, true) {
-                    let what = match &e {
-                        PatternError::Reported => return None,
-                        _ => format!(
-                            "model `{}` is declared to return `{}`, but {} is needed here",
-                            m.name.name,
-                            crate::syntax::print::type_expr(ret),
-                            show_shape(exp)
-                        ),
-                    };
-                    let d = Diagnostic::error("mlx::train::output", what)
-                        .with_label(
-                            req.call_span,
-                            format!("needs an output of shape {}", show_shape(exp)),
-                        )
-                        .with_secondary(
-                            ret.span,
-                            format!("declared here as `{}`", self.show_type(&b, ret)),
-                        );
-                    self.error(d);
-                    return None;
-                }
-            } else if req.generic {
-                self.bind_free_dims(&mut b, ret);
-            }
-        }
+        let input_shapes = self.bind_inputs(&mut b, req)?;
+        self.bind_return_type(&mut b, req)?;
 
         // Body.
         let result = self.block(&mut b, &m.body);
         let Val::Tensor(out) = result else {
             if !result.is_poison() {
-                let d = Diagnostic::error(
-                    "mlx::type::mismatch",
-                    format!(
-                        "a model must return a tensor, but `{}` returns {}",
-                        m.name.name,
-                        result.describe()
-                    ),
-                )
-                .with_label(m.body.result.span, "not a tensor");
-                self.error(d);
+                self.fail(Error::ResultNotTensor {
+                    model: m.name.name.clone(),
+                    found: result.describe(),
+                    span: m.body.result.span,
+                });
             }
             return None;
         };
         let out_shape = b.shape(out).to_vec();
-        if let Some(ret) = &m.ret {
-            if let Err(e) = self.bind_pattern(&mut b, ret, &out_shape, false) {
-                if !matches!(e, PatternError::Reported) {
-                    let d = Diagnostic::error(
-                        "mlx::shape::return_type",
-                        format!(
-                            "model `{}` returns a tensor of shape {}, but its signature says `{}`",
-                            m.name.name,
-                            show_shape(&out_shape),
-                            self.show_type(&b, ret)
-                        ),
-                    )
-                    .with_label(
-                        m.body.result.span,
-                        format!("this has shape {}", show_shape(&out_shape)),
-                    )
-                    .with_secondary(
-                        ret.span,
-                        format!("declared as `{}`", self.show_type(&b, ret)),
-                    );
-                    let declared_rank = ret.dims.as_ref().map_or(0, Vec::len);
-                    let d = if out_shape.len() > declared_rank && declared_rank == 2 {
-                        d.with_help("the result still has spatial axes: add `flatten` before the dense layers (`x |> flatten |> dense(...)`)")
-                    } else {
-                        d
-                    };
-                    self.error(d);
-                }
-                return None;
-            }
-        } else if let Some(exp) = &req.expected
-            && !self.same_shape(&b, &out_shape, exp)
-        {
-            let d = Diagnostic::error(
-                "mlx::train::output",
-                format!(
-                    "model `{}` returns shape {}, but {} is needed here",
-                    m.name.name,
-                    show_shape(&out_shape),
-                    show_shape(exp)
-                ),
-            )
-            .with_label(req.call_span, format!("needs {}", show_shape(exp)))
-            .with_secondary(
-                m.body.result.span,
-                format!("this has shape {}", show_shape(&out_shape)),
-            );
-            self.error(d);
-            return None;
-        }
+        self.check_output(&mut b, req, &out_shape)?;
         if !self.shapes_fit(&b) {
             return None;
         }
@@ -373,6 +223,114 @@ impl<'a> Checker<'a> {
             signature,
         };
         Some((inst, out_shape))
+    }
+
+    /// Bind the model's inputs to the shapes the caller gives (or to symbols when checking
+    /// generically); returns their shapes.
+    fn bind_inputs(&mut self, b: &mut Body, req: &Request<'_>) -> Option<Vec<Vec<Dim>>> {
+        let m = req.model;
+        if !req.generic && req.inputs.len() != m.inputs.len() {
+            self.fail(Error::InputCount {
+                model: m.name.name.clone(),
+                declared: m.inputs.len(),
+                given: req.inputs.len(),
+                span: req.call_span,
+                header: m.header_span,
+            });
+            return None;
+        }
+        let mut input_shapes = Vec::new();
+        for (i, decl) in m.inputs.iter().enumerate() {
+            let (shape, origin) = if req.generic {
+                let shape = self.generic_shape(b, &decl.ty)?;
+                (shape, decl.name.span)
+            } else {
+                req.inputs[i].clone()
+            };
+            if !self.is_tensor_type(&decl.ty) {
+                self.fail(Error::InputNotTensorType {
+                    input: decl.name.name.clone(),
+                    span: decl.ty.span,
+                });
+                return None;
+            }
+            if let Err(e) = self.bind_pattern(b, &decl.ty, &shape, true) {
+                self.report_pattern_error(
+                    e,
+                    &shape,
+                    origin,
+                    &decl.ty,
+                    &format!("input `{}` of `{}`", decl.name.name, m.name.name),
+                    req.call_span,
+                );
+                return None;
+            }
+            let n = b.add(Op::Input(i), shape.clone(), origin);
+            b.bind(&decl.name.name, Val::Tensor(n), decl.name.span);
+            input_shapes.push(shape);
+        }
+        Some(input_shapes)
+    }
+
+    /// The return type binds dims the body may use (`dense(C)`), from what the caller
+    /// expects, or as symbols when checking generically.
+    fn bind_return_type(&mut self, b: &mut Body, req: &Request<'_>) -> Option<()> {
+        let m = req.model;
+        let Some(ret) = &m.ret else { return Some(()) };
+        if let Some(exp) = &req.expected {
+            if let Err(e) = self.bind_pattern(b, ret, exp, true) {
+                if let PatternError::Reported = e {
+                    return None;
+                }
+                let shown = self.show_type(b, ret);
+                self.fail(Error::ReturnTypeUnmet {
+                    model: m.name.name.clone(),
+                    declared: crate::syntax::print::type_expr(ret),
+                    needed: exp.clone(),
+                    span: req.call_span,
+                    ret_span: ret.span,
+                    shown,
+                });
+                return None;
+            }
+        } else if req.generic {
+            self.bind_free_dims(b, ret);
+        }
+        Some(())
+    }
+
+    /// The body's result fits the declared return type, or else what the caller expects.
+    fn check_output(&mut self, b: &mut Body, req: &Request<'_>, out_shape: &[Dim]) -> Option<()> {
+        let m = req.model;
+        if let Some(ret) = &m.ret {
+            if let Err(e) = self.bind_pattern(b, ret, out_shape, false) {
+                if !matches!(e, PatternError::Reported) {
+                    let declared_rank = ret.dims.as_ref().map_or(0, Vec::len);
+                    let declared = self.show_type(b, ret);
+                    self.fail(Error::ReturnShape {
+                        model: m.name.name.clone(),
+                        shape: out_shape.to_vec(),
+                        declared,
+                        span: m.body.result.span,
+                        ret_span: ret.span,
+                        flatten_hint: out_shape.len() > declared_rank && declared_rank == 2,
+                    });
+                }
+                return None;
+            }
+        } else if let Some(exp) = &req.expected
+            && !self.same_shape(b, out_shape, exp)
+        {
+            self.fail(Error::OutputShape {
+                model: m.name.name.clone(),
+                shape: out_shape.to_vec(),
+                needed: exp.clone(),
+                span: req.call_span,
+                result_span: m.body.result.span,
+            });
+            return None;
+        }
+        Some(())
     }
 
     /// Every parameter and node of a checked body has a shape whose size is countable: no
@@ -392,16 +350,10 @@ impl<'a> Checker<'a> {
                 None => Some(acc),
             });
             if bytes.is_none() {
-                let d = Diagnostic::error(
-                    "mlx::shape::overflow",
-                    format!(
-                        "a tensor of shape {} is too large to count: its size overflows 64 bits",
-                        show_shape(shape)
-                    ),
-                )
-                .with_label(span, "this shape overflows")
-                .with_help("a dimension this large cannot be allocated; check the sizes given to this layer");
-                self.error(d);
+                self.fail(Error::ShapeOverflow {
+                    shape: shape.clone(),
+                    span,
+                });
                 return false;
             }
         }
@@ -419,13 +371,11 @@ impl<'a> Checker<'a> {
         let decls: &[ast::ParamDecl] = m.hyper.as_deref().unwrap_or(&[]);
         let args = req.hyper.clone().unwrap_or_default();
         if m.hyper.is_none() && req.hyper.as_ref().is_some_and(|a| !a.is_empty()) {
-            let d = Diagnostic::error(
-                "mlx::type::arity",
-                format!("model `{}` has no hyperparameters", m.name.name),
-            )
-            .with_label(req.call_span, "hyperparameters given here")
-            .with_secondary(m.header_span, "declared here");
-            self.error(d);
+            self.fail(Error::NoHyperparameters {
+                model: m.name.name.clone(),
+                span: req.call_span,
+                header: m.header_span,
+            });
             return None;
         }
         let mut bound: Vec<Option<(Val, Span, Option<Span>)>> = vec![None; decls.len()];
@@ -437,17 +387,17 @@ impl<'a> Checker<'a> {
                     Some(i) => i,
                     None => {
                         let names: Vec<&str> = decls.iter().map(|d| d.name.name.as_str()).collect();
-                        let mut d = Diagnostic::error(
+                        let u = Unknown::new(
                             "mlx::arg::unknown",
                             format!("model `{}` has no hyperparameter `{n}`", m.name.name),
-                        )
-                        .with_label(*nspan, "unknown hyperparameter");
-                        d = d.suggest_or(
+                            *nspan,
+                            "unknown hyperparameter",
                             n,
                             names.iter().copied(),
-                            format!("its hyperparameters are: {}", names.join(", ")),
                         );
-                        self.error(d);
+                        self.fail(
+                            u.otherwise(format!("its hyperparameters are: {}", names.join(", "))),
+                        );
                         ok = false;
                         continue;
                     }
@@ -456,18 +406,12 @@ impl<'a> Checker<'a> {
                     let i = positional;
                     positional += 1;
                     if i >= decls.len() {
-                        let d = Diagnostic::error(
-                            "mlx::type::arity",
-                            format!(
-                                "model `{}` takes {} hyperparameter{}, but more were given",
-                                m.name.name,
-                                decls.len(),
-                                plural(decls.len())
-                            ),
-                        )
-                        .with_label(a.span, "one too many")
-                        .with_secondary(m.header_span, "declared here");
-                        self.error(d);
+                        self.fail(Error::TooManyHyperparameters {
+                            model: m.name.name.clone(),
+                            declared: decls.len(),
+                            span: a.span,
+                            header: m.header_span,
+                        });
                         ok = false;
                         continue;
                     }
@@ -475,12 +419,10 @@ impl<'a> Checker<'a> {
                 }
             };
             if bound[idx].is_some() {
-                let d = Diagnostic::error(
-                    "mlx::arg::duplicate",
-                    format!("hyperparameter `{}` is given twice", decls[idx].name.name),
-                )
-                .with_label(a.span, "given again here");
-                self.error(d);
+                self.fail(Error::HyperparameterTwice {
+                    name: decls[idx].name.name.clone(),
+                    span: a.span,
+                });
                 ok = false;
                 continue;
             }
@@ -502,23 +444,12 @@ impl<'a> Checker<'a> {
                         continue;
                     }
                     None => {
-                        let d = Diagnostic::error(
-                            "mlx::arg::missing",
-                            format!(
-                                "model `{}` needs its hyperparameter `{}`",
-                                m.name.name, decl.name.name
-                            ),
-                        )
-                        .with_label(
-                            req.call_span,
-                            format!("`{}` is not given here", decl.name.name),
-                        )
-                        .with_secondary(decl.span, "declared without a default")
-                        .with_help(format!(
-                            "pass it as `{}({}: ...)`",
-                            m.name.name, decl.name.name
-                        ));
-                        self.error(d);
+                        self.fail(Error::HyperparameterMissing {
+                            model: m.name.name.clone(),
+                            name: decl.name.name.clone(),
+                            span: req.call_span,
+                            decl: decl.span,
+                        });
                         ok = false;
                         continue;
                     }
@@ -581,14 +512,6 @@ impl<'a> Checker<'a> {
             ("Init", Val::Init(_)) => return v,
             ("Int" | "Float" | "Bool" | "String" | "Init", _) => false,
             _ => {
-                let d = Diagnostic::error(
-                    "mlx::type::unknown",
-                    format!(
-                        "`{}` is not a type a hyperparameter or constant can have",
-                        ty.name.name
-                    ),
-                )
-                .with_label(ty.span, "unknown type here");
                 // The names other languages give these types.
                 let alias = match ty.name.name.to_ascii_lowercase().as_str() {
                     "integer" | "int32" | "int64" | "i32" | "i64" | "usize" | "long" => Some("Int"),
@@ -597,32 +520,23 @@ impl<'a> Checker<'a> {
                     "str" | "text" => Some("String"),
                     _ => None,
                 };
-                let d = match alias {
-                    Some(a) => d.with_help(format!("did you mean `{a}`?")),
-                    None => d.suggest_or(
-                        &ty.name.name,
-                        ["Int", "Float", "Bool", "String", "Init"],
-                        "hyperparameters are `Int`, `Float`, `Bool`, `String` or `Init`",
-                    ),
-                };
-                self.error(d);
+                self.fail(Error::UnknownType {
+                    name: ty.name.name.clone(),
+                    span: ty.span,
+                    alias,
+                });
                 return Val::Poison;
             }
         };
         if !ok {
-            let mut d = Diagnostic::error(
-                "mlx::type::mismatch",
-                format!("expected {want}, found {}", v.describe()),
-            )
-            .with_label(span, format!("this is {}", v.describe()))
-            .with_secondary(decl_span, "declared here");
-            if want == "Int" && matches!(v, Val::Float(_)) {
-                d = d.with_help("write a whole number, without a decimal point");
-            }
-            if matches!(v, Val::Tensor(_)) {
-                d = d.with_help("apply a model to a tensor with `x |> model(hyperparameters)` or `model(hyperparameters)(x)`");
-            }
-            self.error(d);
+            self.fail(Error::ScalarMismatch {
+                want: want.to_string(),
+                found: v.describe(),
+                span,
+                decl: decl_span,
+                whole_number: want == "Int" && matches!(v, Val::Float(_)),
+                tensor: matches!(v, Val::Tensor(_)),
+            });
             return Val::Poison;
         }
         v
@@ -654,23 +568,14 @@ impl<'a> Checker<'a> {
                 crate::syntax::print::expr(&r.hi),
                 if r.hi_inclusive { "]" } else { ")" }
             );
-            let d = Diagnostic::error(
-                "mlx::value::range",
-                format!(
-                    "`{}` must be in {interval}, but is {}",
-                    decl.name.name,
-                    v.text()
-                ),
-            )
-            .with_secondary(r.span, format!("`{}` declares this range", decl.name.name));
-            let d = self.at_origin(
-                d,
-                span,
-                origin,
-                format!("{} is out of range", v.text()),
-                format!("passed on to `{model}`'s `{}` here", decl.name.name),
-            );
-            self.error(d);
+            self.fail(Error::OutOfRange {
+                name: decl.name.name.clone(),
+                interval,
+                value: v.text(),
+                range_span: r.span,
+                model: model.to_string(),
+                place: self.placed(span, origin),
+            });
             return false;
         }
         true
@@ -687,24 +592,28 @@ impl<'a> Checker<'a> {
         message: String,
         used: String,
     ) -> Diagnostic {
+        self.placed(span, origin).label(d, message, used)
+    }
+
+    /// Where to label a value used at `span` and written at `origin` (see `at_origin`).
+    pub(super) fn placed(&self, span: Span, origin: Option<Span>) -> Placed {
         let Some(o) = origin.filter(|o| *o != span && !self.is_stdlib(o.file)) else {
-            return d.with_label(span, message);
+            return Placed {
+                at: span,
+                reach: None,
+            };
         };
-        let mut d = d.with_label(o, message);
-        if self.is_stdlib(span.file) {
-            if let Some(f) = self
-                .frames
+        let reach = if self.is_stdlib(span.file) {
+            self.frames
                 .iter()
                 .rev()
                 .find(|f| !self.is_stdlib(f.call_span.file))
-                && f.call_span != o
-            {
-                d = d.with_secondary(f.call_span, format!("reaches this `{}` layer", f.model));
-            }
+                .filter(|f| f.call_span != o)
+                .map(|f| Reach::Layer(f.call_span, f.model.clone()))
         } else {
-            d = d.with_secondary(span, used);
-        }
-        d
+            Some(Reach::Use(span))
+        };
+        Placed { at: o, reach }
     }
 
     // ---- types and patterns ----

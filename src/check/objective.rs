@@ -4,8 +4,10 @@
 //! input shape; its parameters are named by the model (`g.dense_0.w`), so every application
 //! shares them.
 
-use super::config::ArgOverride;
+use super::config::{ArgOverride, ConfigCall};
 use super::dim::{Dim, show_shape};
+use super::error::objective::Error;
+use super::error::{Error as CheckError, Unknown};
 use super::hir::{
     self, EarlyStop, LossFn, ModelSlot, MultiPlan, NodeId, ObjectivePlan, Op, SamplesPlan,
     Schedule, TargetKind, TrainPlan,
@@ -15,7 +17,6 @@ use super::tables::{CHECKPOINT, EARLY_STOP, OPTIMIZERS, SCHEDULES};
 use super::train::EntryOverride;
 use super::value::{CallArg, Val};
 use super::{Checker, ItemRef};
-use crate::diagnostics::{Diagnostic, did_you_mean};
 use crate::source::Span;
 use crate::syntax::ast::{self, ObjectiveItem};
 use std::collections::HashMap;
@@ -42,7 +43,9 @@ const MULTI_KEYS: &[&str] = &[
     "samples",
 ];
 
-const OBJECTIVE_KEYS: &[&str] = &["updates", "loss", "optimizer", "schedule", "clip_grad"];
+/// The entries of an objective.
+pub(crate) const OBJECTIVE_KEYS: &[&str] =
+    &["updates", "loss", "optimizer", "schedule", "clip_grad"];
 
 /// What an objective's (or `samples`') expressions can reach besides their own `let`s.
 pub(crate) struct Scope {
@@ -120,59 +123,166 @@ impl<'a> Checker<'a> {
     where
         'a: 'e,
     {
+        let (entries, mut ok) = self.multi_entries(t)?;
+        let ov = self.multi_overrides(t, extra, &mut ok);
+        let get = |key: &str| -> Option<&'e ast::Expr> {
+            Overrides::whole(&ov.top, &[key]).or_else(|| entries.get(key).map(|e| &e.value))
+        };
+        let mut resolved: Vec<(String, String)> = Vec::new();
+        let basics = self.multi_basics(t, &get, &mut resolved, &mut ok);
+        let (block, mut slots) = self.models_block(t, &ov.models, &mut ok)?;
+        let names = self.objective_names(t, &ov.objectives, &mut ok)?;
+        let data = basics.data?;
+        let objectives = self.objective_plans(t, &data, &mut slots, &ov.objectives, &mut ok);
+
+        // Samples: the models applied to noise, after every epoch.
+        let samples = match get("samples") {
+            Some(e) => match self.samples(e, &mut slots) {
+                Some(s) => {
+                    resolved.push(("samples".into(), crate::syntax::print::expr(e)));
+                    Some(s)
+                }
+                None => {
+                    ok = false;
+                    None
+                }
+            },
+            None => None,
+        };
+
+        // Early stopping and checkpoints: monitors name objectives.
+        let (early_stop, checkpoint_every) = self.multi_stopping(
+            &get,
+            &ov.top,
+            &names,
+            &data,
+            basics.epochs,
+            &mut resolved,
+            &mut ok,
+        );
+        for (k, v) in [
+            ("epochs", basics.epochs.map(|x| x.to_string())),
+            ("batch", basics.batch.map(|x| x.to_string())),
+            ("seed", basics.seed.map(|x| x.to_string())),
+        ] {
+            if let Some(v) = v {
+                resolved.push((k.into(), v));
+            }
+        }
+        if !ok {
+            return None;
+        }
+        let blocks = multi_blocks(t, &slots, &objectives, &ov.objectives);
+        let first = objectives.first()?;
+        let memory = self.multi_memory(t, block, &slots, &objectives, basics.batch)?;
+        let instance = slots
+            .iter()
+            .find_map(|s| s.instance)
+            .unwrap_or(first.instance);
+        Some(TrainPlan {
+            name: t.name.name.clone(),
+            span: t.span,
+            model_call: slots
+                .iter()
+                .map(|s| format!("{} = {}", s.name, s.call))
+                .collect::<Vec<_>>()
+                .join(", "),
+            instance,
+            dataset: data.name.clone(),
+            loss: hir::Loss::Mse,
+            optimizer: first.optimizer.clone(),
+            schedule: Schedule::Constant,
+            epochs: basics.epochs? as usize,
+            batch: basics.batch? as usize,
+            seed: basics.seed? as u64,
+            metrics: Vec::new(),
+            early_stop,
+            clip_grad: None,
+            shards: None,
+            checkpoint_every: checkpoint_every?,
+            resolved,
+            memory,
+            blocks,
+            trees: None,
+            multi: Some(MultiPlan {
+                models: slots
+                    .into_iter()
+                    .map(|s| ModelSlot {
+                        name: s.name,
+                        call: s.call,
+                        span: s.span,
+                        instance: s.instance,
+                    })
+                    .collect(),
+                objectives,
+                samples,
+            }),
+        })
+    }
+
+    /// The top-level entries of a train with objectives by key, and whether they are all
+    /// known and set once.
+    fn multi_entries<'e>(
+        &mut self,
+        t: &'e ast::Train,
+    ) -> Option<(HashMap<&'static str, &'e ast::Entry>, bool)> {
         let mut ok = true;
-        let mut entries: HashMap<&str, &'e ast::Entry> = HashMap::new();
+        let mut entries: HashMap<&'static str, &'e ast::Entry> = HashMap::new();
         for e in &t.entries {
             let k = e.key.name.as_str();
             if !MULTI_KEYS.contains(&k) {
-                let d = match k {
-                    "model" => Diagnostic::error(
-                        "mlx::train::unknown_entry",
-                        "a train with a `models` block declares every model there",
-                    )
-                    .with_label(e.key.span, "`model` beside `models`")
-                    .with_help("move it into the block: `models { m = ... }`"),
-                    "loss" | "optimizer" | "schedule" | "clip_grad" => Diagnostic::error(
-                        "mlx::train::unknown_entry",
-                        format!("`{k}` belongs in an objective when a train has objectives"),
-                    )
-                    .with_label(e.key.span, "outside every objective")
-                    .with_help(format!(
-                        "move it into the `objective` block it is for: `objective NAME {{ ... {k} = ... }}`"
-                    )),
-                    _ => {
-                        let d = Diagnostic::error(
+                let span = e.key.span;
+                match k {
+                    "model" => self.fail(Error::ModelBesideModels { span }),
+                    "loss" | "optimizer" | "schedule" | "clip_grad" => {
+                        self.fail(Error::EntryOutsideObjective {
+                            key: k.to_string(),
+                            span,
+                        })
+                    }
+                    _ => self.fail(
+                        Unknown::new(
                             "mlx::train::unknown_entry",
                             format!("`{k}` is not an entry of a train with objectives"),
+                            span,
+                            "unknown entry",
+                            k,
+                            MULTI_KEYS.iter().copied(),
                         )
-                        .with_label(e.key.span, "unknown entry");
-                        match did_you_mean(k, MULTI_KEYS.iter().copied()) {
-                            Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                            None => d.with_help(format!(
-                                "its entries are: {}, a `models` block and `objective` blocks",
-                                MULTI_KEYS.join(", ")
-                            )),
-                        }
-                    }
-                };
-                self.error(d);
+                        .otherwise(format!(
+                            "its entries are: {}, a `models` block and `objective` blocks",
+                            MULTI_KEYS.join(", ")
+                        )),
+                    ),
+                }
                 ok = false;
                 continue;
             }
             if let Some(prev) = entries.get(k) {
-                let prev = prev.key.span;
-                self.error(
-                    Diagnostic::error("mlx::name::duplicate", format!("entry `{k}` is set twice"))
-                        .with_label(e.key.span, "set again here")
-                        .with_secondary(prev, "first set here"),
-                );
+                self.fail(CheckError::EntryTwice {
+                    key: k.to_string(),
+                    span: e.key.span,
+                    first: prev.key.span,
+                });
                 ok = false;
                 continue;
             }
             entries.insert(MULTI_KEYS.iter().find(|x| **x == k).copied()?, e);
         }
+        Some((entries, ok))
+    }
 
-        // Overrides: `--set`, then the sweep point's.
+    /// `--set`, then the sweep point's overrides, split by where they reach; a path that
+    /// reaches nothing is reported (and clears `ok`).
+    fn multi_overrides<'e>(
+        &mut self,
+        t: &ast::Train,
+        extra: &[EntryOverride<'e>],
+        ok: &mut bool,
+    ) -> Overrides<'e>
+    where
+        'a: 'e,
+    {
         let mut all: Vec<EntryOverride<'e>> = self
             .input
             .overrides
@@ -209,19 +319,12 @@ impl<'a> Checker<'a> {
                 _ => false,
             };
             if !fits {
-                self.error(
-                    Diagnostic::error(
-                        "mlx::set::unknown",
-                        format!(
-                            "`{}` is not a setting of train `{}`, which has objectives",
-                            o.path.join("."),
-                            t.name.name
-                        ),
-                    )
-                    .with_label(o.span, "unknown path")
-                    .with_help("override `epochs`, `models.NAME.HYPERPARAMETER` or `objective.NAME.optimizer.lr` (any entry or argument of an objective)"),
-                );
-                ok = false;
+                self.fail(Error::SettingUnknown {
+                    path: o.path.join("."),
+                    train: t.name.name.clone(),
+                    span: o.span,
+                });
+                *ok = false;
                 continue;
             }
             match head {
@@ -230,29 +333,28 @@ impl<'a> Checker<'a> {
                 _ => ov.top.push(o),
             }
         }
-        let get = |key: &str| -> Option<&'e ast::Expr> {
-            Overrides::whole(&ov.top, &[key]).or_else(|| entries.get(key).map(|e| &e.value))
-        };
-        let mut resolved: Vec<(String, String)> = Vec::new();
+        ov
+    }
 
+    /// The dataset, `epochs`, `batch` and `seed` of a train with objectives.
+    fn multi_basics<'e>(
+        &mut self,
+        t: &ast::Train,
+        get: &impl Fn(&str) -> Option<&'e ast::Expr>,
+        resolved: &mut Vec<(String, String)>,
+        ok: &mut bool,
+    ) -> Basics {
         if get("data").is_none() || get("epochs").is_none() {
             for key in ["data", "epochs"] {
                 if get(key).is_none() {
-                    self.error(
-                        Diagnostic::error(
-                            "mlx::train::missing_entry",
-                            format!("train `{}` has no `{key}`", t.name.name),
-                        )
-                        .with_label(t.name.span, format!("`{key}` is required"))
-                        .with_help(if key == "data" {
-                            "add `data = my_dataset`"
-                        } else {
-                            "add `epochs = 10`"
-                        }),
-                    );
+                    self.fail(Error::TrainEntryMissing {
+                        train: t.name.name.clone(),
+                        key,
+                        span: t.name.span,
+                    });
                 }
             }
-            ok = false;
+            *ok = false;
         }
         let dataset = get("data").and_then(|e| self.dataset_ref(e));
         let data = dataset
@@ -262,22 +364,16 @@ impl<'a> Checker<'a> {
         if let Some(n) = &dataset {
             resolved.push(("data".into(), n.clone()));
         }
+        let data_span = get("data").map_or(t.name.span, |e| e.span);
         if let Some(d) = data.as_ref().filter(|d| d.stream.is_some()) {
-            self.error(
-                Diagnostic::error(
-                    "mlx::data::stream",
-                    format!(
-                        "a train with objectives reads its data in memory, but dataset `{}` is streamed",
-                        d.name
-                    ),
-                )
-                .with_label(get("data").map_or(t.name.span, |e| e.span), "streamed dataset")
-                .with_help("remove `stream = true` from the dataset"),
-            );
-            ok = false;
+            self.fail(Error::DataStreamed {
+                dataset: d.name.clone(),
+                span: data_span,
+            });
+            *ok = false;
         }
         if let Some(d) = &data {
-            ok &= self.missing_for_network(d, get("data").map_or(t.name.span, |e| e.span));
+            *ok &= self.missing_for_network(d, data_span);
         }
         let epochs = get("epochs").and_then(|e| self.positive_int(e, "epochs", 1));
         let batch = match get("batch") {
@@ -288,53 +384,58 @@ impl<'a> Checker<'a> {
             Some(e) => self.positive_int(e, "seed", 0),
             None => Some(0),
         };
+        Basics {
+            data,
+            epochs,
+            batch,
+            seed,
+        }
+    }
 
-        // Models.
+    /// The `models` block and its models; `None` when nothing further is worth checking.
+    fn models_block<'e>(
+        &mut self,
+        t: &'e ast::Train,
+        overrides: &[EntryOverride<'e>],
+        ok: &mut bool,
+    ) -> Option<(&'e ast::ModelsBlock, Vec<SlotState>)>
+    where
+        'a: 'e,
+    {
         if t.models.len() > 1 {
-            self.error(
-                Diagnostic::error("mlx::name::duplicate", "a train has one `models` block")
-                    .with_label(t.models[1].span, "second block")
-                    .with_secondary(t.models[0].span, "first block"),
-            );
-            ok = false;
+            self.fail(Error::ModelsBlockTwice {
+                span: t.models[1].span,
+                first: t.models[0].span,
+            });
+            *ok = false;
         }
         let Some(block) = t.models.first() else {
-            self.error(
-                Diagnostic::error(
-                    "mlx::train::missing_entry",
-                    format!(
-                        "train `{}` has objectives but no `models` block",
-                        t.name.name
-                    ),
-                )
-                .with_label(t.name.span, "which models do the objectives train?")
-                .with_help("declare them: `models { g = generator  d = discriminator }`"),
-            );
+            self.fail(Error::ModelsBlockMissing {
+                train: t.name.name.clone(),
+                span: t.name.span,
+            });
             return None;
         };
         let mut slots: Vec<SlotState> = Vec::new();
         for e in &block.entries {
             if let Some(prev) = slots.iter().find(|s| s.name == e.key.name) {
-                self.error(
-                    Diagnostic::error(
-                        "mlx::name::duplicate",
-                        format!("model `{}` is declared twice", e.key.name),
-                    )
-                    .with_label(e.key.span, "declared again here")
-                    .with_secondary(prev.span, "first declared here"),
-                );
-                ok = false;
+                self.fail(Error::ModelTwice {
+                    name: e.key.name.clone(),
+                    span: e.key.span,
+                    first: prev.span,
+                });
+                *ok = false;
                 continue;
             }
-            let value = Overrides::whole(&ov.models, &["models", &e.key.name]).unwrap_or(&e.value);
-            let args = Overrides::args(&ov.models, &["models", &e.key.name]);
+            let value = Overrides::whole(overrides, &["models", &e.key.name]).unwrap_or(&e.value);
+            let args = Overrides::args(overrides, &["models", &e.key.name]);
             let tree = self.tree_model(value).is_some();
             let Some((m, hyper)) = self.model_value(value, &args) else {
                 if tree {
                     // The objectives would only repeat that the model is missing.
                     return None;
                 }
-                ok = false;
+                *ok = false;
                 continue;
             };
             let call = self.full_call_text(m, &hyper);
@@ -348,90 +449,97 @@ impl<'a> Checker<'a> {
                 instance: None,
             });
         }
-        for o in &ov.models {
+        for o in overrides {
             if !block.entries.iter().any(|e| e.key.name == o.path[1]) {
                 let names: Vec<String> = block.entries.iter().map(|e| e.key.name.clone()).collect();
                 self.unknown_set(o, "model of this train", &names);
-                ok = false;
+                *ok = false;
             }
         }
-        if slots.is_empty() && ok {
-            self.error(
-                Diagnostic::error("mlx::train::missing_entry", "the `models` block is empty")
-                    .with_label(block.span, "no models")
-                    .with_help("declare a model: `models { m = my_model }`"),
-            );
+        if slots.is_empty() && *ok {
+            self.fail(Error::ModelsBlockEmpty { span: block.span });
             return None;
         }
+        Some((block, slots))
+    }
 
-        // Objectives.
+    /// The names of the train's objectives, with the overrides that name none reported;
+    /// `None` when it has no objective.
+    fn objective_names(
+        &mut self,
+        t: &ast::Train,
+        overrides: &[EntryOverride<'_>],
+        ok: &mut bool,
+    ) -> Option<Vec<String>> {
         if t.objectives.is_empty() {
-            self.error(
-                Diagnostic::error(
-                    "mlx::train::missing_entry",
-                    format!("train `{}` has models but no `objective`", t.name.name),
-                )
-                .with_label(t.name.span, "nothing trains the models")
-                .with_help("add `objective fit { updates = m  loss = mse(m(x), y)  optimizer = adam(lr: 1e-3) }`"),
-            );
+            self.fail(Error::ObjectiveMissing {
+                train: t.name.name.clone(),
+                span: t.name.span,
+            });
             return None;
         }
         let names: Vec<String> = t.objectives.iter().map(|o| o.name.name.clone()).collect();
-        for o in &ov.objectives {
+        for o in overrides {
             if !names.contains(&o.path[1]) {
                 self.unknown_set(o, "objective", &names);
-                ok = false;
+                *ok = false;
             }
         }
-        let data = data?;
+        Some(names)
+    }
+
+    /// Every objective of the train checked, in order; one declared twice is reported.
+    fn objective_plans<'e>(
+        &mut self,
+        t: &'e ast::Train,
+        data: &hir::DatasetPlan,
+        slots: &mut Vec<SlotState>,
+        overrides: &[EntryOverride<'e>],
+        ok: &mut bool,
+    ) -> Vec<ObjectivePlan> {
         let mut objectives: Vec<ObjectivePlan> = Vec::new();
-        let mut blocks = String::from("  models {\n");
         for (i, o) in t.objectives.iter().enumerate() {
             if let Some(prev) = t.objectives[..i]
                 .iter()
                 .find(|p| p.name.name == o.name.name)
             {
-                self.error(
-                    Diagnostic::error(
-                        "mlx::name::duplicate",
-                        format!("objective `{}` is declared twice", o.name.name),
-                    )
-                    .with_label(o.name.span, "declared again here")
-                    .with_secondary(prev.name.span, "first declared here"),
-                );
-                ok = false;
+                self.fail(Error::ObjectiveTwice {
+                    name: o.name.name.clone(),
+                    span: o.name.span,
+                    first: prev.name.span,
+                });
+                *ok = false;
                 continue;
             }
-            match self.objective_plan(o, &data, &mut slots, &ov.objectives) {
+            match self.objective_plan(o, data, slots, overrides) {
                 Some(p) => objectives.push(p),
-                None => ok = false,
+                None => *ok = false,
             }
         }
+        objectives
+    }
 
-        // Samples: the models applied to noise, after every epoch.
-        let samples = match get("samples") {
-            Some(e) => match self.samples(e, &mut slots) {
-                Some(s) => {
-                    resolved.push(("samples".into(), crate::syntax::print::expr(e)));
-                    Some(s)
-                }
-                None => {
-                    ok = false;
-                    None
-                }
-            },
-            None => None,
-        };
-
-        // Early stopping and checkpoints: monitors name objectives.
-        self.objective_figures = Some(names.clone());
+    /// Early stopping (its monitor names an objective) and the checkpoint rule: the rule, and
+    /// the epochs between checkpoints (`None` when the checkpoint rule has errors).
+    #[allow(clippy::too_many_arguments)]
+    fn multi_stopping<'e>(
+        &mut self,
+        get: &impl Fn(&str) -> Option<&'e ast::Expr>,
+        top: &[EntryOverride<'e>],
+        names: &[String],
+        data: &hir::DatasetPlan,
+        epochs: Option<i64>,
+        resolved: &mut Vec<(String, String)>,
+        ok: &mut bool,
+    ) -> (Option<EarlyStop>, Option<usize>) {
+        self.objective_figures = Some(names.to_vec());
         let stop_c = match get("early_stop") {
             Some(e) => self
                 .config_call(
                     e,
                     EARLY_STOP,
                     "early stopping rule",
-                    &Overrides::args(&ov.top, &["early_stop"]),
+                    &Overrides::args(top, &["early_stop"]),
                 )
                 .map(Some),
             None => Some(None),
@@ -443,7 +551,7 @@ impl<'a> Checker<'a> {
                     e,
                     CHECKPOINT,
                     "checkpoint rule",
-                    &Overrides::args(&ov.top, &["checkpoint"]),
+                    &Overrides::args(top, &["checkpoint"]),
                 )
                 .map(Some),
             None => Some(None),
@@ -452,92 +560,87 @@ impl<'a> Checker<'a> {
             && !matches!(data.split, hir::Split::Random { val, .. } if val == 0.0)
             || data.sources.iter().any(|s| s.role == hir::SourceRole::Val);
         let early_stop = match &stop_c {
-            Some(Some(c)) => {
-                let path = match c.val("monitor") {
-                    Some(Val::Symbol(p)) => p.clone(),
-                    _ => vec!["val".into(), names[0].clone()],
-                };
-                match super::config::objective_monitor(&path, &names) {
-                    Ok(m) => {
-                        if m.split == "val" && !has_val {
-                            self.error(
-                                Diagnostic::error("mlx::train::monitor", format!("`{}` is watched, but the dataset has no validation split", m.name()))
-                                    .with_label(c.span, "nothing to monitor")
-                                    .with_help(format!("give the dataset a validation split (`split = holdout(val: 0.1)`), or monitor `train.{}`", names[0])),
-                            );
-                            ok = false;
-                        }
-                        if let Some(e) = epochs
-                            && c.i("patience") >= e
-                        {
-                            self.error(
-                                Diagnostic::warning(
-                                    "mlx::train::patience",
-                                    format!(
-                                        "patience {} is not below epochs {e}: early stopping can never trigger",
-                                        c.i("patience")
-                                    ),
-                                )
-                                .with_label(c.span_of("patience"), "never reached"),
-                            );
-                        }
-                        resolved.push((
-                            "early_stop".into(),
-                            format!(
-                                "early_stopping(monitor: {}, patience: {}, min_delta: {})",
-                                m.name(),
-                                c.i("patience"),
-                                crate::syntax::print::float(c.f("min_delta"))
-                            ),
-                        ));
-                        Some(EarlyStop {
-                            monitor: m,
-                            patience: c.i("patience") as usize,
-                            min_delta: c.f("min_delta"),
-                        })
-                    }
-                    Err(_) => {
-                        // Reported by the configuration check.
-                        ok = false;
-                        None
-                    }
-                }
-            }
+            Some(Some(c)) => self.multi_early_stop(c, names, has_val, epochs, resolved, ok),
             Some(None) => None,
             None => {
-                ok = false;
+                *ok = false;
                 None
             }
         };
         if let Some(Some(c)) = &ckpt_c {
             resolved.push(("checkpoint".into(), c.text()));
         }
-        for (k, v) in [
-            ("epochs", epochs.map(|x| x.to_string())),
-            ("batch", batch.map(|x| x.to_string())),
-            ("seed", seed.map(|x| x.to_string())),
-        ] {
-            if let Some(v) = v {
-                resolved.push((k.into(), v));
-            }
-        }
-        if !ok {
-            return None;
-        }
-        for s in &slots {
-            blocks.push_str(&format!("    {} = {}\n", s.name, s.call));
-        }
-        blocks.push_str("  }\n");
-        for (o, p) in t.objectives.iter().zip(&objectives) {
-            blocks.push_str(&objective_text(o, p, &ov.objectives));
-        }
+        let every = ckpt_c.map(|c| c.as_ref().map_or(1, |c| c.i("epochs") as usize));
+        (early_stop, every)
+    }
 
+    /// The early-stopping rule of a train with objectives (its monitor `val.OBJECTIVE` by
+    /// default).
+    fn multi_early_stop(
+        &mut self,
+        c: &ConfigCall,
+        names: &[String],
+        has_val: bool,
+        epochs: Option<i64>,
+        resolved: &mut Vec<(String, String)>,
+        ok: &mut bool,
+    ) -> Option<EarlyStop> {
+        let path = match c.val("monitor") {
+            Some(Val::Symbol(p)) => p.clone(),
+            _ => vec!["val".into(), names[0].clone()],
+        };
+        let Ok(m) = super::config::objective_monitor(&path, names) else {
+            // Reported by the configuration check.
+            *ok = false;
+            return None;
+        };
+        if m.split == "val" && !has_val {
+            self.fail(Error::MonitorWithoutValidation {
+                monitor: m.name(),
+                objective: names[0].clone(),
+                span: c.span,
+            });
+            *ok = false;
+        }
+        if let Some(e) = epochs
+            && c.i("patience") >= e
+        {
+            self.fail(Error::PatienceNotBelowEpochs {
+                patience: c.i("patience"),
+                epochs: e,
+                span: c.span_of("patience"),
+            });
+        }
+        resolved.push((
+            "early_stop".into(),
+            format!(
+                "early_stopping(monitor: {}, patience: {}, min_delta: {})",
+                m.name(),
+                c.i("patience"),
+                crate::syntax::print::float(c.f("min_delta"))
+            ),
+        ));
+        Some(EarlyStop {
+            monitor: m,
+            patience: c.i("patience") as usize,
+            min_delta: c.f("min_delta"),
+        })
+    }
+
+    /// Memory: every model applied to a batch, with the optimizer of the first objective that
+    /// updates it (activations of different models counted together: an objective may run
+    /// them all); `None` when it does not fit.
+    fn multi_memory(
+        &mut self,
+        t: &ast::Train,
+        block: &ast::ModelsBlock,
+        slots: &[SlotState],
+        objectives: &[ObjectivePlan],
+        batch: Option<i64>,
+    ) -> Option<super::memory::MemoryEstimate> {
         let first = objectives.first()?;
-        // Memory: every model applied to a batch, with the optimizer of the first objective
-        // that updates it (activations of different models counted together: an objective
-        // may run them all).
         let mut memory = super::memory::MemoryEstimate::default();
-        for s in &slots {
+        for s in slots {
             if let (Some(inst), Some(b)) = (s.instance, batch) {
                 let opt = objectives
                     .iter()
@@ -547,67 +650,24 @@ impl<'a> Checker<'a> {
                 memory = memory.plus(m, &format!("{}.", s.name));
             }
         }
-        if !self.memory_fits(
+        self.memory_fits(
             &t.name.name,
             &memory,
             batch.unwrap_or(0) as usize,
             block.span,
-        ) {
-            return None;
-        }
-        let instance = slots
-            .iter()
-            .find_map(|s| s.instance)
-            .unwrap_or(first.instance);
-        Some(TrainPlan {
-            name: t.name.name.clone(),
-            span: t.span,
-            model_call: slots
-                .iter()
-                .map(|s| format!("{} = {}", s.name, s.call))
-                .collect::<Vec<_>>()
-                .join(", "),
-            instance,
-            dataset: data.name.clone(),
-            loss: hir::Loss::Mse,
-            optimizer: first.optimizer.clone(),
-            schedule: Schedule::Constant,
-            epochs: epochs? as usize,
-            batch: batch? as usize,
-            seed: seed? as u64,
-            metrics: Vec::new(),
-            early_stop,
-            clip_grad: None,
-            shards: None,
-            checkpoint_every: ckpt_c?.as_ref().map_or(1, |c| c.i("epochs") as usize),
-            resolved,
-            memory,
-            blocks,
-            trees: None,
-            multi: Some(MultiPlan {
-                models: slots
-                    .into_iter()
-                    .map(|s| ModelSlot {
-                        name: s.name,
-                        call: s.call,
-                        span: s.span,
-                        instance: s.instance,
-                    })
-                    .collect(),
-                objectives,
-                samples,
-            }),
-        })
+        )
+        .then_some(memory)
     }
 
     fn unknown_set(&mut self, o: &EntryOverride<'_>, what: &str, names: &[String]) {
-        let mut d = Diagnostic::error(
+        self.fail(Unknown::new(
             "mlx::set::unknown",
             format!("`{}` names no {what} `{}`", o.path.join("."), o.path[1]),
-        )
-        .with_label(o.span, "unknown path");
-        d = d.suggest(&o.path[1], names.iter().map(String::as_str));
-        self.error(d);
+            o.span,
+            "unknown path",
+            &o.path[1],
+            names,
+        ));
     }
 
     /// `generator(latent: 64)`: the model with every hyperparameter, defaults filled in.
@@ -658,120 +718,11 @@ impl<'a> Checker<'a> {
         overrides: &[EntryOverride<'e>],
     ) -> Option<ObjectivePlan> {
         let name = o.name.name.as_str();
-        let mut entries: HashMap<&str, &ast::Entry> = HashMap::new();
-        let mut ok = true;
-        for e in o.entries() {
-            let k = e.key.name.as_str();
-            if !OBJECTIVE_KEYS.contains(&k) {
-                let mut d = Diagnostic::error(
-                    "mlx::train::unknown_entry",
-                    format!("`{k}` is not an entry of an objective"),
-                )
-                .with_label(e.key.span, "unknown entry");
-                d = d.suggest_or(
-                    k,
-                    OBJECTIVE_KEYS.iter().copied(),
-                    format!(
-                        "an objective has `let` bindings and: {}",
-                        OBJECTIVE_KEYS.join(", ")
-                    ),
-                );
-                self.error(d);
-                ok = false;
-                continue;
-            }
-            if let Some(prev) = entries.get(k) {
-                let prev = prev.key.span;
-                self.error(
-                    Diagnostic::error("mlx::name::duplicate", format!("entry `{k}` is set twice"))
-                        .with_label(e.key.span, "set again here")
-                        .with_secondary(prev, "first set here"),
-                );
-                ok = false;
-                continue;
-            }
-            entries.insert(OBJECTIVE_KEYS.iter().find(|x| **x == k).copied()?, e);
-        }
-        let get = |key: &str| -> Option<&'e ast::Expr> {
-            Overrides::whole(overrides, &["objective", name, key])
-                .or_else(|| o.entries().find(|e| e.key.name == key).map(|e| &e.value))
-        };
-        for key in ["updates", "loss", "optimizer"] {
-            if get(key).is_none() {
-                let example = match key {
-                    "updates" => "updates = m",
-                    "loss" => "loss = mse(m(x), x)",
-                    _ => "optimizer = adam(lr: 1e-3)",
-                };
-                self.error(
-                    Diagnostic::error(
-                        "mlx::train::missing_entry",
-                        format!("objective `{name}` has no `{key}`"),
-                    )
-                    .with_label(o.name.span, format!("`{key}` is required"))
-                    .with_help(format!("add `{example}`")),
-                );
-                ok = false;
-            }
-        }
-        for o2 in overrides.iter().filter(|x| x.path[1] == name) {
-            if !OBJECTIVE_KEYS.contains(&o2.path[2].as_str()) {
-                self.error(
-                    Diagnostic::error(
-                        "mlx::set::unknown",
-                        format!(
-                            "`{}` names no entry of objective `{name}`",
-                            o2.path.join(".")
-                        ),
-                    )
-                    .with_label(o2.span, "unknown path")
-                    .with_help(format!(
-                        "an objective's entries are: {}",
-                        OBJECTIVE_KEYS.join(", ")
-                    )),
-                );
-                ok = false;
-            }
-        }
+        let mut ok = self.objective_entries(o, overrides)?;
+        let get = |key: &str| objective_entry(o, overrides, key);
 
         // The loss graph.
-        let mut b = self.scope_body(&format!("objective {name}"), slots, true);
-        let batch = Dim::sym(hir::BATCH);
-        let mut xs = vec![batch.clone()];
-        xs.extend(data.feature_shape.iter().map(|n| Dim::constant(*n as i64)));
-        let x = b.add(Op::Input(0), xs.clone(), o.name.span);
-        self.bind_batch_names(&mut b, data, x, o.name.span);
-        match &data.target.kind {
-            TargetKind::Class { .. } => {
-                let y = b.add(Op::Input(1), vec![batch.clone()], data.target.span);
-                b.bind(&data.target.column, Val::Tensor(y), data.target.span);
-                if let Some(s) = b.objective.as_mut() {
-                    s.target = Some((y, true));
-                }
-            }
-            TargetKind::Regression => {
-                let y = b.add(
-                    Op::Input(1),
-                    vec![batch.clone(), Dim::constant(1)],
-                    data.target.span,
-                );
-                b.bind(&data.target.column, Val::Tensor(y), data.target.span);
-                if let Some(s) = b.objective.as_mut() {
-                    s.target = Some((y, false));
-                }
-            }
-            TargetKind::Absent => {}
-        }
-        b.scopes.push(HashMap::new());
-        for item in &o.items {
-            if let ObjectiveItem::Let(ast::Stmt::Let { name, value, .. }) = item {
-                let v = self.expr(&mut b, value);
-                self.check_shadow(&b, name);
-                b.bind(&name.name, v, name.span);
-            }
-        }
-        let loss_e = get("loss");
-        let loss = loss_e.map(|e| (self.expr(&mut b, e), e.span));
+        let (mut b, xs, loss) = self.loss_graph(o, data, slots, get("loss"));
         let scope = b.objective.take();
         if let Some(s) = &scope {
             *slots = s.slots.clone();
@@ -780,17 +731,11 @@ impl<'a> Checker<'a> {
         let loss_node = match loss {
             Some((Val::Tensor(n), span)) => {
                 if !b.shape(n).is_empty() {
-                    self.error(
-                        Diagnostic::error(
-                            "mlx::train::loss",
-                            format!(
-                                "the loss of objective `{name}` must be a single number, but has shape {}",
-                                show_shape(b.shape(n))
-                            ),
-                        )
-                        .with_label(span, format!("shape {}", show_shape(b.shape(n))))
-                        .with_help("reduce it to a number: use a loss function such as `mse(a, b)`, or `mean(...)`"),
-                    );
+                    self.fail(Error::LossNotScalar {
+                        objective: name.to_string(),
+                        shape: show_shape(b.shape(n)),
+                        span,
+                    });
                     ok = false;
                 }
                 Some(n)
@@ -800,170 +745,21 @@ impl<'a> Checker<'a> {
                 None
             }
             Some((v, span)) => {
-                self.error(
-                    Diagnostic::error(
-                        "mlx::train::loss",
-                        format!(
-                            "the loss of objective `{name}` must be a tensor computed from the batch, found {}",
-                            v.describe()
-                        ),
-                    )
-                    .with_label(span, "not computed from the models")
-                    .with_help("apply a model: `loss = mse(m(image), image)`"),
-                );
+                self.fail(Error::LossNotTensor {
+                    objective: name.to_string(),
+                    found: v.describe(),
+                    span,
+                });
                 ok = false;
                 None
             }
             None => None,
         };
-
-        // Parameters belong to the train's models: a layer with parameters applied in the
-        // loss itself would have weights no objective updates.
-        for n in &b.nodes {
-            if let Op::Call {
-                instance, layer, ..
-            } = &n.op
-                && !slots.iter().any(|s| s.name == *layer)
-                && has_params(&self.program, *instance)
-            {
-                self.error(
-                    Diagnostic::error(
-                        "mlx::train::loss",
-                        format!("objective `{name}` applies a layer with parameters of its own"),
-                    )
-                    .with_label(n.span, "these parameters belong to no model of the train")
-                    .with_help("declare a model with this layer in `models` and apply it here, so an objective can update it"),
-                );
-                ok = false;
-                break;
-            }
-        }
-
-        // Updates: declared models, each reached by the loss through a gradient.
-        let mut updates: Vec<String> = Vec::new();
-        if let Some(e) = get("updates") {
-            let items: Vec<&ast::Expr> = match &e.kind {
-                ast::ExprKind::List(xs) => xs.iter().collect(),
-                _ => vec![e],
-            };
-            let slot_names: Vec<String> = slots.iter().map(|s| s.name.clone()).collect();
-            for it in items {
-                let Some(id) = it.as_name() else {
-                    self.error(
-                        Diagnostic::error(
-                            "mlx::type::mismatch",
-                            "`updates` names models of the train: `d` or `[enc, dec]`",
-                        )
-                        .with_label(it.span, "not a model name"),
-                    );
-                    ok = false;
-                    continue;
-                };
-                if !slot_names.contains(&id.name) {
-                    let mut d = Diagnostic::error(
-                        "mlx::name::unknown",
-                        format!("`{}` is not declared in `models`", id.name),
-                    )
-                    .with_label(id.span, "not a model of this train");
-                    d = d.suggest_or(
-                        &id.name,
-                        slot_names.iter().map(String::as_str),
-                        format!("the train's models are: {}", slot_names.join(", ")),
-                    );
-                    self.error(d);
-                    ok = false;
-                    continue;
-                }
-                if updates.contains(&id.name) {
-                    self.error(
-                        Diagnostic::error(
-                            "mlx::name::duplicate",
-                            format!("`{}` is listed twice in `updates`", id.name),
-                        )
-                        .with_label(id.span, "listed again"),
-                    );
-                    ok = false;
-                    continue;
-                }
-                if let Some(l) = loss_node
-                    && !reaches(&b, l, &id.name)
-                {
-                    self.error(
-                        Diagnostic::error(
-                            "mlx::train::loss",
-                            format!(
-                                "objective `{name}` updates `{}`, but its loss does not depend on `{}`'s parameters",
-                                id.name, id.name
-                            ),
-                        )
-                        .with_label(id.span, "no gradient reaches this model")
-                        .with_secondary(
-                            get("loss").map_or(o.name.span, |e| e.span),
-                            format!("`{}` is not applied here (or only under `stop_gradient`)", id.name),
-                        )
-                        .with_help(format!(
-                            "apply `{}` in the loss, or remove it from `updates`",
-                            id.name
-                        )),
-                    );
-                    ok = false;
-                    continue;
-                }
-                updates.push(id.name.clone());
-            }
-        }
+        ok &= self.loss_params_owned(name, &b, slots);
+        let updates = self.objective_updates(o, overrides, &b, loss_node, slots, &mut ok);
 
         // Optimizer, schedule, clipping.
-        let opt = get("optimizer").and_then(|e| {
-            self.config_call(
-                e,
-                OPTIMIZERS,
-                "optimizer",
-                &Overrides::args(overrides, &["objective", name, "optimizer"]),
-            )
-        });
-        let optimizer = opt.as_ref().and_then(|c| self.optimizer(c));
-        let schedule = match get("schedule") {
-            Some(e) => {
-                match self.config_call(
-                    e,
-                    SCHEDULES,
-                    "schedule",
-                    &Overrides::args(overrides, &["objective", name, "schedule"]),
-                ) {
-                    Some(c) if c.name == "reduce_on_plateau" => {
-                        self.error(
-                        Diagnostic::error(
-                            "mlx::value::range",
-                            "`reduce_on_plateau` is not available inside an objective",
-                        )
-                        .with_label(c.span, "a schedule that watches a figure")
-                        .with_help("use `step`, `exponential` or `cosine`, which depend on the epoch only"),
-                    );
-                        None
-                    }
-                    Some(c) => Some(self.schedule(&c)),
-                    None => None,
-                }
-            }
-            None => Some(Schedule::Constant),
-        };
-        let clip_grad = match get("clip_grad") {
-            Some(e) => match self.scalar_expr(e).as_f64() {
-                Some(v) if v > 0.0 => Some(Some(v)),
-                _ => {
-                    self.error(
-                        Diagnostic::error(
-                            "mlx::value::range",
-                            "`clip_grad` must be a number greater than 0: the largest allowed gradient norm",
-                        )
-                        .with_label(e.span, "not a positive number"),
-                    );
-                    None
-                }
-            },
-            None => Some(None),
-        };
+        let (optimizer, schedule, clip_grad) = self.objective_optimizer(o, overrides);
         if !ok {
             return None;
         }
@@ -987,6 +783,244 @@ impl<'a> Checker<'a> {
             schedule: schedule?,
             clip_grad: clip_grad?,
         })
+    }
+
+    /// Whether an objective's entries are known, set once and complete, and the overrides
+    /// that reach it name its entries (`None` never, in practice: a known key has a name).
+    fn objective_entries(
+        &mut self,
+        o: &ast::Objective,
+        overrides: &[EntryOverride<'_>],
+    ) -> Option<bool> {
+        let name = o.name.name.as_str();
+        let mut entries: HashMap<&str, &ast::Entry> = HashMap::new();
+        let mut ok = true;
+        for e in o.entries() {
+            let k = e.key.name.as_str();
+            if !OBJECTIVE_KEYS.contains(&k) {
+                self.fail(
+                    Unknown::new(
+                        "mlx::train::unknown_entry",
+                        format!("`{k}` is not an entry of an objective"),
+                        e.key.span,
+                        "unknown entry",
+                        k,
+                        OBJECTIVE_KEYS.iter().copied(),
+                    )
+                    .otherwise(format!(
+                        "an objective has `let` bindings and: {}",
+                        OBJECTIVE_KEYS.join(", ")
+                    )),
+                );
+                ok = false;
+                continue;
+            }
+            if let Some(prev) = entries.get(k) {
+                self.fail(CheckError::EntryTwice {
+                    key: k.to_string(),
+                    span: e.key.span,
+                    first: prev.key.span,
+                });
+                ok = false;
+                continue;
+            }
+            entries.insert(OBJECTIVE_KEYS.iter().find(|x| **x == k).copied()?, e);
+        }
+        for key in ["updates", "loss", "optimizer"] {
+            if objective_entry(o, overrides, key).is_none() {
+                self.fail(Error::ObjectiveEntryMissing {
+                    objective: name.to_string(),
+                    key,
+                    span: o.name.span,
+                });
+                ok = false;
+            }
+        }
+        for o2 in overrides.iter().filter(|x| x.path[1] == name) {
+            if !OBJECTIVE_KEYS.contains(&o2.path[2].as_str()) {
+                self.fail(Error::ObjectiveSettingUnknown {
+                    path: o2.path.join("."),
+                    objective: name.to_string(),
+                    span: o2.span,
+                });
+                ok = false;
+            }
+        }
+        Some(ok)
+    }
+
+    /// An objective's loss as a graph over one batch: the body (its scope still attached),
+    /// the batch's input shape, and the loss's value and place.
+    fn loss_graph(
+        &mut self,
+        o: &ast::Objective,
+        data: &hir::DatasetPlan,
+        slots: &mut Vec<SlotState>,
+        loss: Option<&ast::Expr>,
+    ) -> (Body, Vec<Dim>, Option<(Val, Span)>) {
+        let mut b = self.scope_body(&format!("objective {}", o.name.name), slots, true);
+        let batch = Dim::sym(hir::BATCH);
+        let mut xs = vec![batch.clone()];
+        xs.extend(data.feature_shape.iter().map(|n| Dim::constant(*n as i64)));
+        let x = b.add(Op::Input(0), xs.clone(), o.name.span);
+        self.bind_batch_names(&mut b, data, x, o.name.span);
+        let target = match &data.target.kind {
+            TargetKind::Class { .. } => Some((vec![batch.clone()], true)),
+            TargetKind::Regression => Some((vec![batch.clone(), Dim::constant(1)], false)),
+            TargetKind::Absent => None,
+        };
+        if let Some((shape, class)) = target {
+            let y = b.add(Op::Input(1), shape, data.target.span);
+            b.bind(&data.target.column, Val::Tensor(y), data.target.span);
+            if let Some(s) = b.objective.as_mut() {
+                s.target = Some((y, class));
+            }
+        }
+        b.scopes.push(HashMap::new());
+        for item in &o.items {
+            if let ObjectiveItem::Let(ast::Stmt::Let { name, value, .. }) = item {
+                let v = self.expr(&mut b, value);
+                self.check_shadow(&b, name);
+                b.bind(&name.name, v, name.span);
+            }
+        }
+        let loss = loss.map(|e| (self.expr(&mut b, e), e.span));
+        (b, xs, loss)
+    }
+
+    /// Parameters belong to the train's models: a layer with parameters applied in the loss
+    /// itself would have weights no objective updates. Whether none is.
+    fn loss_params_owned(&mut self, objective: &str, b: &Body, slots: &[SlotState]) -> bool {
+        for n in &b.nodes {
+            if let Op::Call {
+                instance, layer, ..
+            } = &n.op
+                && !slots.iter().any(|s| s.name == *layer)
+                && has_params(&self.program, *instance)
+            {
+                self.fail(Error::LossOwnParameters {
+                    objective: objective.to_string(),
+                    span: n.span,
+                });
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Updates: declared models, each reached by the loss through a gradient.
+    fn objective_updates(
+        &mut self,
+        o: &ast::Objective,
+        overrides: &[EntryOverride<'_>],
+        b: &Body,
+        loss_node: Option<NodeId>,
+        slots: &[SlotState],
+        ok: &mut bool,
+    ) -> Vec<String> {
+        let mut updates: Vec<String> = Vec::new();
+        let Some(e) = objective_entry(o, overrides, "updates") else {
+            return updates;
+        };
+        let items: Vec<&ast::Expr> = match &e.kind {
+            ast::ExprKind::List(xs) => xs.iter().collect(),
+            _ => vec![e],
+        };
+        let slot_names: Vec<String> = slots.iter().map(|s| s.name.clone()).collect();
+        for it in items {
+            let Some(id) = it.as_name() else {
+                self.fail(Error::UpdatesNotName { span: it.span });
+                *ok = false;
+                continue;
+            };
+            if !slot_names.contains(&id.name) {
+                self.fail(
+                    Unknown::new(
+                        "mlx::name::unknown",
+                        format!("`{}` is not declared in `models`", id.name),
+                        id.span,
+                        "not a model of this train",
+                        &id.name,
+                        &slot_names,
+                    )
+                    .otherwise(format!("the train's models are: {}", slot_names.join(", "))),
+                );
+                *ok = false;
+                continue;
+            }
+            if updates.contains(&id.name) {
+                self.fail(Error::UpdatesTwice {
+                    model: id.name.clone(),
+                    span: id.span,
+                });
+                *ok = false;
+                continue;
+            }
+            if let Some(l) = loss_node
+                && !reaches(b, l, &id.name)
+            {
+                self.fail(Error::UpdatesUnreached {
+                    objective: o.name.name.clone(),
+                    model: id.name.clone(),
+                    span: id.span,
+                    loss: objective_entry(o, overrides, "loss").map_or(o.name.span, |e| e.span),
+                });
+                *ok = false;
+                continue;
+            }
+            updates.push(id.name.clone());
+        }
+        updates
+    }
+
+    /// An objective's optimizer, schedule and gradient clipping (each `None` when wrong).
+    fn objective_optimizer(
+        &mut self,
+        o: &ast::Objective,
+        overrides: &[EntryOverride<'_>],
+    ) -> (
+        Option<hir::Optimizer>,
+        Option<Schedule>,
+        Option<Option<f64>>,
+    ) {
+        let name = o.name.name.as_str();
+        let get = |key: &str| objective_entry(o, overrides, key);
+        let opt = get("optimizer").and_then(|e| {
+            self.config_call(
+                e,
+                OPTIMIZERS,
+                "optimizer",
+                &Overrides::args(overrides, &["objective", name, "optimizer"]),
+            )
+        });
+        let optimizer = opt.as_ref().and_then(|c| self.optimizer(c));
+        let schedule = match get("schedule") {
+            Some(e) => match self.config_call(
+                e,
+                SCHEDULES,
+                "schedule",
+                &Overrides::args(overrides, &["objective", name, "schedule"]),
+            ) {
+                Some(c) if c.name == "reduce_on_plateau" => {
+                    self.fail(Error::PlateauInObjective { span: c.span });
+                    None
+                }
+                Some(c) => Some(self.schedule(&c)),
+                None => None,
+            },
+            None => Some(Schedule::Constant),
+        };
+        let clip_grad = match get("clip_grad") {
+            Some(e) => match self.scalar_expr(e).as_f64() {
+                Some(v) if v > 0.0 => Some(Some(v)),
+                _ => {
+                    self.fail(Error::ClipGradNotPositive { span: e.span });
+                    None
+                }
+            },
+            None => Some(None),
+        };
+        (optimizer, schedule, clip_grad)
     }
 
     /// `features`, each feature column by name, for an objective's batch `x`.
@@ -1032,17 +1066,10 @@ impl<'a> Checker<'a> {
             Val::Tensor(n) => {
                 let shape = b.shape(n).to_vec();
                 if shape.iter().any(|d| d.as_const().is_none()) {
-                    self.error(
-                        Diagnostic::error(
-                            "mlx::shape::unbound",
-                            format!(
-                                "`samples` has shape {}: every size must be a number",
-                                show_shape(&shape)
-                            ),
-                        )
-                        .with_label(e.span, "sizes not known")
-                        .with_help("draw a fixed number: `g(noise([64, 64]))`"),
-                    );
+                    self.fail(Error::SamplesUnbound {
+                        shape: show_shape(&shape),
+                        span: e.span,
+                    });
                     return None;
                 }
                 self.program.instances.push(hir::Instance {
@@ -1062,14 +1089,10 @@ impl<'a> Checker<'a> {
             }
             Val::Poison => None,
             other => {
-                self.error(
-                    Diagnostic::error(
-                        "mlx::type::mismatch",
-                        format!("`samples` must be a tensor, found {}", other.describe()),
-                    )
-                    .with_label(e.span, "not a tensor")
-                    .with_help("apply a model of the train: `samples = g(noise([64, 64]))`"),
-                );
+                self.fail(Error::SamplesNotTensor {
+                    found: other.describe(),
+                    span: e.span,
+                });
                 None
             }
         }
@@ -1100,13 +1123,11 @@ impl<'a> Checker<'a> {
                 Some(n) => shapes.push((b.shape(n).to_vec(), b.origin(n), n)),
                 None => {
                     if !v.is_poison() {
-                        self.error(
-                            Diagnostic::error(
-                                "mlx::type::mismatch",
-                                format!("model `{name}` takes a tensor, found {}", v.describe()),
-                            )
-                            .with_label(*s, "not a tensor"),
-                        );
+                        self.fail(Error::ModelInputNotTensor {
+                            model: name.to_string(),
+                            found: v.describe(),
+                            span: *s,
+                        });
                     }
                     return Val::Poison;
                 }
@@ -1126,19 +1147,13 @@ impl<'a> Checker<'a> {
                         .collect::<Vec<_>>()
                         .join(", ")
                 };
-                self.error(
-                    Diagnostic::error(
-                        "mlx::shape::mismatch",
-                        format!(
-                            "model `{name}` is applied to {} here, but to {} before: a model of a train has one set of parameters",
-                            show(&dims),
-                            show(first)
-                        ),
-                    )
-                    .with_label(span, format!("{} here", show(&dims)))
-                    .with_secondary(*at, format!("{} here", show(first)))
-                    .with_help("apply each model to inputs of one shape (only the number of rows may differ)"),
-                );
+                self.fail(Error::ModelShapeChanged {
+                    model: name.to_string(),
+                    now: show(&dims),
+                    before: show(first),
+                    span,
+                    first: *at,
+                });
                 return Val::Poison;
             }
         }
@@ -1193,6 +1208,38 @@ impl<'a> Checker<'a> {
         if name == "noise" {
             return self.noise(b, args, span);
         }
+        let Some((positional, extra)) = self.loss_args(name, args, span) else {
+            return Val::Poison;
+        };
+        let (pv, ps) = positional[0].clone();
+        let (tv, ts) = positional[1].clone();
+        let Some(pred) = self.tensor_arg(b, pv, ps, name) else {
+            return Val::Poison;
+        };
+        let target_is_number = matches!(tv, Val::Float(_) | Val::Int(_));
+        let Some(target) = self.tensor_arg(b, tv, ts, name) else {
+            return Val::Poison;
+        };
+        let loss = if name == "cross_entropy" {
+            self.cross_entropy_fn(b, (pred, ps), (target, ts), &extra)
+                .map(|f| (f, target))
+        } else {
+            self.distance_fn(b, name, (pred, ps), (target, ts), target_is_number, &extra)
+        };
+        let Some((f, target)) = loss else {
+            return Val::Poison;
+        };
+        Val::Tensor(b.add(Op::LossFn { f, pred, target }, Vec::new(), span))
+    }
+
+    /// A loss function's two tensors (prediction, target) and its named arguments;
+    /// `None` when they are wrong (reported) or poisoned.
+    fn loss_args(
+        &mut self,
+        name: &str,
+        args: Vec<CallArg>,
+        span: Span,
+    ) -> Option<(Vec<(Val, Span)>, LossNamed)> {
         let mut positional: Vec<(Val, Span)> = Vec::new();
         let mut named: Vec<(String, Val, Span)> = Vec::new();
         for a in args {
@@ -1206,17 +1253,18 @@ impl<'a> Checker<'a> {
             "huber" => &["delta"],
             _ => &[],
         };
-        let mut extra: HashMap<String, (Val, Span)> = HashMap::new();
+        let mut extra: LossNamed = HashMap::new();
         for (n, v, s) in named {
             if !allowed.contains(&n.as_str()) {
-                let mut d = Diagnostic::error(
+                self.fail(Unknown::new(
                     "mlx::arg::unknown",
                     format!("`{name}` has no argument `{n}`"),
-                )
-                .with_label(s, "unknown argument");
-                d = d.suggest(&n, allowed.iter().copied());
-                self.error(d);
-                return Val::Poison;
+                    s,
+                    "unknown argument",
+                    &n,
+                    allowed.iter().copied(),
+                ));
+                return None;
             }
             extra.insert(n, (v, s));
         }
@@ -1225,142 +1273,133 @@ impl<'a> Checker<'a> {
             extra.insert("delta".into(), (v, s));
         }
         if positional.len() != 2 {
-            self.error(
-                Diagnostic::error(
-                    "mlx::type::arity",
-                    format!(
-                        "`{name}` takes 2 tensors (prediction, target), but {} were given",
-                        positional.len()
-                    ),
-                )
-                .with_label(span, "called here"),
-            );
-            return Val::Poison;
+            self.fail(Error::LossArity {
+                function: name.to_string(),
+                given: positional.len(),
+                span,
+            });
+            return None;
         }
         if positional.iter().any(|(v, _)| v.is_poison()) {
-            return Val::Poison;
+            return None;
         }
-        let number = |this: &mut Self, key: &str, default: f64, lo: f64, hi: f64| -> Option<f64> {
-            match extra.get(key) {
-                None => Some(default),
-                Some((v, s)) => match v.as_f64() {
-                    Some(x) if x >= lo && x < hi => Some(x),
-                    _ => {
-                        this.error(
-                            Diagnostic::error(
-                                "mlx::value::range",
-                                format!("`{key}` of `{name}` must be a number in [{lo}, {hi})"),
-                            )
-                            .with_label(*s, "out of range"),
-                        );
-                        None
-                    }
-                },
+        Some((positional, extra))
+    }
+
+    /// A loss function's number argument `key`: `default` when absent, `None` (reported)
+    /// outside [lo, hi).
+    fn loss_number(
+        &mut self,
+        name: &str,
+        extra: &LossNamed,
+        key: &str,
+        default: f64,
+        (lo, hi): (f64, f64),
+    ) -> Option<f64> {
+        let Some((v, s)) = extra.get(key) else {
+            return Some(default);
+        };
+        match v.as_f64() {
+            Some(x) if x >= lo && x < hi => Some(x),
+            _ => {
+                self.fail(Error::LossArgRange {
+                    key: key.to_string(),
+                    function: name.to_string(),
+                    lo,
+                    hi,
+                    span: *s,
+                });
+                None
             }
-        };
-        let (pv, ps) = positional[0].clone();
-        let (tv, ts) = positional[1].clone();
-        let Some(pred) = self.tensor_arg(b, pv, ps, name) else {
-            return Val::Poison;
-        };
-        let target_is_number = matches!(tv, Val::Float(_) | Val::Int(_));
-        let Some(mut target) = self.tensor_arg(b, tv, ts, name) else {
-            return Val::Poison;
-        };
+        }
+    }
+
+    /// `cross_entropy(logits, target)`: against the class labels, or against class
+    /// probabilities of the logits' shape (without label smoothing).
+    fn cross_entropy_fn(
+        &mut self,
+        b: &Body,
+        (pred, ps): (NodeId, Span),
+        (target, ts): (NodeId, Span),
+        extra: &LossNamed,
+    ) -> Option<LossFn> {
         let ps_shape = b.shape(pred).to_vec();
         let ts_shape = b.shape(target).to_vec();
         let dataset_target = b.objective.as_ref().and_then(|s| s.target);
-        let f = if name == "cross_entropy" {
-            let Some(eps) = number(self, "label_smoothing", 0.0, 0.0, 1.0) else {
-                return Val::Poison;
-            };
-            if ps_shape.len() != 2 {
-                self.error(
-                    Diagnostic::error(
-                        "mlx::shape::rank",
-                        format!(
-                            "`cross_entropy` takes logits of shape [B, K], but got {}",
-                            show_shape(&ps_shape)
-                        ),
-                    )
-                    .with_label(ps, format!("shape {}", show_shape(&ps_shape))),
-                );
-                return Val::Poison;
-            }
-            if dataset_target == Some((target, true)) {
-                LossFn::CrossEntropy {
-                    label_smoothing: eps,
-                }
-            } else if ts_shape == ps_shape && eps == 0.0 {
-                LossFn::SoftCrossEntropy
-            } else {
-                self.error(
-                    Diagnostic::error(
-                        "mlx::shape::mismatch",
-                        format!(
-                            "`cross_entropy` takes the class target or probabilities of the logits' shape {}, but got {}",
-                            show_shape(&ps_shape),
-                            show_shape(&ts_shape)
-                        ),
-                    )
-                    .with_label(ts, "neither the class labels nor a distribution over the classes")
-                    .with_help("give the dataset's `Class` target, or a tensor of class probabilities (`softmax(teacher(x))`)"),
-                );
-                return Val::Poison;
-            }
+        let eps = self.loss_number("cross_entropy", extra, "label_smoothing", 0.0, (0.0, 1.0))?;
+        if ps_shape.len() != 2 {
+            self.fail(Error::CrossEntropyRank {
+                shape: show_shape(&ps_shape),
+                span: ps,
+            });
+            return None;
+        }
+        if dataset_target == Some((target, true)) {
+            Some(LossFn::CrossEntropy {
+                label_smoothing: eps,
+            })
+        } else if ts_shape == ps_shape && eps == 0.0 {
+            Some(LossFn::SoftCrossEntropy)
         } else {
-            let f = match name {
-                "binary_cross_entropy" => LossFn::BinaryCrossEntropy,
-                "bce_with_logits" => LossFn::BceWithLogits,
-                "mse" => LossFn::Mse,
-                "mae" => LossFn::Mae,
-                _ => {
-                    let Some(delta) = number(self, "delta", 1.0, f64::MIN_POSITIVE, f64::MAX)
-                    else {
-                        return Val::Poison;
-                    };
-                    LossFn::Huber { delta }
-                }
-            };
-            let class_labels = dataset_target == Some((target, true));
-            if class_labels && !matches!(f, LossFn::BinaryCrossEntropy | LossFn::BceWithLogits) {
-                self.error(
-                    Diagnostic::error(
-                        "mlx::train::loss",
-                        format!("`{name}` measures distance to a number, but the target is a class label"),
-                    )
-                    .with_label(ts, "class labels")
-                    .with_help("for class labels use `cross_entropy(logits, target)`"),
-                );
-                return Val::Poison;
+            self.fail(Error::CrossEntropyTarget {
+                logits: show_shape(&ps_shape),
+                target: show_shape(&ts_shape),
+                span: ts,
+            });
+            None
+        }
+    }
+
+    /// The losses that compare a prediction with a target of its shape (`mse`, `mae`,
+    /// `huber`, the binary cross entropies), and the target, reshaped where labels [B] meet
+    /// one logit a row [B, 1].
+    fn distance_fn(
+        &mut self,
+        b: &mut Body,
+        name: &str,
+        (pred, ps): (NodeId, Span),
+        (target, ts): (NodeId, Span),
+        target_is_number: bool,
+        extra: &LossNamed,
+    ) -> Option<(LossFn, NodeId)> {
+        let ps_shape = b.shape(pred).to_vec();
+        let ts_shape = b.shape(target).to_vec();
+        let dataset_target = b.objective.as_ref().and_then(|s| s.target);
+        let f = match name {
+            "binary_cross_entropy" => LossFn::BinaryCrossEntropy,
+            "bce_with_logits" => LossFn::BceWithLogits,
+            "mse" => LossFn::Mse,
+            "mae" => LossFn::Mae,
+            _ => {
+                let range = (f64::MIN_POSITIVE, f64::MAX);
+                let delta = self.loss_number(name, extra, "delta", 1.0, range)?;
+                LossFn::Huber { delta }
             }
-            if ts_shape.is_empty() || ts_shape == ps_shape || target_is_number {
-                // A number broadcasts; equal shapes pair element by element.
-            } else if class_labels && ps_shape.len() == 2 && ps_shape[1] == Dim::constant(1) {
-                // Labels [B] against one logit a row [B, 1].
-                target = b.add(Op::Reshape(target), ps_shape.clone(), ts);
-            } else {
-                self.error(
-                    Diagnostic::error(
-                        "mlx::shape::mismatch",
-                        format!(
-                            "`{name}` compares tensors of one shape, but got {} and {}",
-                            show_shape(&ps_shape),
-                            show_shape(&ts_shape)
-                        ),
-                    )
-                    .with_label(ps, format!("shape {}", show_shape(&ps_shape)))
-                    .with_secondary(ts, format!("shape {}", show_shape(&ts_shape)))
-                    .with_help(format!(
-                        "reshape the target to the prediction's shape: `reshape(y, {})`, or `flatten` both",
-                        show_shape(&ps_shape)
-                    )),
-                );
-                return Val::Poison;
-            }
-            f
         };
-        Val::Tensor(b.add(Op::LossFn { f, pred, target }, Vec::new(), span))
+        let class_labels = dataset_target == Some((target, true));
+        if class_labels && !matches!(f, LossFn::BinaryCrossEntropy | LossFn::BceWithLogits) {
+            self.fail(Error::DistanceToClassLabels {
+                function: name.to_string(),
+                span: ts,
+            });
+            return None;
+        }
+        if ts_shape.is_empty() || ts_shape == ps_shape || target_is_number {
+            // A number broadcasts; equal shapes pair element by element.
+            Some((f, target))
+        } else if class_labels && ps_shape.len() == 2 && ps_shape[1] == Dim::constant(1) {
+            // Labels [B] against one logit a row [B, 1].
+            Some((f, b.add(Op::Reshape(target), ps_shape.clone(), ts)))
+        } else {
+            self.fail(Error::LossShapeMismatch {
+                function: name.to_string(),
+                pred: show_shape(&ps_shape),
+                target: show_shape(&ts_shape),
+                span: ps,
+                target_span: ts,
+            });
+            None
+        }
     }
 
     fn tensor_arg(&mut self, b: &mut Body, v: Val, s: Span, name: &str) -> Option<NodeId> {
@@ -1368,13 +1407,11 @@ impl<'a> Checker<'a> {
             Some(n) => Some(n),
             None => {
                 if !v.is_poison() {
-                    self.error(
-                        Diagnostic::error(
-                            "mlx::type::mismatch",
-                            format!("`{name}` takes tensors or numbers, found {}", v.describe()),
-                        )
-                        .with_label(s, "not a tensor"),
-                    );
+                    self.fail(Error::LossArgNotTensor {
+                        function: name.to_string(),
+                        found: v.describe(),
+                        span: s,
+                    });
                 }
                 None
             }
@@ -1383,30 +1420,18 @@ impl<'a> Checker<'a> {
 
     fn noise(&mut self, b: &mut Body, args: Vec<CallArg>, span: Span) -> Val {
         let [arg] = args.as_slice() else {
-            self.error(
-                Diagnostic::error(
-                    "mlx::type::arity",
-                    format!(
-                        "`noise` takes one shape such as `[B, 64]`, but {} arguments were given",
-                        args.len()
-                    ),
-                )
-                .with_label(span, "called here"),
-            );
+            self.fail(Error::NoiseArity {
+                given: args.len(),
+                span,
+            });
             return Val::Poison;
         };
         let Val::List(items) = &arg.value else {
             if !arg.value.is_poison() {
-                self.error(
-                    Diagnostic::error(
-                        "mlx::type::mismatch",
-                        format!(
-                            "`noise` takes a shape such as `[B, 64]`, found {}",
-                            arg.value.describe()
-                        ),
-                    )
-                    .with_label(arg.span, "not a shape"),
-                );
+                self.fail(Error::NoiseNotShape {
+                    found: arg.value.describe(),
+                    span: arg.span,
+                });
             }
             return Val::Poison;
         };
@@ -1417,30 +1442,20 @@ impl<'a> Checker<'a> {
                 Val::Int(d) if d.as_const().is_some_and(|n| n > 0) => shape.push(d.clone()),
                 Val::Int(d) if *d == Dim::sym(hir::BATCH) && batch_ok => shape.push(d.clone()),
                 Val::Int(d) if d.as_const().is_some() => {
-                    self.error(
-                        Diagnostic::error(
-                            "mlx::shape::nonpositive",
-                            format!("a `noise` dimension must be positive, but is {d}"),
-                        )
-                        .with_label(*s, "not positive"),
-                    );
+                    self.fail(Error::NoiseDimNotPositive {
+                        dim: d.to_string(),
+                        span: *s,
+                    });
                     return Val::Poison;
                 }
                 Val::Poison => return Val::Poison,
                 other => {
-                    let mut d = Diagnostic::error(
-                        "mlx::type::mismatch",
-                        format!(
-                            "a `noise` dimension must be a whole number{}, found {}",
-                            if batch_ok { " or `B`" } else { "" },
-                            other.describe()
-                        ),
-                    )
-                    .with_label(*s, "not a whole number");
-                    if matches!(other, Val::Float(_)) {
-                        d = d.with_help("write it without a decimal point");
-                    }
-                    self.error(d);
+                    self.fail(Error::NoiseDimNotWhole {
+                        found: other.describe(),
+                        batch: batch_ok,
+                        float: matches!(other, Val::Float(_)),
+                        span: *s,
+                    });
                     return Val::Poison;
                 }
             }
@@ -1495,6 +1510,16 @@ fn reaches(b: &Body, node: NodeId, layer: &str) -> bool {
         }
     }
     false
+}
+
+/// An objective's entry `key`, overridden or as written.
+fn objective_entry<'e>(
+    o: &'e ast::Objective,
+    overrides: &[EntryOverride<'e>],
+    key: &str,
+) -> Option<&'e ast::Expr> {
+    Overrides::whole(overrides, &["objective", &o.name.name, key])
+        .or_else(|| o.entries().find(|e| e.key.name == key).map(|e| &e.value))
 }
 
 /// An objective in canonical form with `--set` applied to its entries.
@@ -1615,4 +1640,33 @@ fn schedule_text(s: &Schedule) -> String {
         }
         _ => "constant".into(),
     }
+}
+
+/// A loss function's named arguments (`label_smoothing`, `delta`): value and place.
+type LossNamed = HashMap<String, (Val, Span)>;
+
+/// The dataset, `epochs`, `batch` and `seed` of a train with objectives (`None` where wrong).
+struct Basics {
+    data: Option<hir::DatasetPlan>,
+    epochs: Option<i64>,
+    batch: Option<i64>,
+    seed: Option<i64>,
+}
+
+/// The `models` block and every objective in canonical form, overrides applied.
+fn multi_blocks(
+    t: &ast::Train,
+    slots: &[SlotState],
+    objectives: &[ObjectivePlan],
+    overrides: &[EntryOverride<'_>],
+) -> String {
+    let mut blocks = String::from("  models {\n");
+    for s in slots {
+        blocks.push_str(&format!("    {} = {}\n", s.name, s.call));
+    }
+    blocks.push_str("  }\n");
+    for (o, p) in t.objectives.iter().zip(objectives) {
+        blocks.push_str(&objective_text(o, p, overrides));
+    }
+    blocks
 }

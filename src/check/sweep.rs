@@ -2,17 +2,21 @@
 //! base train is checked at every point, so a bad point fails `mlx check` before any trial.
 
 use super::config::monitor;
-use super::hir::SweepPlan;
+use super::error::Unknown;
+use super::error::objective::Error;
+use super::hir::{Monitor, SweepPlan, TrainPlan};
 use super::tables::ENTRY_KEYS;
 use super::train::EntryOverride;
 use super::value::Val;
 use super::{Checker, Frame, ItemRef};
-use crate::diagnostics::{Diagnostic, did_you_mean};
 use crate::source::Span;
 use crate::syntax::ast::{self, ExprKind, SweepEntry};
 
 /// Sweep points: each a list of (path, value) overrides.
 type Points = Vec<Vec<(Vec<String>, ast::Expr)>>;
+
+/// A point as its plan records it: each setting's path and value as text.
+type PointText = Vec<(String, String)>;
 
 /// One axis of a sweep: a path and the values it takes (as expressions).
 struct Axis<'a> {
@@ -25,147 +29,22 @@ const SETTINGS: &[&str] = &["base", "objective"];
 
 impl<'a> Checker<'a> {
     pub(crate) fn sweep_plan(&mut self, s: &'a ast::Sweep) -> Option<SweepPlan> {
-        let mut base: Option<(&ast::Train, String)> = None;
-        let mut objective = None;
-        let mut axes: Vec<Axis<'a>> = Vec::new();
-        let mut block_span: Option<Span> = None;
-        let mut random_points: Option<(Points, Points)> = None;
-        let mut ok = true;
-        for e in &s.entries {
-            match e {
-                SweepEntry::Setting(en) => match en.key.name.as_str() {
-                    "base" => match en
-                        .value
-                        .as_name()
-                        .map(|id| (id, self.items.get(&id.name).copied()))
-                    {
-                        Some((id, Some((ItemRef::Train(t), _)))) => {
-                            base = Some((t, id.name.clone()))
-                        }
-                        Some((id, Some((other, _)))) => {
-                            self.error(
-                                Diagnostic::error(
-                                    "mlx::name::kind",
-                                    format!(
-                                        "`{}` is a {}, but a sweep's base is a train",
-                                        id.name,
-                                        other.kind()
-                                    ),
-                                )
-                                .with_label(id.span, "not a train"),
-                            );
-                            ok = false;
-                        }
-                        Some((id, None)) => {
-                            let c = self.item_names("train");
-                            self.unknown_name("train", id, &c, None);
-                            ok = false;
-                        }
-                        None => {
-                            self.error(
-                                Diagnostic::error("mlx::type::mismatch", "`base` names a train")
-                                    .with_label(en.value.span, "not a name"),
-                            );
-                            ok = false;
-                        }
-                    },
-                    "objective" => objective = self.objective(&en.value),
-                    other => {
-                        let mut d = Diagnostic::error(
-                            "mlx::name::unknown",
-                            format!("unknown sweep setting `{other}`"),
-                        )
-                        .with_label(en.key.span, "not a sweep setting");
-                        d = d.suggest_or(other, SETTINGS.iter().copied(), "a sweep has `base`, `objective`, and a `grid { ... }` or `random(trials: N) { ... }` block");
-                        self.error(d);
-                        ok = false;
-                    }
-                },
-                SweepEntry::Grid { assignments, span }
-                | SweepEntry::Random {
-                    assignments, span, ..
-                } => {
-                    if let Some(prev) = block_span {
-                        self.error(
-                            Diagnostic::error(
-                                "mlx::sweep::block",
-                                "a sweep has one `grid` or `random` block",
-                            )
-                            .with_label(*span, "second block")
-                            .with_secondary(prev, "first block"),
-                        );
-                        ok = false;
-                        continue;
-                    }
-                    block_span = Some(*span);
-                    if let SweepEntry::Random { args, .. } = e {
-                        random_points = self.random_points(args, assignments, *span);
-                        ok &= random_points.is_some();
-                        continue;
-                    }
-                    for a in assignments {
-                        let ExprKind::List(vs) = &a.value.kind else {
-                            self.error(
-                                Diagnostic::error("mlx::type::mismatch", "a grid axis is a list of values: `optimizer.lr = [1e-3, 1e-2]`")
-                                    .with_label(a.value.span, "not a list"),
-                            );
-                            ok = false;
-                            continue;
-                        };
-                        if vs.is_empty() {
-                            self.error(
-                                Diagnostic::error(
-                                    "mlx::sweep::point",
-                                    "a grid axis needs at least one value",
-                                )
-                                .with_label(a.value.span, "empty"),
-                            );
-                            ok = false;
-                            continue;
-                        }
-                        let span = match (a.path.first(), a.path.last()) {
-                            (Some(f), Some(l)) => f.span.to(l.span),
-                            _ => a.span,
-                        };
-                        let path: Vec<&str> = a.path.iter().map(|i| i.name.as_str()).collect();
-                        if let Some(prev) = axes.iter().find(|x| x.path == path) {
-                            self.error(
-                                Diagnostic::error(
-                                    "mlx::name::duplicate",
-                                    format!(
-                                        "the grid lists `{}` twice (the sweep would run duplicate points)",
-                                        path.join(".")
-                                    ),
-                                )
-                                .with_label(span, "listed again here")
-                                .with_secondary(prev.span, "first listed here")
-                                .with_help("put every value in one list: `optimizer.lr = [0.003, 0.01, 0.1]`"),
-                            );
-                            ok = false;
-                            continue;
-                        }
-                        axes.push(Axis {
-                            span,
-                            path: a.path.iter().map(|i| i.name.clone()).collect(),
-                            values: vs.iter().collect(),
-                        });
-                    }
-                }
-            }
-        }
+        let SweepSettings {
+            base,
+            objective,
+            axes,
+            random_points,
+            mut ok,
+        } = self.sweep_settings(s);
         for a in &axes {
             ok &= self.sweep_path_ok(&a.path, a.span);
         }
         let Some((base_t, base_name)) = base else {
             if ok {
-                self.error(
-                    Diagnostic::error(
-                        "mlx::sweep::base",
-                        format!("sweep `{}` has no `base` train", s.name.name),
-                    )
-                    .with_label(s.name.span, "what should it vary?")
-                    .with_help("add `base = my_train`"),
-                );
+                self.fail(Error::SweepBaseMissing {
+                    sweep: s.name.name.clone(),
+                    span: s.name.span,
+                });
             }
             return None;
         };
@@ -176,14 +55,10 @@ impl<'a> Checker<'a> {
                     .iter()
                     .any(|e| matches!(e, SweepEntry::Setting(en) if en.key.name == "objective"))
             {
-                self.error(
-                    Diagnostic::error(
-                        "mlx::sweep::objective",
-                        format!("sweep `{}` has no `objective`", s.name.name),
-                    )
-                    .with_label(s.name.span, "how are trials compared?")
-                    .with_help("add `objective = maximize(val.accuracy)` or `minimize(val.loss)`"),
-                );
+                self.fail(Error::SweepObjectiveMissing {
+                    sweep: s.name.name.clone(),
+                    span: s.name.span,
+                });
             }
             return None;
         };
@@ -191,33 +66,159 @@ impl<'a> Checker<'a> {
             return None;
         }
         // Expand the points: the grid's cartesian product (first axis slowest), or the sample.
-        let (owned, probes): (Points, Points) = match random_points {
-            Some(p) => p,
-            None => (
-                {
-                    let mut pts: Points = vec![Vec::new()];
-                    for a in &axes {
-                        let mut next = Vec::new();
-                        for p in &pts {
-                            for v in &a.values {
-                                let mut q = p.clone();
-                                q.push((a.path.clone(), (*v).clone()));
-                                next.push(q);
-                            }
-                        }
-                        pts = next;
-                    }
-                    pts
-                },
-                Vec::new(),
-            ),
+        let (owned, probes) = random_points.unwrap_or_else(|| (grid_points(&axes), Vec::new()));
+        let (trains, points) =
+            self.sweep_trials(base_t, &base_name, s.name.span, &owned, &probes)?;
+        if !self.sweep_objective_known(s, &trains, &objective, &base_name) {
+            return None;
+        }
+        Some(SweepPlan {
+            name: s.name.name.clone(),
+            base: base_name,
+            objective,
+            maximize,
+            points,
+            trains,
+        })
+    }
+
+    /// A sweep's settings and its `grid` or `random` block, each checked.
+    fn sweep_settings(&mut self, s: &'a ast::Sweep) -> SweepSettings<'a> {
+        let mut out = SweepSettings {
+            base: None,
+            objective: None,
+            axes: Vec::new(),
+            random_points: None,
+            ok: true,
         };
+        let mut block_span: Option<Span> = None;
+        for e in &s.entries {
+            match e {
+                SweepEntry::Setting(en) => match en.key.name.as_str() {
+                    "base" => {
+                        if let Some(b) = self.sweep_base(en, &mut out.ok) {
+                            out.base = Some(b);
+                        }
+                    }
+                    "objective" => out.objective = self.objective(&en.value),
+                    other => {
+                        self.fail(Unknown::new(
+                            "mlx::name::unknown",
+                            format!("unknown sweep setting `{other}`"),
+                            en.key.span,
+                            "not a sweep setting",
+                            other,
+                            SETTINGS.iter().copied(),
+                        ).otherwise("a sweep has `base`, `objective`, and a `grid { ... }` or `random(trials: N) { ... }` block"));
+                        out.ok = false;
+                    }
+                },
+                SweepEntry::Grid { assignments, span }
+                | SweepEntry::Random {
+                    assignments, span, ..
+                } => {
+                    if let Some(prev) = block_span {
+                        self.fail(Error::SweepBlockTwice {
+                            span: *span,
+                            first: prev,
+                        });
+                        out.ok = false;
+                        continue;
+                    }
+                    block_span = Some(*span);
+                    if let SweepEntry::Random { args, .. } = e {
+                        out.random_points = self.random_points(args, assignments, *span);
+                        out.ok &= out.random_points.is_some();
+                        continue;
+                    }
+                    out.ok &= self.grid_axes(assignments, &mut out.axes);
+                }
+            }
+        }
+        out
+    }
+
+    /// `base = NAME`: the train and its name; `None` (reported, `ok` cleared) when it names
+    /// no train.
+    fn sweep_base(&mut self, en: &ast::Entry, ok: &mut bool) -> Option<(&'a ast::Train, String)> {
+        let Some(id) = en.value.as_name() else {
+            self.fail(Error::BaseNotName {
+                span: en.value.span,
+            });
+            *ok = false;
+            return None;
+        };
+        match self.items.get(&id.name).copied() {
+            Some((ItemRef::Train(t), _)) => Some((t, id.name.clone())),
+            Some((other, _)) => {
+                self.fail(Error::BaseNotTrain {
+                    name: id.name.clone(),
+                    kind: other.kind(),
+                    span: id.span,
+                });
+                *ok = false;
+                None
+            }
+            None => {
+                let c = self.item_names("train");
+                self.unknown_name("train", id, &c, None);
+                *ok = false;
+                None
+            }
+        }
+    }
+
+    /// A grid's axes added to `axes`; whether each is a non-empty list of a new setting.
+    fn grid_axes(&mut self, assignments: &'a [ast::Assignment], axes: &mut Vec<Axis<'a>>) -> bool {
+        let mut ok = true;
+        for a in assignments {
+            let ExprKind::List(vs) = &a.value.kind else {
+                self.fail(Error::GridAxisNotList { span: a.value.span });
+                ok = false;
+                continue;
+            };
+            if vs.is_empty() {
+                self.fail(Error::GridAxisEmpty { span: a.value.span });
+                ok = false;
+                continue;
+            }
+            let span = path_span(a);
+            let path: Vec<&str> = a.path.iter().map(|i| i.name.as_str()).collect();
+            if let Some(prev) = axes.iter().find(|x| x.path == path) {
+                self.fail(Error::GridAxisTwice {
+                    path: path.join("."),
+                    span,
+                    first: prev.span,
+                });
+                ok = false;
+                continue;
+            }
+            axes.push(Axis {
+                span,
+                path: a.path.iter().map(|i| i.name.clone()).collect(),
+                values: vs.iter().collect(),
+            });
+        }
+        ok
+    }
+
+    /// The base train planned at every point, with each point as text; then the random
+    /// block's probes checked (not run). `None` when a point has errors.
+    fn sweep_trials(
+        &mut self,
+        base: &'a ast::Train,
+        base_name: &str,
+        fallback: Span,
+        owned: &Points,
+        probes: &Points,
+    ) -> Option<(Vec<TrainPlan>, Vec<PointText>)> {
         let total = owned.len();
+        let mut ok = true;
         let mut trains = Vec::new();
         let mut points = Vec::new();
         for (i, p) in owned.iter().enumerate() {
             let context = format!("sweep point {} of {total}: {}", i + 1, point_text(p));
-            match self.point_plan(base_t, &base_name, p, s.name.span, context) {
+            match self.point_plan(base, base_name, p, fallback, context) {
                 Some(plan) => {
                     trains.push(plan);
                     points.push(
@@ -232,13 +233,13 @@ impl<'a> Checker<'a> {
         // The ends of the random axes' ranges: checked only when every trial point passed,
         // so a range's mistake is reported once, at its distribution.
         if ok {
-            for p in &probes {
+            for p in probes {
                 let context = format!(
                     "a value the random block can draw (not among this seed's trials): {}",
                     point_text(p)
                 );
                 if self
-                    .point_plan(base_t, &base_name, p, s.name.span, context)
+                    .point_plan(base, base_name, p, fallback, context)
                     .is_none()
                 {
                     ok = false;
@@ -246,12 +247,26 @@ impl<'a> Checker<'a> {
                 }
             }
         }
-        if !ok {
-            return None;
-        }
-        if let Some(t) = trains.first()
-            && let Some(name) = &objective.objective
-        {
+        ok.then_some((trains, points))
+    }
+
+    /// Whether the sweep's objective is a figure the trials report: a metric of the base
+    /// train, or an objective of a train with objectives.
+    fn sweep_objective_known(
+        &mut self,
+        s: &ast::Sweep,
+        trains: &[TrainPlan],
+        objective: &Monitor,
+        base_name: &str,
+    ) -> bool {
+        let setting = s.entries.iter().find_map(|e| match e {
+            SweepEntry::Setting(en) if en.key.name == "objective" => Some(&en.value),
+            _ => None,
+        });
+        let Some(t) = trains.first() else {
+            return true;
+        };
+        if let Some(name) = &objective.objective {
             let names: Vec<String> = t
                 .multi
                 .as_ref()
@@ -259,70 +274,44 @@ impl<'a> Checker<'a> {
                 .unwrap_or_default();
             if !names.contains(name) {
                 // The figure's own span: the argument of `maximize(...)`.
-                let span = s.entries.iter().find_map(|e| match e {
-                    SweepEntry::Setting(en) if en.key.name == "objective" => match &en.value.kind {
-                        ExprKind::Call { args, .. } if args.len() == 1 => Some(args[0].value.span),
-                        _ => Some(en.value.span),
-                    },
-                    _ => None,
-                });
+                let span = setting
+                    .map(|v| match &v.kind {
+                        ExprKind::Call { args, .. } if args.len() == 1 => args[0].value.span,
+                        _ => v.span,
+                    })
+                    .unwrap_or(s.name.span);
                 if t.multi.is_none() {
                     // Not a train with objectives: the figure is simply unknown.
                     let path = [objective.split.clone(), name.clone()];
-                    if let Err((msg, help)) = monitor(&path) {
-                        self.error(
-                            Diagnostic::error("mlx::name::unknown", msg)
-                                .with_label(span.unwrap_or(s.name.span), "unknown figure")
-                                .with_help(help),
-                        );
+                    if let Err((message, help)) = monitor(&path) {
+                        self.fail(Error::FigureUnknown {
+                            message,
+                            help,
+                            span,
+                        });
                     }
-                    return None;
+                    return false;
                 }
-                let mut d = Diagnostic::error(
-                    "mlx::sweep::objective",
-                    format!(
-                        "`{}` is neither a figure mlx reports nor an objective of train `{base_name}`",
-                        objective.name()
-                    ),
-                )
-                .with_label(span.unwrap_or(s.name.span), "unknown figure");
-                d = match did_you_mean(name, names.iter().map(String::as_str)) {
-                    Some(x) => d.with_help(format!("did you mean `{}.{x}`?", objective.split)),
-                    None => d.with_help("write `val.loss`, `val.<metric>` or `val.<objective>`"),
-                };
-                self.error(d);
-                return None;
-            }
-        }
-        if let Some(t) = trains.first() {
-            let has_metric = objective.metric.is_none_or(|m| t.metrics.contains(&m));
-            if !has_metric {
-                let span = s.entries.iter().find_map(|e| match e {
-                    SweepEntry::Setting(en) if en.key.name == "objective" => Some(en.value.span),
-                    _ => None,
+                self.fail(Error::SweepFigureUnknown {
+                    figure: objective.name(),
+                    base: base_name.to_string(),
+                    split: objective.split.clone(),
+                    name: name.clone(),
+                    objectives: names,
+                    span,
                 });
-                self.error(
-                    Diagnostic::error(
-                        "mlx::sweep::objective",
-                        format!(
-                            "the objective `{}` is not among the base train's metrics",
-                            objective.name()
-                        ),
-                    )
-                    .with_label(span.unwrap_or(s.name.span), "not computed by the trials")
-                    .with_help(format!("add it to `metrics` of train `{base_name}`")),
-                );
-                return None;
+                return false;
             }
         }
-        Some(SweepPlan {
-            name: s.name.name.clone(),
-            base: base_name,
-            objective,
-            maximize,
-            points,
-            trains,
-        })
+        if !objective.metric.is_none_or(|m| t.metrics.contains(&m)) {
+            self.fail(Error::SweepMetricMissing {
+                figure: objective.name(),
+                base: base_name.to_string(),
+                span: setting.map_or(s.name.span, |v| v.span),
+            });
+            return false;
+        }
+        true
     }
 
     /// The base train checked at one point (its overrides applied), errors labelled with
@@ -334,7 +323,7 @@ impl<'a> Checker<'a> {
         p: &[(Vec<String>, ast::Expr)],
         fallback: Span,
         context: String,
-    ) -> Option<super::hir::TrainPlan> {
+    ) -> Option<TrainPlan> {
         let overrides: Vec<EntryOverride<'_>> = p
             .iter()
             .map(|(k, v)| EntryOverride {
@@ -373,33 +362,26 @@ impl<'a> Checker<'a> {
         {
             return true;
         }
-        let mut d = Diagnostic::error(
-            "mlx::sweep::path",
-            format!(
-                "`{}` is not a train setting a sweep can vary",
-                path.join(".")
-            ),
-        )
-        .with_label(span, "unknown path");
-        if let Some(s) = did_you_mean(head, ENTRY_KEYS.iter().copied()) {
-            d = d.with_help(format!("did you mean `{s}`?"));
-        } else {
-            d = d.with_help("vary a train entry (`epochs`) or one argument of it (`optimizer.lr`, `model.hidden`)");
-        }
-        self.error(d);
+        self.fail(
+            Unknown::new(
+                "mlx::sweep::path",
+                format!(
+                    "`{}` is not a train setting a sweep can vary",
+                    path.join(".")
+                ),
+                span,
+                "unknown path",
+                head,
+                ENTRY_KEYS.iter().copied(),
+            )
+            .otherwise("vary a train entry (`epochs`) or one argument of it (`optimizer.lr`, `model.hidden`)"),
+        );
         false
     }
 
-    fn objective(&mut self, e: &ast::Expr) -> Option<(super::hir::Monitor, bool)> {
+    fn objective(&mut self, e: &ast::Expr) -> Option<(Monitor, bool)> {
         let bad = |this: &mut Self| {
-            this.error(
-                Diagnostic::error(
-                    "mlx::sweep::objective",
-                    "the objective is `maximize(FIGURE)` or `minimize(FIGURE)`",
-                )
-                .with_label(e.span, "not an objective")
-                .with_help("e.g. `objective = maximize(val.accuracy)`"),
-            );
+            this.fail(Error::SweepObjectiveShape { span: e.span });
             None
         };
         let ExprKind::Call { callee, args } = &e.kind else {
@@ -412,13 +394,14 @@ impl<'a> Checker<'a> {
             "maximize" => true,
             "minimize" => false,
             other => {
-                let mut d = Diagnostic::error(
+                self.fail(Unknown::new(
                     "mlx::sweep::objective",
                     format!("unknown direction `{other}`"),
-                )
-                .with_label(dir.span, "maximize or minimize");
-                d = d.suggest(other, ["maximize", "minimize"]);
-                self.error(d);
+                    dir.span,
+                    "maximize or minimize",
+                    other,
+                    ["maximize", "minimize"],
+                ));
                 return None;
             }
         };
@@ -433,31 +416,61 @@ impl<'a> Checker<'a> {
             Ok(m) => Some((m, maximize)),
             // Perhaps an objective of the base train: checked once the trials are planned.
             Err(_) if path.len() == 2 && (path[0] == "val" || path[0] == "train") => Some((
-                super::hir::Monitor {
+                Monitor {
                     split: path[0].clone(),
                     metric: None,
                     objective: Some(path[1].clone()),
                 },
                 maximize,
             )),
-            Err((msg, help)) => {
-                self.error(
-                    Diagnostic::error("mlx::name::unknown", msg)
-                        .with_label(arg.value.span, "unknown figure")
-                        .with_help(help),
-                );
+            Err((message, help)) => {
+                self.fail(Error::FigureUnknown {
+                    message,
+                    help,
+                    span: arg.value.span,
+                });
                 None
             }
         }
     }
 
-    /// Sample `trials` points from the distributions, seeded.
+    /// Sample `trials` points from the distributions, seeded; with them the probes, points
+    /// at the ends of each axis's range to check (never run).
     fn random_points(
         &mut self,
         args: &'a [ast::Arg],
         assignments: &'a [ast::Assignment],
         span: Span,
     ) -> Option<(Points, Points)> {
+        let (trials, seed) = self.random_args(args, span)?;
+        let dists = self.random_dists(assignments)?;
+        let mut rng = crate::rng::Rng::new(seed, "sweep");
+        let mut out = Vec::new();
+        for _ in 0..trials {
+            let mut p = Vec::new();
+            for (path, d, s) in &dists {
+                p.push((path.clone(), d.sample(&mut rng, *s)));
+            }
+            out.push(p);
+        }
+        // A repeated point trains the same model again (and, run by a scheduler, shares its
+        // trial directory with the first): say so.
+        let repeats: Vec<(usize, usize)> = (0..out.len())
+            .filter_map(|k| (0..k).find(|j| out[*j] == out[k]).map(|j| (k + 1, j + 1)))
+            .collect();
+        if !repeats.is_empty() {
+            self.fail(Error::RandomRepeats {
+                repeats,
+                trials,
+                span,
+            });
+        }
+        let probes = probes(&out, &dists);
+        Some((out, probes))
+    }
+
+    /// `random(trials: N, seed: S)`: the number of trials and the seed (0 by default).
+    fn random_args(&mut self, args: &'a [ast::Arg], span: Span) -> Option<(usize, u64)> {
         let mut trials = None;
         let mut seed = 0u64;
         for a in args {
@@ -475,63 +488,45 @@ impl<'a> Checker<'a> {
                 ("trials", Some(n)) if n >= 1 => trials = Some(n as usize),
                 ("seed", Some(n)) if n >= 0 => seed = n as u64,
                 ("trials" | "seed", _) => {
-                    self.error(
-                        Diagnostic::error(
-                            "mlx::value::range",
-                            format!(
-                                "`{key}` must be a whole number{}",
-                                if key == "trials" {
-                                    " of at least 1"
-                                } else {
-                                    " of at least 0"
-                                }
-                            ),
-                        )
-                        .with_label(a.value.span, "out of range"),
-                    );
+                    self.fail(Error::RandomArgRange {
+                        key: key.to_string(),
+                        span: a.value.span,
+                    });
                     return None;
                 }
                 (other, _) => {
-                    let mut d = Diagnostic::error(
+                    self.fail(Unknown::new(
                         "mlx::arg::unknown",
                         format!("`random` has no argument `{other}`"),
-                    )
-                    .with_label(a.span, "unknown argument");
-                    d = d.suggest(other, ["trials", "seed"]);
-                    self.error(d);
+                        a.span,
+                        "unknown argument",
+                        other,
+                        ["trials", "seed"],
+                    ));
                     return None;
                 }
             }
         }
         let Some(trials) = trials else {
-            self.error(
-                Diagnostic::error("mlx::arg::missing", "`random` needs `trials`")
-                    .with_label(span, "how many points?")
-                    .with_help("write `random(trials: 20, seed: 1) { ... }`"),
-            );
+            self.fail(Error::RandomTrialsMissing { span });
             return None;
         };
-        let mut dists: Vec<(Vec<String>, Dist<'a>, Span)> = Vec::new();
+        Some((trials, seed))
+    }
+
+    /// The random block's axes: each setting's path, distribution and the distribution's span.
+    fn random_dists(&mut self, assignments: &'a [ast::Assignment]) -> Option<Vec<RandomAxis<'a>>> {
+        let mut dists: Vec<RandomAxis<'a>> = Vec::new();
         let mut seen: Vec<(Vec<String>, Span)> = Vec::new();
         for a in assignments {
             let path: Vec<String> = a.path.iter().map(|i| i.name.clone()).collect();
-            let pspan = match (a.path.first(), a.path.last()) {
-                (Some(f), Some(l)) => f.span.to(l.span),
-                _ => a.span,
-            };
+            let pspan = path_span(a);
             if let Some((_, prev)) = seen.iter().find(|(p, _)| *p == path) {
-                self.error(
-                    Diagnostic::error(
-                        "mlx::name::duplicate",
-                        format!(
-                            "the random block draws `{}` twice (the second draw would replace the first)",
-                            path.join(".")
-                        ),
-                    )
-                    .with_label(pspan, "drawn again here")
-                    .with_secondary(*prev, "first drawn here")
-                    .with_help("give each setting one distribution"),
-                );
+                self.fail(Error::RandomDrawTwice {
+                    path: path.join("."),
+                    span: pspan,
+                    first: *prev,
+                });
                 return None;
             }
             seen.push((path.clone(), pspan));
@@ -540,64 +535,12 @@ impl<'a> Checker<'a> {
             }
             dists.push((path, self.distribution(&a.value)?, a.value.span));
         }
-        let mut rng = crate::rng::Rng::new(seed, "sweep");
-        let mut out = Vec::new();
-        for _ in 0..trials {
-            let mut p = Vec::new();
-            for (path, d, s) in &dists {
-                p.push((path.clone(), d.sample(&mut rng, *s)));
-            }
-            out.push(p);
-        }
-        // A repeated point trains the same model again (and, run by a scheduler, shares its
-        // trial directory with the first): say so.
-        let repeats: Vec<(usize, usize)> = (0..out.len())
-            .filter_map(|k| (0..k).find(|j| out[*j] == out[k]).map(|j| (k + 1, j + 1)))
-            .collect();
-        if !repeats.is_empty() {
-            let shown: Vec<String> = repeats
-                .iter()
-                .take(4)
-                .map(|(k, j)| format!("trial {k} is trial {j}"))
-                .collect();
-            self.error(
-                Diagnostic::warning(
-                    "mlx::sweep::repeat",
-                    format!(
-                        "{} of the {trials} random trials draw a point already drawn ({}{}): each repeat trains the same model again",
-                        repeats.len(),
-                        shown.join(", "),
-                        if repeats.len() > shown.len() { ", ..." } else { "" }
-                    ),
-                )
-                .with_label(span, "repeats points")
-                .with_help("draw fewer trials, give the choices more values, or list the points in a `grid { ... }`"),
-            );
-        }
-        // Every value an axis can take must work, not only those this seed draws: points with
-        // one axis at an end of its range (or at each choice), the others as in the first
-        // trial. They are checked, never run.
-        let mut probes = Vec::new();
-        if let Some(first) = out.first() {
-            for (i, (_, d, s)) in dists.iter().enumerate() {
-                for v in d.ends(*s) {
-                    let mut p = first.clone();
-                    p[i].1 = v;
-                    if !out.contains(&p) && !probes.contains(&p) {
-                        probes.push(p);
-                    }
-                }
-            }
-        }
-        Some((out, probes))
+        Some(dists)
     }
 
     fn distribution(&mut self, e: &'a ast::Expr) -> Option<Dist<'a>> {
         let bad = |this: &mut Self| {
-            this.error(
-                Diagnostic::error("mlx::sweep::distribution", "a random axis is `choice([...])`, `uniform(lo, hi)`, `log_uniform(lo, hi)` or `int_range(lo, hi)`")
-                    .with_label(e.span, "not a distribution"),
-            );
+            this.fail(Error::NotADistribution { span: e.span });
             None
         };
         let ExprKind::Call { callee, args } = &e.kind else {
@@ -626,21 +569,10 @@ impl<'a> Checker<'a> {
                     return bad(self);
                 };
                 if lo > hi || (name.name == "log_uniform" && lo <= 0.0) {
-                    self.error(
-                        Diagnostic::error(
-                            "mlx::value::range",
-                            format!(
-                                "`{}` needs {}lo <= hi",
-                                name.name,
-                                if name.name == "log_uniform" {
-                                    "0 < "
-                                } else {
-                                    ""
-                                }
-                            ),
-                        )
-                        .with_label(e.span, "empty or invalid range"),
-                    );
+                    self.fail(Error::DistributionRange {
+                        dist: name.name.clone(),
+                        span: e.span,
+                    });
                     return None;
                 }
                 match name.name.as_str() {
@@ -650,18 +582,74 @@ impl<'a> Checker<'a> {
                 }
             }
             other => {
-                let mut d = Diagnostic::error(
+                self.fail(Unknown::new(
                     "mlx::sweep::distribution",
                     format!("unknown distribution `{other}`"),
-                )
-                .with_label(name.span, "not a distribution");
-                d = d.suggest(other, ["choice", "uniform", "log_uniform", "int_range"]);
-                self.error(d);
+                    name.span,
+                    "not a distribution",
+                    other,
+                    ["choice", "uniform", "log_uniform", "int_range"],
+                ));
                 return None;
             }
         };
         Some(d)
     }
+}
+
+/// A sweep's settings and its block, as checked; `ok` when none had errors.
+struct SweepSettings<'a> {
+    base: Option<(&'a ast::Train, String)>,
+    objective: Option<(Monitor, bool)>,
+    axes: Vec<Axis<'a>>,
+    random_points: Option<(Points, Points)>,
+    ok: bool,
+}
+
+/// One axis of a random block: its path, distribution and the distribution's span.
+type RandomAxis<'a> = (Vec<String>, Dist<'a>, Span);
+
+/// An assignment's path as written (`optimizer.lr`), or the whole assignment.
+fn path_span(a: &ast::Assignment) -> Span {
+    match (a.path.first(), a.path.last()) {
+        (Some(f), Some(l)) => f.span.to(l.span),
+        _ => a.span,
+    }
+}
+
+/// The grid's cartesian product (first axis slowest).
+fn grid_points(axes: &[Axis<'_>]) -> Points {
+    let mut pts: Points = vec![Vec::new()];
+    for a in axes {
+        let mut next = Vec::new();
+        for p in &pts {
+            for v in &a.values {
+                let mut q = p.clone();
+                q.push((a.path.clone(), (*v).clone()));
+                next.push(q);
+            }
+        }
+        pts = next;
+    }
+    pts
+}
+
+/// Every value an axis can take must work, not only those this seed draws: points with one
+/// axis at an end of its range (or at each choice), the others as in the first trial.
+fn probes(out: &Points, dists: &[RandomAxis<'_>]) -> Points {
+    let mut probes = Vec::new();
+    if let Some(first) = out.first() {
+        for (i, (_, d, s)) in dists.iter().enumerate() {
+            for v in d.ends(*s) {
+                let mut p = first.clone();
+                p[i].1 = v;
+                if !out.contains(&p) && !probes.contains(&p) {
+                    probes.push(p);
+                }
+            }
+        }
+    }
+    probes
 }
 
 enum Dist<'a> {

@@ -21,13 +21,7 @@ pub(super) fn reshape(
     let minus = Dim::constant(-1);
     let holes = target.iter().filter(|(d, _)| *d == minus).count();
     if holes > 1 {
-        c.error(
-            Diagnostic::error(
-                "mlx::shape::reshape",
-                "at most one dimension of `reshape` can be -1",
-            )
-            .with_label(m.span, "several -1"),
-        );
+        c.fail(Error::ReshapeHoles { span: m.span });
         return None;
     }
     let known: Vec<Dim> = target
@@ -43,22 +37,12 @@ pub(super) fn reshape(
     let kp = product(&known);
     let mut out: Vec<Dim> = Vec::new();
     let fail = |c: &mut Checker<'_>, b: &Body| {
-        let d = Diagnostic::error(
-            "mlx::shape::reshape",
-            format!(
-                "cannot reshape {} ({} elements) to [{}]",
-                show_shape(&from),
-                total,
-                target
-                    .iter()
-                    .map(|(d, _)| d.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        )
-        .with_label(m.span, "element counts differ")
-        .with_secondary(b.origin(x), format!("this has shape {}", show_shape(&from)));
-        c.error(d);
+        c.fail(Error::ReshapeCount {
+            total: total.clone(),
+            target: target.iter().map(|(d, _)| d.clone()).collect(),
+            span: m.span,
+            x: Shaped::of(b, x),
+        });
     };
     if holes == 1 {
         let inferred = total.floor_div(&kp);
@@ -101,13 +85,7 @@ pub(super) fn permute(
     let shape = b.shape(x).to_vec();
     let a = m.get("axes")?;
     let Val::List(items) = &a.value else {
-        c.error(
-            Diagnostic::error(
-                "mlx::type::mismatch",
-                "`axes` of `permute` must be a list such as `[0, 2, 1]`",
-            )
-            .with_label(a.span, "not a list"),
-        );
+        c.fail(Error::PermuteNotList { span: a.span });
         return None;
     };
     let mut perm = Vec::new();
@@ -119,26 +97,17 @@ pub(super) fn permute(
         match n.and_then(|n| norm_axis(n, shape.len())) {
             Some(p) if !perm.contains(&p) => perm.push(p),
             _ => {
-                c.error(
-                    Diagnostic::error("mlx::shape::axis", "`permute` needs each axis exactly once")
-                        .with_label(*s, "bad or repeated axis"),
-                );
+                c.fail(Error::PermuteAxis { span: *s });
                 return None;
             }
         }
     }
     if perm.len() != shape.len() {
-        c.error(
-            Diagnostic::error(
-                "mlx::shape::rank",
-                format!(
-                    "`permute` needs {} axes for a tensor of shape {}",
-                    shape.len(),
-                    show_shape(&shape)
-                ),
-            )
-            .with_label(a.span, format!("{} axes given", perm.len())),
-        );
+        c.fail(Error::PermuteRank {
+            shape,
+            given: perm.len(),
+            span: a.span,
+        });
         return None;
     }
     let out = perm.iter().map(|p| shape[*p].clone()).collect();
@@ -193,20 +162,12 @@ pub(super) fn squeeze(
         return None;
     };
     if !c.same_dim(b, &shape[ax], &Dim::constant(1)) {
-        let d = Diagnostic::error(
-            "mlx::shape::mismatch",
-            format!(
-                "`squeeze` removes an axis of size 1, but axis {a} of {} has size {}",
-                show_shape(&shape),
-                shape[ax]
-            ),
-        )
-        .with_label(span, format!("axis {a} is not 1"))
-        .with_secondary(
-            b.origin(x),
-            format!("this has shape {}", show_shape(&shape)),
-        );
-        c.error(d);
+        c.fail(Error::SqueezeNotOne {
+            axis: a,
+            size: shape[ax].clone(),
+            span,
+            x: Shaped::of(b, x),
+        });
         return None;
     }
     let mut out = shape;
@@ -270,19 +231,15 @@ pub(super) fn slice(
     if let (Some(s), Some(l), Some(n)) = (start.as_const(), len.as_const(), size.as_const())
         && (s < 0 || l < 1 || s + l > n)
     {
-        let d = Diagnostic::error(
-            "mlx::shape::slice",
-            format!(
-                "`{name}` takes elements {s}..{} of axis {a}, which has only {n}",
-                s + l
-            ),
-        )
-        .with_label(span, "out of bounds")
-        .with_secondary(
-            b.origin(x),
-            format!("this has shape {}", show_shape(&shape)),
-        );
-        c.error(d);
+        c.fail(Error::SliceOutOfBounds {
+            name,
+            start: s,
+            end: s + l,
+            axis: a,
+            size: n,
+            span,
+            x: Shaped::of(b, x),
+        });
         return None;
     }
     let mut out = shape.clone();
@@ -304,13 +261,7 @@ pub(super) fn concat(
     let m = match_args(c, "concat", args, &["xs", "axis"], 1, span)?;
     let a = m.get("xs")?.clone();
     let Val::List(items) = a.value else {
-        c.error(
-            Diagnostic::error(
-                "mlx::type::mismatch",
-                "`concat` takes a list of tensors: `concat([a, b], axis: 1)`",
-            )
-            .with_label(a.span, "not a list"),
-        );
+        c.fail(Error::ConcatNotList { span: a.span });
         return None;
     };
     let mut nodes = Vec::new();
@@ -319,20 +270,14 @@ pub(super) fn concat(
             Some(n) => nodes.push(n),
             None => {
                 if !v.is_poison() {
-                    c.error(
-                        Diagnostic::error("mlx::type::mismatch", "`concat` joins tensors")
-                            .with_label(s, "not a tensor"),
-                    );
+                    c.fail(Error::ConcatNotTensor { span: s });
                 }
                 return None;
             }
         }
     }
     let Some(first) = nodes.first() else {
-        c.error(
-            Diagnostic::error("mlx::type::arity", "`concat` needs at least one tensor")
-                .with_label(a.span, "empty list"),
-        );
+        c.fail(Error::ConcatEmpty { span: a.span });
         return None;
     };
     let base = b.shape(*first).to_vec();

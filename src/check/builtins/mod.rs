@@ -10,11 +10,12 @@ use layout::*;
 use window::*;
 
 use super::Checker;
-use super::dim::{Dim, show_shape};
+use super::dim::Dim;
+use super::error::Unknown;
+use super::error::model::{Error, Shaped};
 use super::hir::{self, NodeId, Op, PoolKind, Reduce, Unary};
 use super::model::Body;
 use super::value::{CallArg, Val};
-use crate::diagnostics::Diagnostic;
 use crate::source::Span;
 use std::collections::HashMap;
 
@@ -98,35 +99,26 @@ fn match_args(
             Some((n, s)) => match spec.iter().find(|k| *k == n) {
                 Some(k) => *k,
                 None => {
-                    let mut d = Diagnostic::error(
+                    let u = Unknown::new(
                         "mlx::arg::unknown",
                         format!("`{name}` has no argument `{n}`"),
-                    )
-                    .with_label(*s, "unknown argument");
-                    d = d.suggest_or(
+                        *s,
+                        "unknown argument",
                         n,
                         spec.iter().copied(),
-                        format!("`{name}` takes: {}", spec.join(", ")),
                     );
-                    c.error(d);
+                    c.fail(u.otherwise(format!("`{name}` takes: {}", spec.join(", "))));
                     ok = false;
                     continue;
                 }
             },
             None => {
                 let Some(k) = spec.get(pos) else {
-                    c.error(
-                        Diagnostic::error(
-                            "mlx::type::arity",
-                            format!(
-                                "`{name}` takes at most {} argument{}",
-                                spec.len(),
-                                super::model::plural(spec.len())
-                            ),
-                        )
-                        .with_label(a.span, "extra argument")
-                        .with_help(format!("`{name}` takes: {}", spec.join(", "))),
-                    );
+                    c.fail(Error::TooManyArguments {
+                        name,
+                        takes: spec.to_vec(),
+                        span: a.span,
+                    });
                     ok = false;
                     continue;
                 };
@@ -135,13 +127,11 @@ fn match_args(
             }
         };
         if out.contains_key(key) {
-            c.error(
-                Diagnostic::error(
-                    "mlx::arg::duplicate",
-                    format!("argument `{key}` of `{name}` is given twice"),
-                )
-                .with_label(a.span, "given again"),
-            );
+            c.fail(Error::BuiltinArgumentTwice {
+                name,
+                key: key.to_string(),
+                span: a.span,
+            });
             ok = false;
             continue;
         }
@@ -149,14 +139,12 @@ fn match_args(
     }
     for k in &spec[..required] {
         if !out.contains_key(k) {
-            c.error(
-                Diagnostic::error(
-                    "mlx::arg::missing",
-                    format!("`{name}` needs its argument `{k}`"),
-                )
-                .with_label(span, format!("`{k}` is missing"))
-                .with_help(format!("`{name}` takes: {}", spec.join(", "))),
-            );
+            c.fail(Error::ArgumentMissing {
+                name,
+                key: k,
+                takes: spec.to_vec(),
+                span,
+            });
             ok = false;
         }
     }
@@ -173,17 +161,12 @@ fn tensor(c: &mut Checker<'_>, b: &mut Body, m: &Matched, k: &str) -> Option<Nod
         Some(n) => Some(n),
         None => {
             if !a.value.is_poison() {
-                c.error(
-                    Diagnostic::error(
-                        "mlx::type::mismatch",
-                        format!(
-                            "`{k}` of `{}` must be a tensor, found {}",
-                            m.name,
-                            a.value.describe()
-                        ),
-                    )
-                    .with_label(a.span, "not a tensor"),
-                );
+                c.fail(Error::ArgumentNotTensor {
+                    key: k.to_string(),
+                    name: m.name,
+                    found: a.value.describe(),
+                    span: a.span,
+                });
             }
             None
         }
@@ -194,34 +177,26 @@ fn tensor(c: &mut Checker<'_>, b: &mut Body, m: &Matched, k: &str) -> Option<Nod
 fn int(c: &mut Checker<'_>, m: &Matched, k: &str) -> Result<Option<i64>, ()> {
     let Some(a) = m.get(k) else { return Ok(None) };
     match &a.value {
-        Val::Int(d) => {
-            match d.as_const() {
-                Some(n) => Ok(Some(n)),
-                None => {
-                    c.error(
-                    Diagnostic::error(
-                        "mlx::type::mismatch",
-                        format!("`{k}` of `{}` must be known when the model is checked, but is `{d}`", m.name),
-                    )
-                    .with_label(a.span, "not a constant"),
-                );
-                    Err(())
-                }
+        Val::Int(d) => match d.as_const() {
+            Some(n) => Ok(Some(n)),
+            None => {
+                c.fail(Error::ArgumentNotConstant {
+                    key: k.to_string(),
+                    name: m.name,
+                    value: d.clone(),
+                    span: a.span,
+                });
+                Err(())
             }
-        }
+        },
         Val::Poison => Err(()),
         v => {
-            c.error(
-                Diagnostic::error(
-                    "mlx::type::mismatch",
-                    format!(
-                        "`{k}` of `{}` must be an integer, found {}",
-                        m.name,
-                        v.describe()
-                    ),
-                )
-                .with_label(a.span, "not an integer"),
-            );
+            c.fail(Error::ArgumentNotInteger {
+                key: k.to_string(),
+                name: m.name,
+                found: v.describe(),
+                span: a.span,
+            });
             Err(())
         }
     }
@@ -234,17 +209,12 @@ fn int_or_sym(c: &mut Checker<'_>, m: &Matched, k: &str) -> Result<Option<Dim>, 
         Val::Int(d) => Ok(Some(d.clone())),
         Val::Poison => Err(()),
         v => {
-            c.error(
-                Diagnostic::error(
-                    "mlx::type::mismatch",
-                    format!(
-                        "`{k}` of `{}` must be an integer, found {}",
-                        m.name,
-                        v.describe()
-                    ),
-                )
-                .with_label(a.span, "not an integer"),
-            );
+            c.fail(Error::ArgumentNotInteger {
+                key: k.to_string(),
+                name: m.name,
+                found: v.describe(),
+                span: a.span,
+            });
             Err(())
         }
     }
@@ -257,17 +227,12 @@ fn float(c: &mut Checker<'_>, m: &Matched, k: &str) -> Result<Option<Option<f64>
         Val::Int(d) => Ok(Some(d.as_const().map(|n| n as f64))),
         Val::Poison => Err(()),
         v => {
-            c.error(
-                Diagnostic::error(
-                    "mlx::type::mismatch",
-                    format!(
-                        "`{k}` of `{}` must be a number, found {}",
-                        m.name,
-                        v.describe()
-                    ),
-                )
-                .with_label(a.span, "not a number"),
-            );
+            c.fail(Error::ArgumentNotNumber {
+                key: k.to_string(),
+                name: m.name.to_string(),
+                found: v.describe(),
+                span: a.span,
+            });
             Err(())
         }
     }
@@ -281,33 +246,23 @@ fn boolean(c: &mut Checker<'_>, m: &Matched, k: &str, default: bool) -> Result<b
         Val::Bool(v) => Ok(v.unwrap_or(default)),
         Val::Poison => Err(()),
         v => {
-            c.error(
-                Diagnostic::error(
-                    "mlx::type::mismatch",
-                    format!(
-                        "`{k}` of `{}` must be true or false, found {}",
-                        m.name,
-                        v.describe()
-                    ),
-                )
-                .with_label(a.span, "not a boolean"),
-            );
+            c.fail(Error::ArgumentNotBool {
+                key: k.to_string(),
+                name: m.name,
+                found: v.describe(),
+                span: a.span,
+            });
             Err(())
         }
     }
 }
 
 fn axis_error(c: &mut Checker<'_>, a: i64, rank: usize, span: Span) {
-    c.error(
-        Diagnostic::error(
-            "mlx::shape::axis",
-            format!("axis {a} is out of range for a tensor of rank {rank}"),
-        )
-        .with_label(
-            span,
-            format!("valid axes are {} to {}", -(rank as i64), rank as i64 - 1),
-        ),
-    );
+    c.fail(Error::AxisOutOfRange {
+        axis: a,
+        rank,
+        span,
+    });
 }
 
 /// An axis or list of axes: all axes when absent.
@@ -323,13 +278,10 @@ fn axes(c: &mut Checker<'_>, m: &Matched, k: &str, rank: usize) -> Result<Vec<us
     for (v, s) in items {
         let Val::Int(d) = &v else {
             if !v.is_poison() {
-                c.error(
-                    Diagnostic::error(
-                        "mlx::type::mismatch",
-                        format!("an axis must be an integer, found {}", v.describe()),
-                    )
-                    .with_label(s, "not an axis"),
-                );
+                c.fail(Error::AxisNotInteger {
+                    found: v.describe(),
+                    span: s,
+                });
             }
             return Err(());
         };
@@ -339,10 +291,7 @@ fn axes(c: &mut Checker<'_>, m: &Matched, k: &str, rank: usize) -> Result<Vec<us
         match norm_axis(n, rank) {
             Some(x) if !out.contains(&x) => out.push(x),
             Some(_) => {
-                c.error(
-                    Diagnostic::error("mlx::shape::axis", format!("axis {n} is listed twice"))
-                        .with_label(s, "repeated axis"),
-                );
+                c.fail(Error::AxisTwice { axis: n, span: s });
                 return Err(());
             }
             None => {
@@ -361,17 +310,12 @@ fn shape_list(c: &mut Checker<'_>, b: &Body, m: &Matched, k: &str) -> Result<Vec
         Val::List(v) => v.clone(),
         Val::Poison => return Err(()),
         v => {
-            c.error(
-                Diagnostic::error(
-                    "mlx::type::mismatch",
-                    format!(
-                        "`{k}` of `{}` must be a list of dimensions like `[B, 64]`, found {}",
-                        m.name,
-                        v.describe()
-                    ),
-                )
-                .with_label(a.span, "not a list"),
-            );
+            c.fail(Error::ShapeNotList {
+                key: k.to_string(),
+                name: m.name,
+                found: v.describe(),
+                span: a.span,
+            });
             return Err(());
         }
     };
@@ -381,13 +325,10 @@ fn shape_list(c: &mut Checker<'_>, b: &Body, m: &Matched, k: &str) -> Result<Vec
             Val::Int(d) => out.push((d, s)),
             Val::Poison => return Err(()),
             other => {
-                c.error(
-                    Diagnostic::error(
-                        "mlx::type::mismatch",
-                        format!("a dimension must be an integer, found {}", other.describe()),
-                    )
-                    .with_label(s, "not a dimension"),
-                );
+                c.fail(Error::DimNotInteger {
+                    found: other.describe(),
+                    span: s,
+                });
                 return Err(());
             }
         }
@@ -490,15 +431,11 @@ fn as_node(v: Val) -> Option<NodeId> {
 
 /// A shape error that labels every operand with its shape.
 fn shape_error(c: &mut Checker<'_>, b: &Body, msg: &str, span: Span, operands: &[NodeId]) {
-    let mut d = Diagnostic::error("mlx::shape::mismatch", msg.to_string())
-        .with_label(span, "shapes do not fit");
-    for n in operands {
-        d = d.with_secondary(
-            b.origin(*n),
-            format!("this has shape {}", show_shape(b.shape(*n))),
-        );
-    }
-    c.error(d);
+    c.fail(Error::ShapesDoNotFit {
+        message: msg.to_string(),
+        span,
+        operands: operands.iter().map(|n| Shaped::of(b, *n)).collect(),
+    });
 }
 
 fn unary(
@@ -557,17 +494,12 @@ pub(crate) fn elementwise(
     match broadcast(c, b, &xs, &ys) {
         Some(s) => Val::Tensor(b.add(Op::Binary(f, x, y), s, span)),
         None => {
-            let msg = format!(
-                "`{sym}` cannot broadcast {} with {}",
-                show_shape(&xs),
-                show_shape(&ys)
-            );
-            let d = Diagnostic::error("mlx::shape::mismatch", msg)
-                .with_label(span, "shapes do not broadcast")
-                .with_secondary(b.origin(x), format!("this has shape {}", show_shape(&xs)))
-                .with_secondary(b.origin(y), format!("this has shape {}", show_shape(&ys)))
-                .with_help("elementwise operations need equal sizes, or size 1, on each axis counted from the right");
-            c.error(d);
+            c.fail(Error::NoBroadcast {
+                op: sym.to_string(),
+                span,
+                lhs: Shaped::of(b, x),
+                rhs: Shaped::of(b, y),
+            });
             Val::Poison
         }
     }
@@ -587,17 +519,14 @@ pub(crate) fn matmul(c: &mut Checker<'_>, b: &mut Body, x: NodeId, y: NodeId, sp
         &ys[ys.len() - 2]
     };
     if !c.same_dim(b, k1, k2) {
-        let d = Diagnostic::error(
-            "mlx::shape::mismatch",
-            format!(
-                "`@` needs the last axis of the left side to equal the {} axis of the right side, but {k1} ≠ {k2}",
-                if ys.len() == 1 { "only" } else { "second-to-last" }
-            ),
-        )
-        .with_label(span, format!("{} @ {}", show_shape(&xs), show_shape(&ys)))
-        .with_secondary(b.origin(x), format!("this has shape {}", show_shape(&xs)))
-        .with_secondary(b.origin(y), format!("this has shape {}", show_shape(&ys)));
-        c.error(d);
+        c.fail(Error::MatmulInner {
+            k1: k1.clone(),
+            k2: k2.clone(),
+            vector: ys.len() == 1,
+            span,
+            lhs: Shaped::of(b, x),
+            rhs: Shaped::of(b, y),
+        });
         return Val::Poison;
     }
     let xb = if xs.len() > 2 {

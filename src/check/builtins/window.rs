@@ -16,7 +16,7 @@ fn window_out(
     b: &Body,
     input: &Dim,
     w: &Window,
-    what: &str,
+    what: &'static str,
     span: Span,
     x: NodeId,
 ) -> Option<Dim> {
@@ -29,24 +29,14 @@ fn window_out(
     if let Some(p) = padded.as_const()
         && p < kernel
     {
-        let d = Diagnostic::error(
-            "mlx::shape::window",
-            format!(
-                "the {what} window ({kernel}) is larger than its input ({input}{})",
-                if padding > 0 {
-                    format!(" + 2·{padding} padding")
-                } else {
-                    String::new()
-                }
-            ),
-        )
-        .with_label(span, format!("a {kernel}×{kernel} window does not fit"))
-        .with_secondary(
-            b.origin(x),
-            format!("this has shape {}", show_shape(b.shape(x))),
-        )
-        .with_help("use a smaller kernel, add padding, or downsample less before this layer");
-        c.error(d);
+        c.fail(Error::WindowTooLarge {
+            what,
+            kernel,
+            input: input.clone(),
+            padding,
+            span,
+            x: Shaped::of(b, x),
+        });
         return None;
     }
     padded
@@ -58,13 +48,13 @@ fn window_out(
 fn positive_arg(c: &mut Checker<'_>, m: &Matched, k: &str, v: i64, min: i64) -> Option<i64> {
     if v < min {
         let s = m.get(k).map_or(m.span, |a| a.span);
-        c.error(
-            Diagnostic::error(
-                "mlx::value::range",
-                format!("`{k}` of `{}` must be at least {min}, but is {v}", m.name),
-            )
-            .with_label(s, "out of range"),
-        );
+        c.fail(Error::ArgumentTooSmall {
+            key: k.to_string(),
+            name: m.name,
+            min,
+            value: v,
+            span: s,
+        });
         return None;
     }
     Some(v)
@@ -89,14 +79,10 @@ pub(super) fn conv(
     };
     let (xs, ws) = (b.shape(x).to_vec(), b.shape(w).to_vec());
     if xs.len() != 4 {
-        let d = Diagnostic::error(
-            "mlx::shape::rank",
-            format!("a 2-D convolution needs input of rank 4 [batch, channels, height, width], but got {}", show_shape(&xs)),
-        )
-        .with_label(span, "needs [B, C, H, W]")
-        .with_secondary(b.origin(x), format!("this has shape {}", show_shape(&xs)))
-        .with_help(if xs.len() == 3 { "add a channel axis, e.g. `unsqueeze(x, axis: 1)`" } else { "reshape the input to [B, C, H, W]" });
-        c.error(d);
+        c.fail(Error::ConvRank {
+            span,
+            x: Shaped::of(b, x),
+        });
         return None;
     }
     if ws.len() != 4 {
@@ -110,16 +96,12 @@ pub(super) fn conv(
         return None;
     }
     if !c.same_dim(b, &xs[1], &ws[1]) {
-        let d = Diagnostic::error(
-            "mlx::shape::mismatch",
-            format!(
-                "the convolution expects {} input channels, but its input has {}",
-                ws[1], xs[1]
-            ),
-        )
-        .with_label(span, "channel counts differ")
-        .with_secondary(b.origin(x), format!("this has shape {}", show_shape(&xs)));
-        c.error(d);
+        c.fail(Error::Channels {
+            expected: ws[1].clone(),
+            found: xs[1].clone(),
+            span,
+            x: Shaped::of(b, x),
+        });
         return None;
     }
     let (Some(kh), Some(kw)) = (ws[2].as_const(), ws[3].as_const()) else {
@@ -213,26 +195,18 @@ pub(super) fn pool(
     };
     let xs = b.shape(x).to_vec();
     if xs.len() != 4 {
-        let d = Diagnostic::error(
-            "mlx::shape::rank",
-            format!(
-                "2-D pooling needs input of rank 4 [batch, channels, height, width], but got {}",
-                show_shape(&xs)
-            ),
-        )
-        .with_label(span, "needs [B, C, H, W]")
-        .with_secondary(b.origin(x), format!("this has shape {}", show_shape(&xs)));
-        c.error(d);
+        c.fail(Error::PoolRank {
+            span,
+            x: Shaped::of(b, x),
+        });
         return None;
     }
     if padding * 2 > kernel {
-        c.error(
-            Diagnostic::error(
-                "mlx::value::range",
-                format!("pooling padding ({padding}) must be at most half the kernel ({kernel})"),
-            )
-            .with_label(span, "too much padding"),
-        );
+        c.fail(Error::PoolPadding {
+            padding,
+            kernel,
+            span,
+        });
         return None;
     }
     let oh = window_out(
@@ -318,13 +292,7 @@ pub(super) fn bernoulli(
         && !(0.0..=1.0).contains(&p)
     {
         let s = m.get("p").map_or(span, |a| a.span);
-        c.error(
-            Diagnostic::error(
-                "mlx::value::range",
-                format!("a probability must be in [0, 1], but is {p}"),
-            )
-            .with_label(s, "out of range"),
-        );
+        c.fail(Error::Probability { p, span: s });
         return None;
     }
     let s = b.shape(x).to_vec();
