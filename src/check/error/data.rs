@@ -1,5 +1,7 @@
 //! The checker's mistakes in datasets, features, configuration values and patterns, as data, and their diagnostics.
 
+use crate::check::config::{Kind, Range, Sig, range_text};
+use crate::check::model::plural;
 use crate::diagnostics::Diagnostic;
 use crate::source::Span;
 
@@ -9,6 +11,57 @@ const RANGE: &str = "mlx::value::range";
 /// A mistake in a dataset, a feature, a configuration call or a shape pattern.
 #[derive(Debug)]
 pub(crate) enum Error {
+    // ---- configuration calls ----
+    /// More positional arguments than `sig` takes.
+    ConfigArity { sig: Sig, span: Span },
+    /// An argument given twice.
+    ArgTwice {
+        arg: &'static str,
+        call: &'static str,
+        span: Span,
+    },
+    /// A required argument missing.
+    ArgMissing {
+        sig: Sig,
+        arg: &'static str,
+        span: Span,
+    },
+    /// An argument outside its range (`value` as written out).
+    ArgRange {
+        arg: &'static str,
+        call: &'static str,
+        range: Range,
+        value: String,
+        span: Span,
+    },
+    /// Something other than a configuration call where one of `names` belongs.
+    NotAConfig {
+        what: String,
+        names: Vec<&'static str>,
+        span: Span,
+    },
+    /// An argument of the wrong kind (`found` described; `float_for_int`: a decimal where a
+    /// whole number belongs).
+    ArgKind {
+        arg: &'static str,
+        kind: Kind,
+        found: String,
+        float_for_int: bool,
+        span: Span,
+    },
+    /// A monitored figure that names no objective of a train with objectives.
+    MonitorNoObjective {
+        message: String,
+        help: String,
+        span: Span,
+    },
+    /// A monitored figure mlx does not report.
+    MonitorUnknown {
+        message: String,
+        help: String,
+        span: Span,
+    },
+
     // ---- shape patterns and dimensions ----
     /// A shape of the wrong rank for a pattern (see `PatternAt`).
     PatternRank {
@@ -78,6 +131,70 @@ impl Error {
     /// notes, whatever the site that found it.
     pub(crate) fn diagnostic(self) -> Diagnostic {
         match self {
+            // ---- configuration calls ----
+            Error::ConfigArity { sig, span } => error(
+                "mlx::type::arity",
+                format!(
+                    "`{}` takes {} argument{}",
+                    sig.name,
+                    sig.params.len(),
+                    plural(sig.params.len())
+                ),
+            )
+            .with_label(span, "extra argument")
+            .with_help(sig.usage()),
+            Error::ArgTwice { arg, call, span } => error(
+                "mlx::arg::duplicate",
+                format!("argument `{arg}` of `{call}` is given twice"),
+            )
+            .with_label(span, "given again"),
+            Error::ArgMissing { sig, arg, span } => error(
+                "mlx::arg::missing",
+                format!("`{}` needs its argument `{arg}`", sig.name),
+            )
+            .with_label(span, format!("`{arg}` is missing"))
+            .with_help(sig.usage()),
+            Error::ArgRange {
+                arg,
+                call,
+                range,
+                value,
+                span,
+            } => error(
+                RANGE,
+                format!(
+                    "`{arg}` of `{call}` must be {}, but is {value}",
+                    range_text(range)
+                ),
+            )
+            .with_label(span, format!("{value} is out of range")),
+            Error::NotAConfig { what, names, span } => {
+                error(TYPE, format!("expected a {what}"))
+                    .with_label(span, format!("not a {what}"))
+                    .with_help(format!("the {what}s are: {}", names.join(", ")))
+            }
+            Error::ArgKind {
+                arg,
+                kind,
+                found,
+                float_for_int,
+                span,
+            } => arg_kind(arg, kind, &found, float_for_int, span),
+            Error::MonitorNoObjective {
+                message,
+                help,
+                span,
+            } => error("mlx::train::monitor", message)
+                .with_label(span, "names no objective")
+                .with_help(help),
+            Error::MonitorUnknown {
+                message,
+                help,
+                span,
+            } => error("mlx::name::unknown", message)
+                .with_label(span, "not a figure mlx reports")
+                .with_help(help),
+
             // ---- shape patterns and dimensions ----
             Error::PatternRank {
                 at,
@@ -158,6 +275,25 @@ impl Error {
 
 /// What a streamed dataset cannot do, labelled where it is asked for and where it is streamed.
 /// A preprocessing step where it does not fit.
+fn arg_kind(arg: &str, kind: Kind, found: &str, float_for_int: bool, span: Span) -> Diagnostic {
+    let want = match kind {
+        Kind::Float => "a number",
+        Kind::Int => "a whole number",
+        Kind::Bool => "`true` or `false`",
+        Kind::Str => "a string",
+        Kind::Monitor => "a figure such as `val.loss` or `val.accuracy`",
+        Kind::Word(_) => "a name",
+        Kind::Scalar => "a number or a string",
+    };
+    let d = error(TYPE, format!("`{arg}` must be {want}, found {found}"))
+        .with_label(span, format!("this is {found}"));
+    if float_for_int {
+        d.with_help("write a whole number, without a decimal point")
+    } else {
+        d
+    }
+}
+
 fn pattern(at: PatternAt, code: &'static str, message: String, label: String) -> Diagnostic {
     let d = error(code, message)
         .with_label(at.span, label)
