@@ -3,9 +3,10 @@
 //! unknown-name, unknown-argument, type and range diagnostics.
 
 use super::Checker;
+use super::error::{Unknown, data};
 use super::hir::{Metric, Monitor};
 use super::value::Val;
-use crate::diagnostics::{Diagnostic, did_you_mean};
+use crate::diagnostics::did_you_mean;
 use crate::source::Span;
 use crate::syntax::ast::{self, ExprKind};
 use std::collections::BTreeMap;
@@ -184,6 +185,21 @@ pub struct ArgOverride<'a> {
     pub span: Span,
 }
 
+impl Sig {
+    /// How to call it: "`adam` takes (lr?, beta1?, ...)", with `?` after optional arguments.
+    pub(crate) fn usage(&self) -> String {
+        let ps: Vec<String> = self
+            .params
+            .iter()
+            .map(|p| match p.default {
+                Default::Required => p.name.to_string(),
+                _ => format!("{}?", p.name),
+            })
+            .collect();
+        format!("`{}` takes ({})", self.name, ps.join(", "))
+    }
+}
+
 impl<'a> Checker<'a> {
     /// Check `e` as a call to one of `sigs` (a bare name is a call without arguments).
     pub(crate) fn config_call(
@@ -210,19 +226,67 @@ impl<'a> Checker<'a> {
         };
         let Some(sig) = sigs.iter().find(|s| s.name == id.name).copied() else {
             let names: Vec<&str> = sigs.iter().map(|s| s.name).collect();
-            let mut d = Diagnostic::error(
-                "mlx::name::unknown",
-                format!("unknown {what} `{}`", id.name),
-            )
-            .with_label(id.span, format!("not a known {what}"));
-            d = d.suggest_or(
-                &id.name,
-                names.iter().copied(),
-                format!("the {what}s are: {}", names.join(", ")),
+            self.fail(
+                Unknown::new(
+                    "mlx::name::unknown",
+                    format!("unknown {what} `{}`", id.name),
+                    id.span,
+                    format!("not a known {what}"),
+                    &id.name,
+                    names.iter().copied(),
+                )
+                .otherwise(format!("the {what}s are: {}", names.join(", "))),
             );
-            self.error(d);
             return None;
         };
+        let (mut out, mut ok) = self.config_args(sig, what, args);
+        for o in overrides {
+            let Some(p) = sig.params.iter().find(|p| p.name == o.param).copied() else {
+                self.unknown_arg(sig, what, &o.param, o.span);
+                ok = false;
+                continue;
+            };
+            let v = self.config_value(o.value, p);
+            if v.is_poison() {
+                ok = false;
+            }
+            out.insert(p.name.to_string(), (v, o.value.span));
+        }
+        for p in sig.params {
+            let bad = match out.get(p.name) {
+                None if p.default == Default::Required && ok => data::Error::ArgMissing {
+                    sig,
+                    arg: p.name,
+                    span: e.span,
+                },
+                Some((v, s)) if !self.in_range(v, p.range) => data::Error::ArgRange {
+                    arg: p.name,
+                    call: sig.name,
+                    range: p.range,
+                    value: v.text(),
+                    span: *s,
+                },
+                _ => continue,
+            };
+            self.fail(bad);
+            ok = false;
+        }
+        ok.then(|| ConfigCall {
+            name: sig.name.to_string(),
+            span: e.span,
+            sig,
+            args: out,
+        })
+    }
+
+    /// The arguments written in a call to `sig`, by name, and whether all of them are right
+    /// (each wrong one reported).
+    fn config_args(
+        &mut self,
+        sig: Sig,
+        what: &str,
+        args: &[ast::Arg],
+    ) -> (BTreeMap<String, (Val, Span)>, bool) {
         let mut out: BTreeMap<String, (Val, Span)> = BTreeMap::new();
         let mut ok = true;
         let mut pos = 0;
@@ -242,31 +306,18 @@ impl<'a> Checker<'a> {
                         *p
                     }
                     None => {
-                        let d = Diagnostic::error(
-                            "mlx::type::arity",
-                            format!(
-                                "`{}` takes {} argument{}",
-                                sig.name,
-                                sig.params.len(),
-                                super::model::plural(sig.params.len())
-                            ),
-                        )
-                        .with_label(a.span, "extra argument")
-                        .with_help(self.sig_help(sig));
-                        self.error(d);
+                        self.fail(data::Error::ConfigArity { sig, span: a.span });
                         ok = false;
                         continue;
                     }
                 },
             };
             if out.contains_key(p.name) {
-                self.error(
-                    Diagnostic::error(
-                        "mlx::arg::duplicate",
-                        format!("argument `{}` of `{}` is given twice", p.name, sig.name),
-                    )
-                    .with_label(a.span, "given again"),
-                );
+                self.fail(data::Error::ArgTwice {
+                    arg: p.name,
+                    call: sig.name,
+                    span: a.span,
+                });
                 ok = false;
                 continue;
             }
@@ -276,90 +327,35 @@ impl<'a> Checker<'a> {
             }
             out.insert(p.name.to_string(), (v, a.value.span));
         }
-        for o in overrides {
-            let Some(p) = sig.params.iter().find(|p| p.name == o.param).copied() else {
-                self.unknown_arg(sig, what, &o.param, o.span);
-                ok = false;
-                continue;
-            };
-            let v = self.config_value(o.value, p);
-            if v.is_poison() {
-                ok = false;
-            }
-            out.insert(p.name.to_string(), (v, o.value.span));
-        }
-        for p in sig.params {
-            match out.get(p.name) {
-                None if p.default == Default::Required && ok => {
-                    let d = Diagnostic::error(
-                        "mlx::arg::missing",
-                        format!("`{}` needs its argument `{}`", sig.name, p.name),
-                    )
-                    .with_label(e.span, format!("`{}` is missing", p.name))
-                    .with_help(self.sig_help(sig));
-                    self.error(d);
-                    ok = false;
-                }
-                Some((v, s)) if !self.in_range(v, p.range) => {
-                    let d = Diagnostic::error(
-                        "mlx::value::range",
-                        format!(
-                            "`{}` of `{}` must be {}, but is {}",
-                            p.name,
-                            sig.name,
-                            range_text(p.range),
-                            v.text()
-                        ),
-                    )
-                    .with_label(*s, format!("{} is out of range", v.text()));
-                    self.error(d);
-                    ok = false;
-                }
-                _ => {}
-            }
-        }
-        ok.then(|| ConfigCall {
-            name: sig.name.to_string(),
-            span: e.span,
-            sig,
-            args: out,
-        })
-    }
-
-    fn sig_help(&self, sig: Sig) -> String {
-        let ps: Vec<String> = sig
-            .params
-            .iter()
-            .map(|p| match p.default {
-                Default::Required => p.name.to_string(),
-                _ => format!("{}?", p.name),
-            })
-            .collect();
-        format!("`{}` takes ({})", sig.name, ps.join(", "))
+        (out, ok)
     }
 
     fn unknown_arg(&mut self, sig: Sig, what: &str, name: &str, span: Span) {
         let names: Vec<&str> = sig.params.iter().map(|p| p.name).collect();
-        let mut d = Diagnostic::error(
-            "mlx::arg::unknown",
-            format!("the {what} `{}` has no argument `{name}`", sig.name),
-        )
-        .with_label(span, "unknown argument");
-        d = match did_you_mean(name, names.iter().copied()) {
-            Some(s) => d.with_help(format!("did you mean `{s}`?")),
-            None if names.is_empty() => d.with_help(format!("`{}` takes no arguments", sig.name)),
-            None => d.with_help(self.sig_help(sig)),
+        let otherwise = if names.is_empty() {
+            format!("`{}` takes no arguments", sig.name)
+        } else {
+            sig.usage()
         };
-        self.error(d);
+        self.fail(
+            Unknown::new(
+                "mlx::arg::unknown",
+                format!("the {what} `{}` has no argument `{name}`", sig.name),
+                span,
+                "unknown argument",
+                name,
+                names,
+            )
+            .otherwise(otherwise),
+        );
     }
 
     fn not_a_config(&mut self, e: &ast::Expr, sigs: &[Sig], what: &str) {
-        let names: Vec<&str> = sigs.iter().map(|s| s.name).collect();
-        self.error(
-            Diagnostic::error("mlx::type::mismatch", format!("expected a {what}"))
-                .with_label(e.span, format!("not a {what}"))
-                .with_help(format!("the {what}s are: {}", names.join(", "))),
-        );
+        self.fail(data::Error::NotAConfig {
+            what: what.to_string(),
+            names: sigs.iter().map(|s| s.name).collect(),
+            span: e.span,
+        });
     }
 
     /// Evaluate one argument and check its kind.
@@ -375,17 +371,17 @@ impl<'a> Checker<'a> {
                 if words.contains(&id.name.as_str()) {
                     return Val::Symbol(vec![id.name.clone()]);
                 }
-                let mut d = Diagnostic::error(
-                    "mlx::name::unknown",
-                    format!("`{}` is not a valid `{}`", id.name, p.name),
-                )
-                .with_label(id.span, "unknown choice");
-                d = d.suggest_or(
-                    &id.name,
-                    words.iter().copied(),
-                    format!("choose one of: {}", words.join(", ")),
+                self.fail(
+                    Unknown::new(
+                        "mlx::name::unknown",
+                        format!("`{}` is not a valid `{}`", id.name, p.name),
+                        id.span,
+                        "unknown choice",
+                        &id.name,
+                        words.iter().copied(),
+                    )
+                    .otherwise(format!("choose one of: {}", words.join(", "))),
                 );
-                self.error(d);
                 return Val::Poison;
             }
         }
@@ -404,12 +400,12 @@ impl<'a> Checker<'a> {
                 let objs = self.objective_figures.clone().unwrap_or_default();
                 return match objective_monitor(path, &objs) {
                     Ok(_) => v.clone(),
-                    Err((msg, help)) => {
-                        self.error(
-                            Diagnostic::error("mlx::train::monitor", msg)
-                                .with_label(e.span, "names no objective")
-                                .with_help(help),
-                        );
+                    Err((message, help)) => {
+                        self.fail(data::Error::MonitorNoObjective {
+                            message,
+                            help,
+                            span: e.span,
+                        });
                         Val::Poison
                     }
                 };
@@ -417,12 +413,12 @@ impl<'a> Checker<'a> {
             (Kind::Monitor, Val::Symbol(path)) => {
                 return match monitor(path) {
                     Ok(_) => v.clone(),
-                    Err(msg) => {
-                        self.error(
-                            Diagnostic::error("mlx::name::unknown", msg.0)
-                                .with_label(e.span, "not a figure mlx reports")
-                                .with_help(msg.1),
-                        );
+                    Err((message, help)) => {
+                        self.fail(data::Error::MonitorUnknown {
+                            message,
+                            help,
+                            span: e.span,
+                        });
                         Val::Poison
                     }
                 };
@@ -430,24 +426,13 @@ impl<'a> Checker<'a> {
             _ => false,
         };
         if !ok {
-            let want = match p.kind {
-                Kind::Float => "a number",
-                Kind::Int => "a whole number",
-                Kind::Bool => "`true` or `false`",
-                Kind::Str => "a string",
-                Kind::Monitor => "a figure such as `val.loss` or `val.accuracy`",
-                Kind::Word(_) => "a name",
-                Kind::Scalar => "a number or a string",
-            };
-            let mut d = Diagnostic::error(
-                "mlx::type::mismatch",
-                format!("`{}` must be {want}, found {}", p.name, v.describe()),
-            )
-            .with_label(e.span, format!("this is {}", v.describe()));
-            if p.kind == Kind::Int && matches!(v, Val::Float(_)) {
-                d = d.with_help("write a whole number, without a decimal point");
-            }
-            self.error(d);
+            self.fail(data::Error::ArgKind {
+                arg: p.name,
+                kind: p.kind,
+                found: v.describe(),
+                float_for_int: p.kind == Kind::Int && matches!(v, Val::Float(_)),
+                span: e.span,
+            });
             return Val::Poison;
         }
         v

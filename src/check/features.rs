@@ -3,11 +3,11 @@
 
 use super::Checker;
 use super::config::ConfigCall;
+use super::error::data;
 use super::hir::{ColumnKind, ConstValue, FeaturePlan, Step};
 use super::tables::STEPS;
 use super::value::Val;
-use crate::data::schema::Schema;
-use crate::diagnostics::Diagnostic;
+use crate::data::schema::{Column, Schema};
 use crate::source::Span;
 use crate::syntax::ast::{self, ExprKind, FeatureColumn};
 use std::sync::Arc;
@@ -40,102 +40,85 @@ impl<'a> Checker<'a> {
             .collect();
         let mut seen: Vec<(&str, Span)> = Vec::new();
         for f in feats {
-            match &f.column {
+            let columns = match &f.column {
                 FeatureColumn::Named(n) => {
-                    if let Some((_, prev)) = seen.iter().find(|(x, _)| *x == n.name) {
-                        let prev = *prev;
-                        self.error(
-                            Diagnostic::error(
-                                "mlx::name::duplicate",
-                                format!("feature `{}` is declared twice", n.name),
-                            )
-                            .with_label(n.span, "declared again")
-                            .with_secondary(prev, "first declared here"),
-                        );
+                    let clash = if let Some((_, first)) = seen.iter().find(|(x, _)| *x == n.name) {
+                        Some(data::Error::FeatureTwice {
+                            name: n.name.clone(),
+                            span: n.span,
+                            first: *first,
+                        })
+                    } else {
+                        seen.push((&n.name, n.span));
+                        target
+                            .filter(|t| t.name == n.name)
+                            .map(|t| data::Error::FeatureIsTarget {
+                                name: n.name.clone(),
+                                span: n.span,
+                                target: t.span,
+                            })
+                    };
+                    if let Some(e) = clash {
+                        self.fail(e);
                         ok = false;
                         continue;
                     }
-                    seen.push((&n.name, n.span));
-                    if let Some(target) = target
-                        && n.name == target.name
-                    {
-                        self.error(
-                            Diagnostic::error(
-                                "mlx::data::features",
-                                format!(
-                                    "`{}` is the target, so it cannot also be a feature",
-                                    n.name
-                                ),
-                            )
-                            .with_label(n.span, "the target as input would leak the answer")
-                            .with_secondary(target.span, "target declared here"),
-                        );
-                        ok = false;
-                        continue;
-                    }
-                    match self.feature(schemas, f, n, source_span) {
-                        Some(p) => out.push(p),
-                        None => ok = false,
-                    }
+                    vec![n.clone()]
                 }
                 FeatureColumn::Rest(rs) => {
-                    let Schema::Csv(c) = &*schemas[0] else {
-                        self.error(
-                            Diagnostic::error(
-                                "mlx::data::features",
-                                "`*` selects CSV columns; an IDX dataset has only `image`",
-                            )
-                            .with_label(*rs, "no columns to select"),
-                        );
+                    let Some(rest) = self.rest_columns(schemas, *rs, &named, target) else {
                         ok = false;
                         continue;
                     };
-                    // A target the data lacks: `*` would take its column as a feature, and
-                    // its errors would bury the one that matters (reported at the target).
-                    if let Some(t) = target
-                        && !c.columns.iter().any(|x| x.name == t.name)
-                    {
-                        ok = false;
-                        continue;
-                    }
-                    let rest: Vec<String> = c
-                        .columns
-                        .iter()
-                        .map(|x| x.name.clone())
-                        .filter(|x| {
-                            !named.contains(&x.as_str()) && target.is_none_or(|t| **x != t.name)
-                        })
-                        .collect();
-                    if rest.is_empty() {
-                        self.error(
-                            Diagnostic::warning(
-                                "mlx::data::features",
-                                "`*` selects no column: every column is named or is the target",
-                            )
-                            .with_label(*rs, "matches nothing"),
-                        );
-                    }
-                    for name in rest {
-                        let id = ast::Ident { name, span: *rs };
-                        match self.feature(schemas, f, &id, source_span) {
-                            Some(p) => out.push(p),
-                            None => ok = false,
-                        }
-                    }
+                    rest.into_iter()
+                        .map(|name| ast::Ident { name, span: *rs })
+                        .collect()
+                }
+            };
+            for col in &columns {
+                match self.feature(schemas, f, col, source_span) {
+                    Some(p) => out.push(p),
+                    None => ok = false,
                 }
             }
         }
         if ok && out.is_empty() {
-            self.error(
-                Diagnostic::error(
-                    "mlx::data::features",
-                    "the `features` block selects no column",
-                )
-                .with_label(span, "no inputs for the model"),
-            );
+            self.fail(data::Error::FeaturesSelectNothing { span });
             return None;
         }
         ok.then_some(out)
+    }
+
+    /// The columns `*` (at `span`) selects: those neither `named` nor the target (`None` when
+    /// it cannot select: an IDX dataset, reported, or a target the data lacks).
+    fn rest_columns(
+        &mut self,
+        schemas: &[Arc<Schema>],
+        span: Span,
+        named: &[&str],
+        target: Option<&ast::Ident>,
+    ) -> Option<Vec<String>> {
+        let Schema::Csv(c) = &*schemas[0] else {
+            self.fail(data::Error::RestOnIdx { span });
+            return None;
+        };
+        // A target the data lacks: `*` would take its column as a feature, and its errors
+        // would bury the one that matters (reported at the target).
+        if let Some(t) = target
+            && !c.columns.iter().any(|x| x.name == t.name)
+        {
+            return None;
+        }
+        let rest: Vec<String> = c
+            .columns
+            .iter()
+            .map(|x| x.name.clone())
+            .filter(|x| !named.contains(&x.as_str()) && target.is_none_or(|t| **x != t.name))
+            .collect();
+        if rest.is_empty() {
+            self.fail(data::Error::RestSelectsNothing { span });
+        }
+        Some(rest)
     }
 
     pub(super) fn feature(
@@ -156,48 +139,11 @@ impl<'a> Checker<'a> {
             steps.push(step);
         }
         if let Schema::Idx(ix) = &*schemas[0] {
-            if col.name != "image" {
-                self.error(
-                    Diagnostic::error(
-                        "mlx::data::column_missing",
-                        format!("an IDX dataset's feature is `image`, not `{}`", col.name),
-                    )
-                    .with_label(col.span, "no such feature"),
-                );
-                return None;
-            }
-            let shape = self.image_shape(ty, &ix.image_dims)?;
-            for (c, s) in &calls {
-                if matches!(
-                    c.name.as_str(),
-                    "impute"
-                        | "drop_missing"
-                        | "keep_missing"
-                        | "one_hot"
-                        | "ordinal"
-                        | "winsorize"
-                        | "robust_scale"
-                ) {
-                    self.error(
-                        Diagnostic::error("mlx::data::step", format!("`{}` does not apply to image pixels", c.name))
-                            .with_label(*s, "not for images")
-                            .with_help("images take `scale`, `normalize`, `clip`, `log1p`, `standardize` or `min_max`"),
-                    );
-                    return None;
-                }
-            }
-            let width = shape.iter().product();
-            return Some(FeaturePlan {
-                column: col.name.clone(),
-                kind: ColumnKind::Tensor { shape },
-                steps,
-                width,
-                span: f.span,
-            });
+            return self.image_feature(&ix.image_dims, f, col, steps, &calls);
         }
         let column = self.find_column(schemas, col, source_span)?;
         let declared = ty.name.name.as_str();
-        let mut stage = match (declared, ty.dims.is_some()) {
+        let stage = match (declared, ty.dims.is_some()) {
             ("Float" | "Int", false) => {
                 if !column.numeric {
                     self.text_column_error(&column, col.span, declared);
@@ -207,263 +153,107 @@ impl<'a> Checker<'a> {
             }
             ("Category", false) => Stage::Text,
             _ => {
-                self.error(
-                    Diagnostic::error(
-                        "mlx::type::mismatch",
-                        format!(
-                            "a CSV feature is `Float` or `Category`, not `{}`",
-                            crate::syntax::print::type_expr(ty)
-                        ),
-                    )
-                    .with_label(ty.span, "not a column type"),
-                );
+                self.fail(data::Error::FeatureType {
+                    ty: crate::syntax::print::type_expr(ty),
+                    span: ty.span,
+                });
                 return None;
             }
         };
         let is_category = stage == Stage::Text;
-        // A column with no value on the training source: a fitted step has nothing to fit.
-        let training = match &*schemas[0] {
-            Schema::Csv(c) => c
-                .columns
-                .iter()
-                .find(|x| x.name == col.name)
-                .map(|x| (c.rows, x.missing)),
-            Schema::Idx(_) => None,
+        let walked = match fitted_on_nothing(&schemas[0], col, &calls, &steps) {
+            Some(e) => Err(e),
+            None => walk_steps(&calls, &steps, &column, &col.name, declared, stage),
         };
-        if let Some((rows, missing)) = training
-            && rows > 0
-            && missing >= rows
-            && let Some(((c, s), step)) = calls.iter().zip(&steps).find(|(_, st)| {
-                matches!(
-                    st,
-                    Step::ImputeMean
-                        | Step::ImputeMedian
-                        | Step::ImputeMode
-                        | Step::DropMissing
-                        | Step::Standardize
-                        | Step::MinMax
-                        | Step::RobustScale
-                        | Step::Winsorize { .. }
-                        | Step::OneHot
-                        | Step::Ordinal
-                )
-            })
-        {
-            let what = if matches!(step, Step::DropMissing) {
-                "`drop_missing` would drop every row".to_string()
-            } else {
-                format!("`{}` has nothing to fit", c.name)
-            };
-            self.error(
-                Diagnostic::error(
-                    "mlx::data::missing_values",
-                    format!(
-                        "column `{}` has no values: all {rows} rows of the training data are missing, so {what}",
-                        col.name
-                    ),
-                )
-                .with_label(*s, "fitted on no values")
-                .with_secondary(col.span, "an empty column")
-                .with_help("fill the column in the data, or leave it out of `features`"),
-            );
-            return None;
-        }
-        let mut handles_missing = false;
-        let mut width = 1;
-        for (c, s) in &calls {
-            let name = c.name.as_str();
-            let err = |this: &mut Self, msg: String, help: &str| {
-                this.error(
-                    Diagnostic::error("mlx::data::step", msg)
-                        .with_label(*s, "does not fit here")
-                        .with_help(help.to_string()),
-                );
-            };
-            match (stage, name) {
-                (Stage::Encoded, _) => {
-                    err(
-                        self,
-                        format!(
-                            "`{name}` comes after `one_hot`, which already made the final columns"
-                        ),
-                        "put `one_hot` last",
-                    );
-                    return None;
-                }
-                (_, "drop_missing") => handles_missing = true,
-                (Stage::Text, "keep_missing") => {
-                    err(
-                        self,
-                        "`keep_missing` keeps a number missing for a tree model; a Category's missing value can be a level of its own".to_string(),
-                        "use `impute(constant(\"missing\"))` before `one_hot`",
-                    );
-                    return None;
-                }
-                (_, "keep_missing") => handles_missing = true,
-                (Stage::Text, "impute") => {
-                    let strategy = c.word("strategy").unwrap_or_default();
-                    if strategy != "mode" && strategy != "constant" {
-                        err(
-                            self,
-                            format!("a Category column cannot be imputed with its {strategy}"),
-                            "use `impute(mode)` or `impute(constant(\"unknown\"))`",
-                        );
-                        return None;
-                    }
-                    handles_missing = true;
-                }
-                (Stage::Numbers, "impute")
-                    if calls
-                        .iter()
-                        .position(|(x, _)| std::ptr::eq(x, c))
-                        .and_then(|i| steps.get(i))
-                        .is_some_and(|st| {
-                            matches!(
-                                st,
-                                Step::ImputeConstant {
-                                    value: ConstValue::Text(_)
-                                }
-                            )
-                        }) =>
-                {
-                    err(
-                        self,
-                        format!(
-                            "`{}` holds numbers, but the constant imputed into it is text",
-                            col.name
-                        ),
-                        "impute a number (`impute(constant(0))`), or declare the column `Category`",
-                    );
-                    return None;
-                }
-                (_, "impute") => handles_missing = true,
-                (Stage::Text, "one_hot") => {
-                    if column.levels_truncated {
-                        err(
-                            self,
-                            format!(
-                                "`{}` has more than {} distinct values: too many for one-hot",
-                                col.name,
-                                crate::data::schema::MAX_LEVELS
-                            ),
-                            "use `ordinal`, or a coarser column",
-                        );
-                        return None;
-                    }
-                    width = column.levels.len()
-                        + usize::from(imputes_new_level(&steps, &column.levels));
-                    stage = Stage::Encoded;
-                }
-                (Stage::Text, "ordinal") => stage = Stage::Numbers,
-                (Stage::Numbers, "one_hot") => {
-                    if is_category {
-                        err(
-                            self,
-                            "`one_hot` after `ordinal` has nothing left to encode".into(),
-                            "use one of `ordinal` or `one_hot`",
-                        );
-                    } else {
-                        err(
-                            self,
-                            format!(
-                                "`one_hot` encodes categories, but `{}` is declared `{declared}`",
-                                col.name
-                            ),
-                            &format!(
-                                "declare it `{}: Category = one_hot` to treat its values as categories",
-                                col.name
-                            ),
-                        );
-                    }
-                    return None;
-                }
-                (Stage::Numbers, "ordinal") => {
-                    err(
-                        self,
-                        format!(
-                            "`ordinal` encodes categories, but `{}` is already numeric",
-                            col.name
-                        ),
-                        "drop `ordinal`, or declare the column `Category`",
-                    );
-                    return None;
-                }
-                (Stage::Text, _) => {
-                    err(
-                        self,
-                        format!("`{name}` needs numbers, but `{}` is a Category", col.name),
-                        "encode it first: `one_hot` or `ordinal`",
-                    );
-                    return None;
-                }
-                (Stage::Numbers, _) => {}
-            }
-            if let Step::Clip { lo, hi } | Step::Winsorize { lo, hi } = steps[calls
-                .iter()
-                .position(|(x, _)| std::ptr::eq(x, c))
-                .unwrap_or(0)]
-                && lo >= hi
-            {
-                err(
-                    self,
-                    format!("`{name}` needs lo < hi, but got {lo} and {hi}"),
-                    "swap the bounds",
-                );
+        let (stage, handles_missing, width) = match walked {
+            Ok(w) => w,
+            Err(e) => {
+                self.fail(e);
                 return None;
             }
-        }
+        };
         if stage == Stage::Text {
-            self.error(
-                Diagnostic::error(
-                    "mlx::data::step",
-                    format!(
-                        "the Category `{}` must be encoded as numbers for the model",
-                        col.name
-                    ),
-                )
-                .with_label(f.span, "still text at the end of its steps")
-                .with_help("end its steps with `one_hot` or `ordinal`"),
-            );
+            self.fail(data::Error::CategoryNotEncoded {
+                column: col.name.clone(),
+                span: f.span,
+            });
             return None;
         }
         if column.missing > 0 && !handles_missing {
-            self.error(
-                Diagnostic::error(
-                    "mlx::data::missing_values",
-                    format!("column `{}` has {} missing value{}, and nothing handles them", col.name, column.missing, super::model::plural(column.missing)),
-                )
-                .with_label(col.span, format!("{} missing", column.missing))
-                .with_help(if is_category {
-                    "start its steps with `impute(mode)`, `impute(constant(\"unknown\"))` or `drop_missing`"
-                } else {
-                    "start its steps with `impute(median)` (or mean, mode, constant(v)) or `drop_missing`"
-                }),
-            );
+            self.fail(data::Error::MissingUnhandled {
+                column: col.name.clone(),
+                missing: column.missing,
+                category: is_category,
+                span: col.span,
+            });
             return None;
         }
-        let levels = if is_category {
-            let mut l = column.levels.clone();
+        let kind = if is_category {
+            let mut levels = column.levels.clone();
             for s in &steps {
                 if let Step::ImputeConstant {
                     value: ConstValue::Text(t),
                 } = s
-                    && !l.contains(t)
+                    && !levels.contains(t)
                 {
-                    l.push(t.clone());
-                    l.sort();
+                    levels.push(t.clone());
+                    levels.sort();
                 }
             }
-            l
+            ColumnKind::Category { levels }
         } else {
-            Vec::new()
+            ColumnKind::Numeric
         };
         Some(FeaturePlan {
             column: col.name.clone(),
-            kind: if is_category {
-                ColumnKind::Category { levels }
-            } else {
-                ColumnKind::Numeric
-            },
+            kind,
+            steps,
+            width,
+            span: f.span,
+        })
+    }
+
+    /// The feature of an IDX dataset (images of `dims`): `image`, a tensor, with steps that
+    /// apply to pixels.
+    fn image_feature(
+        &mut self,
+        dims: &[usize],
+        f: &ast::Feature,
+        col: &ast::Ident,
+        steps: Vec<Step>,
+        calls: &[(ConfigCall, Span)],
+    ) -> Option<FeaturePlan> {
+        if col.name != "image" {
+            self.fail(data::Error::IdxFeatureName {
+                name: col.name.clone(),
+                span: col.span,
+            });
+            return None;
+        }
+        let shape = self.image_shape(&f.ty, dims)?;
+        let not_for_pixels = [
+            "impute",
+            "drop_missing",
+            "keep_missing",
+            "one_hot",
+            "ordinal",
+            "winsorize",
+            "robust_scale",
+        ];
+        if let Some((c, s)) = calls
+            .iter()
+            .find(|(c, _)| not_for_pixels.contains(&c.name.as_str()))
+        {
+            self.fail(data::Error::StepOnImage {
+                step: c.name.clone(),
+                span: *s,
+            });
+            return None;
+        }
+        let width = shape.iter().product();
+        Some(FeaturePlan {
+            column: col.name.clone(),
+            kind: ColumnKind::Tensor { shape },
             steps,
             width,
             span: f.span,
@@ -486,10 +276,9 @@ impl<'a> Checker<'a> {
                         let inner = match arg.map(|a| &a.kind) {
                             Some(ExprKind::Call { args, .. }) if args.len() == 1 => &args[0].value,
                             _ => {
-                                self.error(
-                                Diagnostic::error("mlx::arg::missing", "`constant` needs the value to fill in: `impute(constant(0))`")
-                                    .with_label(arg.map_or(e.span, |a| a.span), "no value given"),
-                            );
+                                self.fail(data::Error::ImputeConstantMissing {
+                                    span: arg.map_or(e.span, |a| a.span),
+                                });
                                 return None;
                             }
                         };
@@ -499,7 +288,9 @@ impl<'a> Checker<'a> {
                                 Some(x) => ConstValue::Number(x),
                                 None => {
                                     if !v.is_poison() {
-                                        self.error(Diagnostic::error("mlx::type::mismatch", "the constant to impute must be a number or a string").with_label(inner.span, "not a constant"));
+                                        self.fail(data::Error::ImputeConstantType {
+                                            span: inner.span,
+                                        });
                                     }
                                     return None;
                                 }
@@ -536,36 +327,17 @@ impl<'a> Checker<'a> {
     }
 
     pub(super) fn image_shape(&mut self, ty: &ast::TypeExpr, dims: &[usize]) -> Option<Vec<usize>> {
-        let found = format!(
-            "[{}]",
-            dims.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
         let Some(ds) = ty.dims.as_ref().filter(|_| ty.name.name == "Float") else {
-            self.error(
-                Diagnostic::error(
-                    "mlx::type::mismatch",
-                    format!(
-                        "an image feature is a tensor type such as `Float[1, {}]`",
-                        dims.iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                )
-                .with_label(ty.span, "not a tensor type"),
-            );
+            self.fail(data::Error::ImageNotTensor {
+                dims: dims.to_vec(),
+                span: ty.span,
+            });
             return None;
         };
         let mut shape = Vec::new();
         for d in ds {
             let ast::DimExpr::Expr(e) = d else {
-                self.error(
-                    Diagnostic::error("mlx::type::mismatch", "an image's shape is fixed: no `...`")
-                        .with_label(d.span(), "write the dimensions"),
-                );
+                self.fail(data::Error::ImageShapeRest { span: d.span() });
                 return None;
             };
             match self.scalar_expr(e) {
@@ -574,36 +346,18 @@ impl<'a> Checker<'a> {
                 }
                 Val::Poison => return None,
                 _ => {
-                    self.error(
-                        Diagnostic::error(
-                            "mlx::type::mismatch",
-                            "an image dimension must be a positive integer",
-                        )
-                        .with_label(e.span, "not a size"),
-                    );
+                    self.fail(data::Error::ImageDimNotSize { span: e.span });
                     return None;
                 }
             }
         }
         let squeeze = |v: &[usize]| v.iter().copied().filter(|d| *d != 1).collect::<Vec<_>>();
         if squeeze(&shape) != squeeze(dims) {
-            self.error(
-                Diagnostic::error(
-                    "mlx::data::shape",
-                    format!(
-                        "the images in the data are {found}, but the feature is declared `{}`",
-                        crate::syntax::print::type_expr(ty)
-                    ),
-                )
-                .with_label(ty.span, format!("does not hold a {found} image"))
-                .with_help(format!(
-                    "declare `Float[1, {}]`",
-                    dims.iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
-            );
+            self.fail(data::Error::ImageShape {
+                dims: dims.to_vec(),
+                ty: crate::syntax::print::type_expr(ty),
+                span: ty.span,
+            });
             return None;
         }
         Some(shape)
@@ -625,17 +379,134 @@ impl<'a> Checker<'a> {
                 _ => None,
             },
             _ => {
-                self.error(
-                    Diagnostic::error(
-                        "mlx::data::features",
-                        "a tensor feature (an image) must be the only feature",
-                    )
-                    .with_label(d.name.span, "mixes an image with other features"),
-                );
+                self.fail(data::Error::TensorFeatureNotAlone { span: d.name.span });
                 None
             }
         }
     }
+}
+
+/// The first fitted step of `col` when the training source (`schema`) has no value in it.
+fn fitted_on_nothing(
+    schema: &Schema,
+    col: &ast::Ident,
+    calls: &[(ConfigCall, Span)],
+    steps: &[Step],
+) -> Option<data::Error> {
+    let Schema::Csv(c) = schema else { return None };
+    let missing = c.columns.iter().find(|x| x.name == col.name)?.missing;
+    if c.rows == 0 || missing < c.rows {
+        return None;
+    }
+    let ((call, span), _) = calls.iter().zip(steps).find(|(_, st)| {
+        matches!(
+            st,
+            Step::ImputeMean
+                | Step::ImputeMedian
+                | Step::ImputeMode
+                | Step::DropMissing
+                | Step::Standardize
+                | Step::MinMax
+                | Step::RobustScale
+                | Step::Winsorize { .. }
+                | Step::OneHot
+                | Step::Ordinal
+        )
+    })?;
+    Some(data::Error::ColumnAllMissing {
+        column: col.name.clone(),
+        rows: c.rows,
+        step: call.name.clone(),
+        span: *span,
+        column_span: col.span,
+    })
+}
+
+/// A CSV feature's steps walked in order from `stage` (what its declared type makes it): the
+/// stage they end in, whether they handle missing values, and the feature's width; or the
+/// first step that does not fit.
+fn walk_steps(
+    calls: &[(ConfigCall, Span)],
+    steps: &[Step],
+    column: &Column,
+    col: &str,
+    declared: &str,
+    mut stage: Stage,
+) -> Result<(Stage, bool, usize), data::Error> {
+    let is_category = stage == Stage::Text;
+    let mut handles_missing = false;
+    let mut width = 1;
+    for (i, (c, span)) in calls.iter().enumerate() {
+        let (name, span) = (c.name.as_str(), *span);
+        let (step, column_name) = (|| name.to_string(), || col.to_string());
+        match (stage, name) {
+            (Stage::Encoded, _) => return Err(data::Error::StepAfterOneHot { step: step(), span }),
+            (_, "drop_missing") => handles_missing = true,
+            (Stage::Text, "keep_missing") => return Err(data::Error::KeepMissingCategory { span }),
+            (_, "keep_missing") => handles_missing = true,
+            (Stage::Text, "impute") => {
+                let strategy = c.word("strategy").unwrap_or_default();
+                if strategy != "mode" && strategy != "constant" {
+                    return Err(data::Error::ImputeCategory { strategy, span });
+                }
+                handles_missing = true;
+            }
+            (Stage::Numbers, "impute")
+                if matches!(
+                    steps.get(i),
+                    Some(Step::ImputeConstant {
+                        value: ConstValue::Text(_)
+                    })
+                ) =>
+            {
+                let column = column_name();
+                return Err(data::Error::ImputeTextIntoNumbers { column, span });
+            }
+            (_, "impute") => handles_missing = true,
+            (Stage::Text, "one_hot") => {
+                if column.levels_truncated {
+                    let column = column_name();
+                    return Err(data::Error::OneHotTooMany { column, span });
+                }
+                width = column.levels.len() + usize::from(imputes_new_level(steps, &column.levels));
+                stage = Stage::Encoded;
+            }
+            (Stage::Text, "ordinal") => stage = Stage::Numbers,
+            (Stage::Numbers, "one_hot") if is_category => {
+                return Err(data::Error::OneHotAfterOrdinal { span });
+            }
+            (Stage::Numbers, "one_hot") => {
+                return Err(data::Error::OneHotOnNumbers {
+                    column: column_name(),
+                    declared: declared.to_string(),
+                    span,
+                });
+            }
+            (Stage::Numbers, "ordinal") => {
+                let column = column_name();
+                return Err(data::Error::OrdinalOnNumbers { column, span });
+            }
+            (Stage::Text, _) => {
+                return Err(data::Error::StepNeedsNumbers {
+                    step: step(),
+                    column: column_name(),
+                    span,
+                });
+            }
+            (Stage::Numbers, _) => {}
+        }
+        if let Some(Step::Clip { lo, hi } | Step::Winsorize { lo, hi }) = steps.get(i)
+            && lo >= hi
+        {
+            return Err(data::Error::StepBounds {
+                step: step(),
+                lo: *lo,
+                hi: *hi,
+                span,
+            });
+        }
+    }
+    Ok((stage, handles_missing, width))
 }
 
 /// `a |> b |> c` as `[a, b, c]`.

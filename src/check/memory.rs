@@ -251,20 +251,13 @@ impl super::Checker<'_> {
         if memory.total() <= limit as f64 {
             return true;
         }
-        self.error(
-            crate::diagnostics::Diagnostic::error(
-                "mlx::train::memory",
-                format!(
-                    "train `{train}` needs {}; this machine has {}",
-                    memory.describe(),
-                    bytes(limit as f64)
-                ),
-            )
-            .with_label(span, format!("most of it is {}", memory.dominant(batch)))
-            .with_help(
-                "use a smaller model or batch, or set MLX_MEMORY_LIMIT (bytes) if this machine can hold it",
-            ),
-        );
+        self.fail(super::error::data::Error::TrainMemory {
+            train: train.to_string(),
+            needs: memory.describe(),
+            has: bytes(limit as f64),
+            largest: memory.dominant(batch),
+            span,
+        });
         false
     }
 }

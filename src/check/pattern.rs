@@ -2,10 +2,10 @@
 //! variables, and evaluating dimension expressions.
 
 use super::dim::{Dim, show_shape};
+use super::error::data::{self, PatternAt};
 use super::model::{Body, DimEval, PatternError};
 use super::value::Val;
 use super::{Checker, ItemRef};
-use crate::diagnostics::Diagnostic;
 use crate::source::Span;
 use crate::syntax::ast::{self, BinOp, ExprKind};
 
@@ -254,38 +254,33 @@ impl<'a> Checker<'a> {
         what: &str,
         call_span: Span,
     ) {
-        let declared = crate::syntax::print::type_expr(ty);
-        let d = match e {
+        let at = Box::new(PatternAt {
+            what: what.to_string(),
+            declared: crate::syntax::print::type_expr(ty),
+            shape: show_shape(actual),
+            span: call_span,
+            origin,
+            declared_at: (call_span.file == ty.span.file && !self.is_stdlib(ty.span.file))
+                .then_some(ty.span),
+        });
+        self.fail(match e {
             PatternError::Reported => return,
-            PatternError::Rank { expected, found } => Diagnostic::error(
-                "mlx::shape::rank",
-                format!(
-                    "{what} expects a tensor of rank {expected} (`{declared}`), but got rank {found} {}",
-                    show_shape(actual)
-                ),
-            )
-            .with_label(call_span, format!("expects `{declared}`"))
-            .with_secondary(origin, format!("this has shape {}", show_shape(actual))),
+            PatternError::Rank { expected, found } => data::Error::PatternRank {
+                at,
+                expected,
+                found,
+            },
             PatternError::Dim {
                 index,
                 expected,
                 found,
-            } => Diagnostic::error(
-                "mlx::shape::mismatch",
-                format!(
-                    "{what} expects `{declared}`, but axis {index} of {} is {found}, not {expected}",
-                    show_shape(actual)
-                ),
-            )
-            .with_label(call_span, format!("expects axis {index} to be {expected}"))
-            .with_secondary(origin, format!("this has shape {}", show_shape(actual))),
-        };
-        let d = if call_span.file == ty.span.file && !self.is_stdlib(ty.span.file) {
-            d.with_secondary(ty.span, "declared here")
-        } else {
-            d
-        };
-        self.error(d);
+            } => data::Error::PatternDim {
+                at,
+                index,
+                expected: expected.to_string(),
+                found: found.to_string(),
+            },
+        });
     }
 
     // ---- dimension expressions ----
@@ -316,14 +311,10 @@ impl<'a> Checker<'a> {
                 return DimEval::Open(var, (c, offset));
             }
         }
-        let name = free.join(", ");
-        let d = Diagnostic::error(
-            "mlx::shape::unbound",
-            format!("dimension `{name}` is not bound"),
-        )
-        .with_label(e.span, format!("`{name}` has no value here"))
-        .with_help("a dimension variable gets its value from the input type (`x: Float[B, F]`), or is a hyperparameter or `const`");
-        self.error(d);
+        self.fail(data::Error::DimUnbound {
+            name: free.join(", "),
+            span: e.span,
+        });
         DimEval::Error
     }
 
@@ -371,38 +362,22 @@ impl<'a> Checker<'a> {
                     BinOp::Div => match l.floor_div(&r) {
                         Some(d) => Some(d),
                         None => {
-                            self.error(
-                                Diagnostic::error(
-                                    "mlx::value::range",
-                                    "division by zero in a dimension",
-                                )
-                                .with_label(e.span, "divides by zero"),
-                            );
+                            self.fail(data::Error::DimDivByZero { span: e.span });
                             None
                         }
                     },
                     _ => {
-                        self.error(
-                            Diagnostic::error(
-                                "mlx::type::mismatch",
-                                format!("`{}` cannot be used in a dimension", op.symbol()),
-                            )
-                            .with_label(e.span, "dimensions use + - * / only"),
-                        );
+                        self.fail(data::Error::DimOperator {
+                            op: op.symbol(),
+                            span: e.span,
+                        });
                         None
                     }
                 }
             }
             ExprKind::Neg(x) => self.dim_expr_marked(b, x, free).map(|d| d.neg()),
             _ => {
-                self.error(
-                    Diagnostic::error(
-                        "mlx::type::mismatch",
-                        "a dimension must be an integer expression",
-                    )
-                    .with_label(e.span, "not a dimension")
-                    .with_help("dimensions are integers, names of integer hyperparameters or constants, capitalised dimension variables, or arithmetic on these"),
-                );
+                self.fail(data::Error::DimNotInteger { span: e.span });
                 None
             }
         }
@@ -413,16 +388,11 @@ impl<'a> Checker<'a> {
             Val::Int(d) => Some(d),
             Val::Poison => None,
             other => {
-                self.error(
-                    Diagnostic::error(
-                        "mlx::type::mismatch",
-                        format!(
-                            "`{name}` is {}, but a dimension must be an integer",
-                            other.describe()
-                        ),
-                    )
-                    .with_label(span, "used as a dimension here"),
-                );
+                self.fail(data::Error::DimValueType {
+                    name: name.to_string(),
+                    found: other.describe(),
+                    span,
+                });
                 None
             }
         }
@@ -431,13 +401,7 @@ impl<'a> Checker<'a> {
     /// A fully bound tensor shape from a type (parameter declarations, `zeros`).
     pub(super) fn concrete_shape(&mut self, b: &mut Body, t: &ast::TypeExpr) -> Option<Vec<Dim>> {
         if !self.is_tensor_type(t) {
-            self.error(
-                Diagnostic::error(
-                    "mlx::type::mismatch",
-                    "a parameter must have a tensor type such as `Float[In, Out]`",
-                )
-                .with_label(t.span, "not a tensor type"),
-            );
+            self.fail(data::Error::ParamNotTensor { span: t.span });
             return None;
         }
         let mut out = Vec::new();
@@ -446,10 +410,7 @@ impl<'a> Checker<'a> {
                 ast::DimExpr::Rest(s) => match &b.rest {
                     Some(r) => out.extend(r.iter().cloned()),
                     None => {
-                        self.error(
-                            Diagnostic::error("mlx::shape::unbound", "`...` is not bound here")
-                                .with_label(*s, "no input matched `...`"),
-                        );
+                        self.fail(data::Error::RestUnbound { span: *s });
                         return None;
                     }
                 },
@@ -490,10 +451,8 @@ impl<'a> Checker<'a> {
             None => d.certainly_nonzero() && d.sub(&Dim::constant(0)).to_string().starts_with('-'),
         };
         if bad && (d.is_const() || !b.generic) {
-            let diag = Diagnostic::error(
-                "mlx::shape::nonpositive",
-                format!("a dimension must be at least 1, but this one is {d}"),
-            );
+            // The labels go where the value was written (`at_origin`).
+            let diag = data::Error::DimNonPositive { dim: d.to_string() }.diagnostic();
             let diag = self.at_origin(
                 diag,
                 span,
