@@ -2,15 +2,16 @@
 //! applied), the loss and metrics fitted to the target, and the model instantiated on the
 //! dataset's real feature shape with the target's output shape.
 
-use super::config::{ArgOverride, ConfigCall, monitor};
-use super::error::{Error, Unknown};
+use super::config::{ArgOverride, ConfigCall, Sig, monitor};
+use super::error::train::Error;
+use super::error::{self, Unknown};
 use super::hir::{
-    self, EarlyStop, Loss, Metric, Monitor, Optimizer, Schedule, Split, TargetKind, TrainPlan,
+    self, DatasetPlan, EarlyStop, Loss, Metric, Monitor, Optimizer, Schedule, Split, TargetKind,
+    TrainPlan, TreePlan,
 };
 use super::tables::{CHECKPOINT, EARLY_STOP, ENTRY_KEYS, LOSSES, OPTIMIZERS, SCHEDULES};
 use super::value::Val;
 use super::{Checker, ItemRef};
-use crate::diagnostics::Diagnostic;
 use crate::source::Span;
 use crate::syntax::ast;
 use std::collections::HashMap;
@@ -21,6 +22,133 @@ pub(crate) struct EntryOverride<'a> {
     pub path: Vec<String>,
     pub value: &'a ast::Expr,
     pub span: Span,
+}
+
+/// A train's entries as written and the `--set` and sweep overrides over them.
+struct Entries<'e> {
+    written: HashMap<&'static str, &'e ast::Entry>,
+    overrides: Vec<EntryOverride<'e>>,
+    /// The train's name: where an entry that is not written is reported.
+    name_span: Span,
+    /// Whether `model` names a tree model (which takes no loss, optimizer or epochs).
+    tree: bool,
+}
+
+impl<'e> Entries<'e> {
+    /// Entry `key`: the last override of the whole entry, else as written.
+    fn get(&self, key: &str) -> Option<&'e ast::Expr> {
+        self.overrides
+            .iter()
+            .rev()
+            .find(|o| o.path.len() == 1 && o.path[0] == key)
+            .map(|o| o.value)
+            .or_else(|| self.written.get(key).map(|e| &e.value))
+    }
+
+    /// The overrides of arguments of entry `key` (`optimizer.lr`).
+    fn args_of(&self, key: &str) -> Vec<ArgOverride<'e>> {
+        self.overrides
+            .iter()
+            .filter(|o| o.path.len() == 2 && o.path[0] == key)
+            .map(|o| ArgOverride {
+                param: o.path[1].clone(),
+                value: o.value,
+                span: o.span,
+            })
+            .collect()
+    }
+
+    /// Where entry `key` is written, else the train's name.
+    fn span(&self, key: &str) -> Span {
+        self.written
+            .get(key)
+            .map_or(self.name_span, |e| e.value.span)
+    }
+}
+
+/// A train's scalar entries with their defaults (`None`: reported as wrong).
+struct Scalars {
+    epochs: Option<i64>,
+    batch: Option<i64>,
+    seed: Option<i64>,
+    clip_grad: Option<Option<f64>>,
+    /// The number of shards if given, and where (else the train's name).
+    shards: Option<(Option<usize>, Span)>,
+}
+
+impl Scalars {
+    /// Record the scalars (and metrics) as resolved, in the order `mlx` shows them.
+    fn record(
+        &self,
+        resolved: &mut Vec<(String, String)>,
+        tree: bool,
+        metrics: Option<&[(Metric, Span)]>,
+    ) {
+        for (k, v) in [
+            (
+                "epochs",
+                self.epochs.filter(|_| !tree).map(|x| x.to_string()),
+            ),
+            ("batch", self.batch.map(|x| x.to_string())),
+            ("seed", self.seed.map(|x| x.to_string())),
+        ] {
+            if let Some(v) = v {
+                resolved.push((k.into(), v));
+            }
+        }
+        if let Some(ms) = metrics {
+            let names: Vec<&str> = ms.iter().map(|(m, _)| m.name()).collect();
+            resolved.push(("metrics".into(), format!("[{}]", names.join(", "))));
+        }
+        if let Some(Some(c)) = self.clip_grad {
+            resolved.push(("clip_grad".into(), crate::syntax::print::float(c)));
+        }
+        if let Some((Some(n), _)) = self.shards {
+            resolved.push(("shards".into(), n.to_string()));
+        }
+    }
+}
+
+/// A train's configuration calls (`None`: reported as wrong, or for `loss` and `optimizer` not
+/// given; `Some(None)`: not given).
+struct Calls {
+    loss: Option<ConfigCall>,
+    optimizer: Option<ConfigCall>,
+    schedule: Option<Option<ConfigCall>>,
+    early_stop: Option<Option<ConfigCall>>,
+    checkpoint: Option<Option<ConfigCall>>,
+}
+
+impl Calls {
+    /// The early stopping rule `early_stop` gives.
+    fn early_stop_rule(&self) -> Option<Option<EarlyStop>> {
+        self.early_stop.as_ref().map(|c| {
+            c.as_ref().map(|c| EarlyStop {
+                monitor: monitor_of(c),
+                patience: c.i("patience") as usize,
+                min_delta: c.f("min_delta"),
+            })
+        })
+    }
+
+    /// Record the calls as resolved (`checkpoint` so `mlx resume` checkpoints as the original
+    /// run did).
+    fn record(&self, resolved: &mut Vec<(String, String)>) {
+        for (k, c) in [("loss", &self.loss), ("optimizer", &self.optimizer)] {
+            if let Some(c) = c {
+                resolved.push((k.into(), c.text()));
+            }
+        }
+        for (k, c) in [
+            ("schedule", &self.schedule),
+            ("early_stop", &self.early_stop),
+            ("checkpoint", &self.checkpoint),
+        ] {
+            if let Some(Some(c)) = c {
+                resolved.push((k.into(), c.text()));
+            }
+        }
+    }
 }
 
 impl<'a> Checker<'a> {
@@ -36,11 +164,161 @@ impl<'a> Checker<'a> {
         if !t.models.is_empty() || !t.objectives.is_empty() {
             return self.multi_train_plan(t, extra);
         }
-        let mut entries: HashMap<&str, &'e ast::Entry> = HashMap::new();
+        let (en, mut ok) = self.train_entries(t, extra);
+        let mut resolved: Vec<(String, String)> = Vec::new();
+        let data = self.train_data(&en, &mut resolved);
+        let mut scalars = self.train_scalars(&en);
+        let calls = self.config_calls(&en);
+        let metrics = match en.get("metrics") {
+            Some(e) => self.metrics(e),
+            None => Some(Vec::new()),
+        };
+        let loss = calls.loss.as_ref().map(loss_of);
+        let optimizer = self.train_optimizer(&en, &calls);
+        let schedule = (calls.schedule.as_ref())
+            .map(|c| c.as_ref().map_or(Schedule::Constant, |c| self.schedule(c)));
+        let early_stop = calls.early_stop_rule();
+        calls.record(&mut resolved);
+
+        // Fit loss, metrics and monitors to the target.
+        let (loss, fits) =
+            self.fit_to_target(&en, data.as_ref(), &calls, loss, metrics.as_deref())?;
+        ok &= fits;
+        let metric_list: Vec<Metric> = (metrics.iter().flatten()).map(|(x, _)| *x).collect();
+        ok &= self.monitors_fit(&calls, data.as_ref(), &metric_list);
+        ok &= self.epochs_fit(&en, &calls, scalars.epochs, schedule.as_ref());
+
+        // The model, instantiated on the data (a tree model: its plan).
+        let (instance, tree_plan) = self.train_instance(t, &en, data.as_ref(), loss.as_ref());
+        if let Some((_, text)) = &instance {
+            resolved.insert(0, ("model".into(), text.clone()));
+        }
+        // A tree train checkpoints ten times by default (each checkpoint is the whole
+        // ensemble's tensors, grown or not).
+        let checkpoint_every = calls.checkpoint.as_ref().map(|c| {
+            c.as_ref().map_or_else(
+                || tree_plan.as_ref().map_or(1, |p| (p.trees / 10).max(1)),
+                |c| c.i("epochs") as usize,
+            )
+        });
+        if let Some(p) = &tree_plan {
+            // A tree model predicts in batches whose paths through every tree (`[trees,
+            // leaves, rows]`) stay near 16 M values, unless `batch` says otherwise.
+            if en.get("batch").is_none() {
+                scalars.batch = Some(super::trees::default_batch(p) as i64);
+            }
+            // A tree model's rounds stand in for epochs (progress, early stopping's patience).
+            scalars.epochs = Some(p.trees as i64);
+            if !self.rounds_fit(&calls, p) {
+                return None;
+            }
+        }
+        scalars.record(&mut resolved, en.tree, metrics.as_deref());
+        if !ok {
+            return None;
+        }
+        let ((inst, model_call), d) = (instance?, data?);
+        let (optimizer, batch) = (optimizer?, scalars.batch? as usize);
+        let (shards, shards_span) = scalars.shards?;
+        if !self.shards_fit(shards, shards_span, batch, &d) {
+            return None;
+        }
+        let memory = match &tree_plan {
+            Some(p) => super::memory::trees(p, d.feature_shape.iter().product(), batch),
+            None => super::memory::estimate(&self.program, inst, batch, &optimizer),
+        };
+        if !self.memory_fits(&t.name.name, &memory, batch, en.span("model")) {
+            return None;
+        }
+        Some(TrainPlan {
+            name: t.name.name.clone(),
+            span: t.span,
+            model_call,
+            instance: inst,
+            dataset: d.name.clone(),
+            loss: loss?,
+            optimizer,
+            schedule: schedule?,
+            epochs: scalars.epochs? as usize,
+            batch,
+            seed: scalars.seed? as u64,
+            metrics: metric_list,
+            early_stop: early_stop?,
+            clip_grad: scalars.clip_grad?,
+            shards,
+            checkpoint_every: checkpoint_every?,
+            resolved,
+            memory,
+            blocks: String::new(),
+            multi: None,
+            trees: tree_plan,
+        })
+    }
+
+    /// A train's entries and overrides, and whether they are all well: known keys, each given
+    /// once, the required ones given and none a tree model has no use for.
+    fn train_entries<'e>(
+        &mut self,
+        t: &'e ast::Train,
+        extra: &[EntryOverride<'e>],
+    ) -> (Entries<'e>, bool)
+    where
+        'a: 'e,
+    {
+        let (written, mut ok) = self.written_entries(t);
+        let (overrides, paths_ok) = self.entry_overrides(extra);
+        ok &= paths_ok;
+        let mut en = Entries {
+            written,
+            overrides,
+            name_span: t.name.span,
+            tree: false,
+        };
+        // A tree ensemble (`gradient_boosting(...)`) needs no loss, optimizer or epochs.
+        en.tree = en.get("model").and_then(|e| self.tree_model(e)).is_some();
+        ok &= self.required_entries(t, &en);
+        (en, ok)
+    }
+
+    /// The dataset `data` names, planned (and recorded as resolved).
+    fn train_data(
+        &mut self,
+        en: &Entries<'_>,
+        resolved: &mut Vec<(String, String)>,
+    ) -> Option<DatasetPlan> {
+        let dataset = en.get("data").and_then(|e| self.dataset_ref(e));
+        let plan_idx = dataset.as_ref().and_then(|n| self.dataset_plan(n));
+        let data = plan_idx.map(|i| self.program.datasets[i].clone());
+        if let Some(n) = dataset {
+            resolved.push(("data".into(), n));
+        }
+        data
+    }
+
+    /// The optimizer `optimizer` names (a tree model: a stand-in, unused, so a plan always has
+    /// one).
+    fn train_optimizer(&mut self, en: &Entries<'_>, calls: &Calls) -> Option<Optimizer> {
+        if en.tree {
+            return Some(Optimizer::Sgd {
+                lr: 0.0,
+                momentum: 0.0,
+                nesterov: false,
+                weight_decay: 0.0,
+            });
+        }
+        calls.optimizer.as_ref().and_then(|c| self.optimizer(c))
+    }
+
+    /// A train's entries by key: an unknown key or one given twice is reported (and `false`).
+    fn written_entries<'e>(
+        &mut self,
+        t: &'e ast::Train,
+    ) -> (HashMap<&'static str, &'e ast::Entry>, bool) {
+        let mut entries: HashMap<&'static str, &'e ast::Entry> = HashMap::new();
         let mut ok = true;
         for e in &t.entries {
             let k = e.key.name.as_str();
-            if !ENTRY_KEYS.contains(&k) {
+            let Some(key) = ENTRY_KEYS.iter().find(|x| **x == k).copied() else {
                 self.fail(
                     Unknown::new(
                         "mlx::train::unknown_entry",
@@ -54,9 +332,9 @@ impl<'a> Checker<'a> {
                 );
                 ok = false;
                 continue;
-            }
-            if let Some(prev) = entries.get(k) {
-                self.fail(Error::EntryTwice {
+            };
+            if let Some(prev) = entries.get(key) {
+                self.fail(error::Error::EntryTwice {
                     key: k.to_string(),
                     span: e.key.span,
                     first: prev.key.span,
@@ -64,16 +342,17 @@ impl<'a> Checker<'a> {
                 ok = false;
                 continue;
             }
-            entries.insert(
-                ENTRY_KEYS
-                    .iter()
-                    .find(|x| **x == k)
-                    .copied()
-                    .unwrap_or("model"),
-                e,
-            );
+            entries.insert(key, e);
         }
-        // Overrides: `--set`, then the sweep point's.
+        (entries, ok)
+    }
+
+    /// The overrides of train entries: `--set`, then the sweep point's. A path that is not a
+    /// whole entry or one argument of one is reported (and `false`).
+    fn entry_overrides<'e>(&mut self, extra: &[EntryOverride<'e>]) -> (Vec<EntryOverride<'e>>, bool)
+    where
+        'a: 'e,
+    {
         let mut overrides: Vec<EntryOverride<'e>> = self
             .input
             .overrides
@@ -90,24 +369,7 @@ impl<'a> Checker<'a> {
             })
             .collect();
         overrides.extend(extra.iter().cloned());
-        let whole = |key: &str| {
-            overrides
-                .iter()
-                .rev()
-                .find(|o| o.path.len() == 1 && o.path[0] == key)
-                .map(|o| o.value)
-        };
-        let args_of = |key: &str| -> Vec<ArgOverride<'e>> {
-            overrides
-                .iter()
-                .filter(|o| o.path.len() == 2 && o.path[0] == key)
-                .map(|o| ArgOverride {
-                    param: o.path[1].clone(),
-                    value: o.value,
-                    span: o.span,
-                })
-                .collect()
-        };
+        let mut ok = true;
         for o in &overrides {
             if o.path.len() > 2
                 || (o.path.len() == 2
@@ -116,211 +378,184 @@ impl<'a> Checker<'a> {
                         "model" | "optimizer" | "loss" | "schedule" | "early_stop" | "checkpoint"
                     ))
             {
-                self.error(
-                    Diagnostic::error("mlx::set::unknown", format!("`{}` is not a setting that can be overridden", o.path.join(".")))
-                        .with_label(o.span, "unknown path")
-                        .with_help("override a whole entry (`epochs`) or one argument of it (`optimizer.lr`, `model.hidden`)"),
-                );
+                let (path, span) = (o.path.join("."), o.span);
+                self.fail(Error::OverridePath { path, span });
                 ok = false;
             }
         }
-        let get = |key: &str| -> Option<&'e ast::Expr> {
-            whole(key).or_else(|| entries.get(key).map(|e| &e.value))
-        };
-        let entry_span = |key: &str| entries.get(key).map_or(t.name.span, |e| e.value.span);
-        // A tree ensemble (`gradient_boosting(...)`) needs no loss, optimizer or epochs.
-        let tree = get("model").and_then(|e| self.tree_model(e));
-        let required: &[&str] = if tree.is_some() {
-            &["model", "data"]
-        } else {
-            &["model", "data", "loss", "optimizer", "epochs"]
-        };
-        if tree.is_some() {
+        (overrides, ok)
+    }
+
+    /// The entries a train must have, and none a tree model has no use for. Returns whether
+    /// all is well.
+    fn required_entries(&mut self, t: &ast::Train, en: &Entries<'_>) -> bool {
+        let mut ok = true;
+        if en.tree {
             let keys = ["optimizer", "epochs", "schedule", "clip_grad", "shards"];
             let mut set: Vec<(&str, Span)> = keys
                 .into_iter()
-                .filter(|k| get(k).is_some())
-                .map(|k| (k, entry_span(k)))
+                .filter(|k| en.get(k).is_some())
+                .map(|k| (k, en.span(k)))
                 .collect();
             // `--set optimizer.lr=...` or a sweep over it would change nothing: an error too.
             set.extend(
-                overrides
-                    .iter()
+                (en.overrides.iter())
                     .filter(|o| o.path.len() == 2)
                     .filter_map(|o| keys.iter().find(|k| **k == o.path[0]).map(|k| (*k, o.span))),
             );
             ok &= self.tree_entries(&set);
         }
+        let required: &[&'static str] = if en.tree {
+            &["model", "data"]
+        } else {
+            &["model", "data", "loss", "optimizer", "epochs"]
+        };
         for &key in required {
-            if get(key).is_none() {
-                let example = match key {
-                    "model" => "model = my_model",
-                    "data" => "data = my_dataset",
-                    "loss" => "loss = cross_entropy",
-                    "optimizer" => "optimizer = adam(lr: 1e-3)",
-                    _ => "epochs = 10",
-                };
-                self.error(
-                    Diagnostic::error(
-                        "mlx::train::missing_entry",
-                        format!("train `{}` has no `{key}`", t.name.name),
-                    )
-                    .with_label(t.name.span, format!("`{key}` is required"))
-                    .with_help(format!("add `{example}`")),
-                );
+            if en.get(key).is_none() {
+                self.fail(Error::MissingEntry {
+                    train: t.name.name.clone(),
+                    key,
+                    span: t.name.span,
+                });
                 ok = false;
             }
         }
-        let mut resolved: Vec<(String, String)> = Vec::new();
+        ok
+    }
 
-        // Data.
-        let dataset = get("data").and_then(|e| self.dataset_ref(e));
-        let plan_idx = dataset.as_ref().and_then(|n| self.dataset_plan(n));
-        let data = plan_idx.map(|i| self.program.datasets[i].clone());
-        if let Some(n) = &dataset {
-            resolved.push(("data".into(), n.clone()));
-        }
-
-        // Scalars.
-        let epochs = match tree {
-            Some(_) => Some(0),
-            None => get("epochs").and_then(|e| self.positive_int(e, "epochs", 1)),
+    /// The scalar entries (`epochs`, `batch`, `seed`, `clip_grad`, `shards`) checked, with
+    /// their defaults.
+    fn train_scalars(&mut self, en: &Entries<'_>) -> Scalars {
+        let epochs = if en.tree {
+            Some(0)
+        } else {
+            (en.get("epochs")).and_then(|e| self.positive_int(e, "epochs", 1))
         };
-        let batch = match get("batch") {
+        let batch = match en.get("batch") {
             Some(e) => self.positive_int(e, "batch", 1),
             None => Some(32),
         };
-        let seed = match get("seed") {
+        let seed = match en.get("seed") {
             Some(e) => self.positive_int(e, "seed", 0),
             None => Some(0),
         };
-        let clip_grad = match get("clip_grad") {
-            Some(e) => match self.scalar_expr(e).as_f64() {
-                Some(v) if v > 0.0 => Some(Some(v)),
-                Some(v) => {
-                    self.error(
-                        Diagnostic::error(
-                            "mlx::value::range",
-                            format!("`clip_grad` must be greater than 0, but is {v}"),
-                        )
-                        .with_label(e.span, "out of range"),
-                    );
-                    None
-                }
-                None => {
-                    self.error(
-                        Diagnostic::error(
-                            "mlx::type::mismatch",
-                            "`clip_grad` must be a number: the largest allowed gradient norm",
-                        )
-                        .with_label(e.span, "not a number"),
-                    );
-                    None
-                }
-            },
+        let clip_grad = match en.get("clip_grad") {
+            Some(e) => self.clip_grad(e).map(Some),
             None => Some(None),
         };
-
-        let shards = match get("shards").filter(|_| tree.is_none()) {
+        let shards = match en.get("shards").filter(|_| !en.tree) {
             Some(e) => self
                 .positive_int(e, "shards", 1)
                 .map(|n| (Some(n as usize), e.span)),
-            None => Some((None, t.name.span)),
+            None => Some((None, en.name_span)),
         };
+        Scalars {
+            epochs,
+            batch,
+            seed,
+            clip_grad,
+            shards,
+        }
+    }
 
-        // Configuration calls.
-        let loss_c =
-            get("loss").and_then(|e| self.config_call(e, LOSSES, "loss", &args_of("loss")));
-        let opt_c = get("optimizer")
-            .filter(|_| tree.is_none())
-            .and_then(|e| self.config_call(e, OPTIMIZERS, "optimizer", &args_of("optimizer")));
-        let sched_c = match get("schedule").filter(|_| tree.is_none()) {
-            Some(e) => self
-                .config_call(e, SCHEDULES, "schedule", &args_of("schedule"))
-                .map(Some),
-            None => Some(None),
-        };
-        let stop_c = match get("early_stop") {
-            Some(e) => self
-                .config_call(e, EARLY_STOP, "early stopping rule", &args_of("early_stop"))
-                .map(Some),
-            None => Some(None),
-        };
-        let ckpt_c = match get("checkpoint") {
-            Some(e) => self
-                .config_call(e, CHECKPOINT, "checkpoint rule", &args_of("checkpoint"))
-                .map(Some),
-            None => Some(None),
-        };
-        let metrics = match get("metrics") {
-            Some(e) => self.metrics(e),
-            None => Some(Vec::new()),
-        };
-
-        let loss = loss_c.as_ref().map(|c| match c.name.as_str() {
-            "cross_entropy" => Loss::CrossEntropy {
-                label_smoothing: c.f("label_smoothing"),
-            },
-            "binary_cross_entropy" => Loss::BinaryCrossEntropy,
-            "mse" => Loss::Mse,
-            "mae" => Loss::Mae,
-            _ => Loss::Huber {
-                delta: c.f("delta"),
-            },
-        });
-        let optimizer = match tree {
-            // Unused by trees; kept so a plan always has one.
-            Some(_) => Some(Optimizer::Sgd {
-                lr: 0.0,
-                momentum: 0.0,
-                nesterov: false,
-                weight_decay: 0.0,
-            }),
-            None => opt_c.as_ref().and_then(|c| self.optimizer(c)),
-        };
-        let schedule = sched_c
-            .as_ref()
-            .map(|c| c.as_ref().map_or(Schedule::Constant, |c| self.schedule(c)));
-        let early_stop = stop_c.as_ref().map(|c| {
-            c.as_ref().map(|c| EarlyStop {
-                monitor: monitor_of(c),
-                patience: c.i("patience") as usize,
-                min_delta: c.f("min_delta"),
-            })
-        });
-        for (k, c) in [("loss", &loss_c), ("optimizer", &opt_c)] {
-            if let Some(c) = c {
-                resolved.push((k.into(), c.text()));
+    /// `clip_grad`: a number above 0.
+    fn clip_grad(&mut self, e: &ast::Expr) -> Option<f64> {
+        match self.scalar_expr(e).as_f64() {
+            Some(v) if v > 0.0 => Some(v),
+            Some(value) => {
+                self.fail(Error::ClipGradRange {
+                    value,
+                    span: e.span,
+                });
+                None
+            }
+            None => {
+                self.fail(Error::ClipGradNotNumber { span: e.span });
+                None
             }
         }
-        if let Some(Some(c)) = &sched_c {
-            resolved.push(("schedule".into(), c.text()));
-        }
-        if let Some(Some(c)) = &stop_c {
-            resolved.push(("early_stop".into(), c.text()));
-        }
-        // Recorded so `mlx resume` checkpoints as the original run did.
-        if let Some(Some(c)) = &ckpt_c {
-            resolved.push(("checkpoint".into(), c.text()));
-        }
+    }
 
-        // Fit loss, metrics and monitors to the target.
-        if let Some(d) = &data
+    /// The configuration calls of the entries (a tree model's optimizer and schedule are not
+    /// read: they were reported).
+    fn config_calls(&mut self, en: &Entries<'_>) -> Calls {
+        let loss =
+            (en.get("loss")).and_then(|e| self.config_call(e, LOSSES, "loss", &en.args_of("loss")));
+        let optimizer = (en.get("optimizer"))
+            .filter(|_| !en.tree)
+            .and_then(|e| self.config_call(e, OPTIMIZERS, "optimizer", &en.args_of("optimizer")));
+        let schedule = if en.tree {
+            Some(None)
+        } else {
+            self.optional_call(en, "schedule", SCHEDULES, "schedule")
+        };
+        let early_stop = self.optional_call(en, "early_stop", EARLY_STOP, "early stopping rule");
+        let checkpoint = self.optional_call(en, "checkpoint", CHECKPOINT, "checkpoint rule");
+        Calls {
+            loss,
+            optimizer,
+            schedule,
+            early_stop,
+            checkpoint,
+        }
+    }
+
+    /// An entry that may be left out: `Some(None)` then.
+    fn optional_call(
+        &mut self,
+        en: &Entries<'_>,
+        key: &str,
+        sigs: &[Sig],
+        what: &str,
+    ) -> Option<Option<ConfigCall>> {
+        match en.get(key) {
+            Some(e) => self.config_call(e, sigs, what, &en.args_of(key)).map(Some),
+            None => Some(None),
+        }
+    }
+
+    /// The loss and metrics fitted to the target, and whether all is well; `None` (after an
+    /// error) when the dataset has no target.
+    fn fit_to_target(
+        &mut self,
+        en: &Entries<'_>,
+        data: Option<&DatasetPlan>,
+        calls: &Calls,
+        loss: Option<Loss>,
+        metrics: Option<&[(Metric, Span)]>,
+    ) -> Option<(Option<Loss>, bool)> {
+        if let Some(d) = data
             && d.target.kind == TargetKind::Absent
         {
-            self.error(
-                Diagnostic::error(
-                    "mlx::data::target",
-                    format!("dataset `{}` has no `target`, so `model =` with a built-in loss has nothing to learn", d.name),
-                )
-                .with_label(entry_span("data"), "a dataset without a target")
-                .with_help("add `target COLUMN: Class[K]` or `target COLUMN: Float` to the dataset, or write the loss as an objective: `models { m = ... }` and `objective fit { updates = m  loss = mse(m(image), image)  optimizer = adam(lr: 1e-3) }`"),
-            );
+            let (dataset, span) = (d.name.clone(), en.span("data"));
+            self.fail(Error::TargetAbsent { dataset, span });
             return None;
         }
-        let loss = match (tree, &data) {
-            (Some(_), Some(d)) => {
-                let written = match (&loss_c, loss) {
+        let (loss, mut ok) = self.target_loss(en, data, calls, loss);
+        if !en.tree
+            && let Some(d) = data
+        {
+            ok &= self.missing_for_network(d, en.span("data"));
+        }
+        if let (Some(d), Some(ms)) = (data, metrics) {
+            ok &= self.metrics_fit(d, ms);
+        }
+        Some((loss, ok))
+    }
+
+    /// The loss for the target: a tree model's (written, if trees can minimise it, or
+    /// implied), or the written one checked against the target. Also whether all is well.
+    fn target_loss(
+        &mut self,
+        en: &Entries<'_>,
+        data: Option<&DatasetPlan>,
+        calls: &Calls,
+        loss: Option<Loss>,
+    ) -> (Option<Loss>, bool) {
+        let mut ok = true;
+        let loss = match data {
+            Some(d) if en.tree => {
+                let written = match (&calls.loss, loss) {
                     (Some(c), Some(l)) => Some((l, c.span)),
                     _ => None,
                 };
@@ -330,293 +565,196 @@ impl<'a> Checker<'a> {
             }
             _ => loss,
         };
-        if tree.is_none()
-            && let (Some(d), Some(loss)) = (&data, &loss)
-            && !self.loss_fits(loss, &d.target.kind, entry_span("loss"), &d.name)
+        if !en.tree
+            && let (Some(d), Some(loss)) = (data, &loss)
+            && !self.loss_fits(loss, &d.target.kind, en.span("loss"), &d.name)
         {
             ok = false;
         }
-        if tree.is_none()
-            && let Some(d) = &data
-        {
-            ok &= self.missing_for_network(d, entry_span("data"));
-        }
-        if let (Some(d), Some(ms)) = (&data, &metrics) {
-            for (m, s) in ms {
-                if m.for_classification() != d.target.kind.classes().is_some() {
-                    let (task, other) = if d.target.kind.classes().is_some() {
-                        (
-                            "classification",
-                            "accuracy, precision, recall, f1, macro_f1, confusion, roc_auc",
-                        )
-                    } else {
-                        ("regression", "mse, rmse, mae, r2")
-                    };
-                    self.error(
-                        Diagnostic::error(
-                            "mlx::train::metric",
-                            format!(
-                                "`{}` does not measure {task}: dataset `{}` has a {} target",
-                                m.name(),
-                                d.name,
-                                if task == "regression" {
-                                    "Float"
-                                } else {
-                                    "Class"
-                                }
-                            ),
-                        )
-                        .with_label(*s, "wrong kind of metric")
-                        .with_help(format!("{task} metrics are: {other}")),
-                    );
-                    ok = false;
-                }
+        (loss, ok)
+    }
+
+    /// Metrics of the target's kind (classification or regression). Returns whether all are.
+    fn metrics_fit(&mut self, d: &DatasetPlan, ms: &[(Metric, Span)]) -> bool {
+        let classification = d.target.kind.classes().is_some();
+        let mut ok = true;
+        for (m, span) in ms {
+            if m.for_classification() != classification {
+                self.fail(Error::MetricWrongKind {
+                    metric: m.name(),
+                    dataset: d.name.clone(),
+                    classification,
+                    span: *span,
+                });
+                ok = false;
             }
         }
-        let has_val = data.as_ref().is_some_and(|d| {
+        ok
+    }
+
+    /// What early stopping and `reduce_on_plateau` watch: computed on a split the dataset
+    /// has. Returns whether all is well.
+    fn monitors_fit(
+        &mut self,
+        calls: &Calls,
+        data: Option<&DatasetPlan>,
+        metrics: &[Metric],
+    ) -> bool {
+        let has_val = data.is_some_and(|d| {
             !matches!(d.split, Split::None)
                 && !matches!(d.split, Split::Random { val, .. } if val == 0.0)
                 || d.sources.iter().any(|s| s.role == hir::SourceRole::Val)
         });
-        let metric_list: Vec<Metric> = metrics
+        let plateau = calls
+            .schedule
             .as_ref()
-            .map(|m| m.iter().map(|(x, _)| *x).collect())
-            .unwrap_or_default();
-        if let Some(Some(c)) = &stop_c {
-            ok &= self.monitor_fits(
-                &monitor_of(c),
-                c.span_of("monitor"),
-                c.span,
-                has_val,
-                &metric_list,
-                data.is_some(),
-            );
-        }
-        if let Some(Some(c)) = &sched_c
-            && c.name == "reduce_on_plateau"
+            .and_then(|c| c.as_ref().filter(|c| c.name == "reduce_on_plateau"));
+        let mut ok = true;
+        for c in [calls.early_stop.as_ref().and_then(Option::as_ref), plateau]
+            .into_iter()
+            .flatten()
         {
             ok &= self.monitor_fits(
                 &monitor_of(c),
                 c.span_of("monitor"),
-                c.span,
                 has_val,
-                &metric_list,
+                metrics,
                 data.is_some(),
             );
         }
-        if let (Some(Some(c)), Some(e)) = (&stop_c, epochs)
-            && tree.is_none()
-            && c.i("patience") >= e
-        {
-            self.error(
-                Diagnostic::warning(
-                    "mlx::train::patience",
-                    format!(
-                        "patience {} is not below epochs {e}: early stopping can never trigger",
-                        c.i("patience")
-                    ),
-                )
-                .with_label(c.span_of("patience"), "never reached"),
-            );
-        }
-        if let (Some(Schedule::Cosine { warmup, .. }), Some(e)) = (&schedule, epochs)
-            && *warmup as i64 >= e
-        {
-            self.error(
-                Diagnostic::error(
-                    "mlx::value::range",
-                    format!("a warmup of {warmup} epochs leaves no room in {e} epochs"),
-                )
-                .with_label(entry_span("schedule"), "warmup too long"),
-            );
-            ok = false;
-        }
+        ok
+    }
 
-        // The model, instantiated on the data (a tree model: its plan).
-        let model_e = get("model");
+    /// Early stopping's patience (a warning) and a cosine schedule's warmup against the
+    /// epochs. Returns whether all is well.
+    fn epochs_fit(
+        &mut self,
+        en: &Entries<'_>,
+        calls: &Calls,
+        epochs: Option<i64>,
+        schedule: Option<&Schedule>,
+    ) -> bool {
+        if let (Some(Some(c)), Some(limit)) = (&calls.early_stop, epochs)
+            && !en.tree
+            && c.i("patience") >= limit
+        {
+            self.fail(Error::PatienceNeverReached {
+                patience: c.i("patience"),
+                limit,
+                rounds: false,
+                span: c.span_of("patience"),
+            });
+        }
+        if let (Some(Schedule::Cosine { warmup, .. }), Some(epochs)) = (schedule, epochs)
+            && *warmup as i64 >= epochs
+        {
+            let (warmup, span) = (*warmup, en.span("schedule"));
+            self.fail(Error::WarmupTooLong {
+                warmup,
+                epochs,
+                span,
+            });
+            return false;
+        }
+        true
+    }
+
+    /// The model instantiated on the data and its call with every argument (a tree model:
+    /// its plan too, and no instance), or `None` after errors.
+    fn train_instance(
+        &mut self,
+        t: &ast::Train,
+        en: &Entries<'_>,
+        data: Option<&DatasetPlan>,
+        loss: Option<&Loss>,
+    ) -> (Option<(hir::InstanceId, String)>, Option<TreePlan>) {
+        let args = en.args_of("model");
         let mut tree_plan = None;
-        let instance = match (model_e, &data, &loss) {
+        let instance = match (en.get("model"), data, loss) {
             // Without its data a tree model has nothing more to check.
-            (Some(_), None, _) if tree.is_some() => None,
-            (Some(me), Some(d), _) if tree.is_some() => self
-                .tree_plan(me, &args_of("model"), d, entry_span("data"))
-                .map(|(p, text)| {
-                    tree_plan = Some(p);
-                    (usize::MAX, text)
-                }),
-            (Some(me), Some(d), Some(loss)) => self.train_model(t, me, &args_of("model"), d, loss),
+            (Some(_), None, _) if en.tree => None,
+            (Some(me), Some(d), _) if en.tree => {
+                self.tree_plan(me, &args, d, en.span("data"))
+                    .map(|(p, text)| {
+                        tree_plan = Some(p);
+                        (usize::MAX, text)
+                    })
+            }
+            (Some(me), Some(d), Some(loss)) => self.train_model(t, me, &args, d, loss),
             (Some(me), _, _) => {
                 // Without data, still resolve the model name for its own errors.
-                let _ = self.model_value(me, &args_of("model"));
+                let _ = self.model_value(me, &args);
                 None
             }
             _ => None,
         };
-        if let Some((_, text)) = &instance {
-            resolved.insert(0, ("model".into(), text.clone()));
-        }
-        // A tree train checkpoints ten times by default (each checkpoint is the whole
-        // ensemble's tensors, grown or not).
-        let checkpoint_every = ckpt_c.as_ref().map(|c| {
-            c.as_ref().map_or_else(
-                || tree_plan.as_ref().map_or(1, |p| (p.trees / 10).max(1)),
-                |c| c.i("epochs") as usize,
-            )
-        });
-        // A tree model predicts in batches whose paths through every tree (`[trees, leaves,
-        // rows]`) stay near 16 M values, unless `batch` says otherwise.
-        let batch = match (&tree_plan, get("batch")) {
-            (Some(p), None) => Some(super::trees::default_batch(p) as i64),
-            _ => batch,
+        (instance, tree_plan)
+    }
+
+    /// Early stopping on a tree model: none for a forest (an error: `false`), and a warning
+    /// when the patience outlasts the rounds.
+    fn rounds_fit(&mut self, calls: &Calls, p: &TreePlan) -> bool {
+        let Some(Some(c)) = &calls.early_stop else {
+            return true;
         };
-        // A tree model's rounds stand in for epochs (progress, early stopping's patience).
-        let epochs = match &tree_plan {
-            Some(p) => Some(p.trees as i64),
-            None => epochs,
-        };
-        if let (Some(Some(c)), Some(p)) = (&stop_c, &tree_plan)
-            && p.kind == hir::TreeKind::Forest
+        if p.kind == hir::TreeKind::Forest {
+            self.fail(Error::ForestEarlyStop { span: c.span });
+            return false;
+        }
+        if c.i("patience") as usize >= p.trees {
+            self.fail(Error::PatienceNeverReached {
+                patience: c.i("patience"),
+                limit: p.trees as i64,
+                rounds: true,
+                span: c.span_of("patience"),
+            });
+        }
+        true
+    }
+
+    /// `shards`: at most a batch's rows, and only over rows held in memory.
+    fn shards_fit(
+        &mut self,
+        shards: Option<usize>,
+        span: Span,
+        batch: usize,
+        d: &DatasetPlan,
+    ) -> bool {
+        if let Some(shards) = shards
+            && shards > batch
         {
-            self.error(
-                Diagnostic::error(
-                    super::trees::CODE,
-                    "a random forest has no rounds for early stopping to cut",
-                )
-                .with_label(c.span, "early stopping")
-                .with_help("remove `early_stop`: a forest's trees are grown independently and averaged; `gradient_boosting` stops early in rounds"),
-            );
-            return None;
-        }
-        if let (Some(Some(c)), Some(p)) = (&stop_c, &tree_plan)
-            && c.i("patience") as usize >= p.trees
-        {
-            self.error(
-                Diagnostic::warning(
-                    "mlx::train::patience",
-                    format!(
-                        "patience {} is not below the {} rounds: early stopping can never trigger",
-                        c.i("patience"),
-                        p.trees
-                    ),
-                )
-                .with_label(c.span_of("patience"), "never reached"),
-            );
-        }
-        for (k, v) in [
-            (
-                "epochs",
-                epochs.filter(|_| tree.is_none()).map(|x| x.to_string()),
-            ),
-            ("batch", batch.map(|x| x.to_string())),
-            ("seed", seed.map(|x| x.to_string())),
-        ] {
-            if let Some(v) = v {
-                resolved.push((k.into(), v));
-            }
-        }
-        if let Some(ms) = &metrics {
-            resolved.push((
-                "metrics".into(),
-                format!(
-                    "[{}]",
-                    ms.iter()
-                        .map(|(m, _)| m.name())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ));
-        }
-        if let Some(Some(c)) = clip_grad {
-            resolved.push(("clip_grad".into(), crate::syntax::print::float(c)));
-        }
-        if let Some((Some(n), _)) = shards {
-            resolved.push(("shards".into(), n.to_string()));
-        }
-        if !ok {
-            return None;
-        }
-        let ((inst, model_call), d) = (instance?, data?);
-        let (optimizer, batch) = (optimizer?, batch? as usize);
-        let (shards, shards_span) = shards?;
-        if let Some(n) = shards
-            && n > batch
-        {
-            self.error(
-                Diagnostic::error(
-                    "mlx::value::range",
-                    format!("`shards` ({n}) is larger than `batch` ({batch}): a shard is a part of a batch"),
-                )
-                .with_label(shards_span, "more shards than rows in a batch")
-                .with_help(format!("use at most {batch} shards, or a larger batch")),
-            );
-            return None;
+            self.fail(Error::ShardsOverBatch {
+                shards,
+                batch,
+                span,
+            });
+            return false;
         }
         if shards.is_some() && d.stream.is_some() {
-            self.error(
-                Diagnostic::error(
-                    "mlx::data::stream",
-                    format!(
-                        "`shards` spreads batches of rows held in memory, but dataset `{}` is streamed",
-                        d.name
-                    ),
-                )
-                .with_label(shards_span, "sharded")
-                .with_secondary(d.span, "streamed dataset")
-                .with_help("remove `shards`, or `stream = true` from the dataset"),
-            );
-            return None;
+            self.fail(Error::ShardsStreamed {
+                dataset: d.name.clone(),
+                span,
+                dataset_span: d.span,
+            });
+            return false;
         }
-        let memory = match &tree_plan {
-            Some(p) => super::memory::trees(p, d.feature_shape.iter().product(), batch),
-            None => super::memory::estimate(&self.program, inst, batch, &optimizer),
-        };
-        if !self.memory_fits(&t.name.name, &memory, batch, entry_span("model")) {
-            return None;
-        }
-        Some(TrainPlan {
-            name: t.name.name.clone(),
-            span: t.span,
-            model_call,
-            instance: inst,
-            dataset: d.name.clone(),
-            loss: loss?,
-            optimizer,
-            schedule: schedule?,
-            epochs: epochs? as usize,
-            batch,
-            seed: seed? as u64,
-            metrics: metric_list,
-            early_stop: early_stop?,
-            clip_grad: clip_grad?,
-            shards,
-            checkpoint_every: checkpoint_every?,
-            resolved,
-            memory,
-            blocks: String::new(),
-            multi: None,
-            trees: tree_plan,
-        })
+        true
     }
 
     pub(super) fn dataset_ref(&mut self, e: &ast::Expr) -> Option<String> {
         let Some(id) = e.as_name() else {
-            self.error(
-                Diagnostic::error("mlx::type::mismatch", "`data` names a dataset")
-                    .with_label(e.span, "not a dataset name"),
-            );
+            self.fail(Error::DataNotName { span: e.span });
             return None;
         };
         match self.items.get(&id.name).copied() {
             Some((ItemRef::Dataset(_), _)) => Some(id.name.clone()),
             Some((other, _)) => {
-                self.error(
-                    Diagnostic::error(
-                        "mlx::name::kind",
-                        format!("`{}` is a {}, not a dataset", id.name, other.kind()),
-                    )
-                    .with_label(id.span, "not a dataset")
-                    .with_secondary(other.name_span(), "declared here"),
-                );
+                self.fail(Error::NotDataset {
+                    name: id.name.clone(),
+                    kind: other.kind(),
+                    span: id.span,
+                    declared: other.name_span(),
+                });
                 None
             }
             None => {
@@ -631,19 +769,13 @@ impl<'a> Checker<'a> {
         match self.scalar_expr(e) {
             Val::Int(d) => match d.as_const() {
                 Some(n) if n >= min => Some(n),
-                Some(n) => {
-                    let what = if min == 0 {
-                        "at least 0"
-                    } else {
-                        "a positive integer"
-                    };
-                    self.error(
-                        Diagnostic::error(
-                            "mlx::value::range",
-                            format!("`{key}` must be {what}, but is {n}"),
-                        )
-                        .with_label(e.span, "out of range"),
-                    );
+                Some(value) => {
+                    self.fail(Error::IntBelowMin {
+                        key: key.to_string(),
+                        min,
+                        value,
+                        span: e.span,
+                    });
                     None
                 }
                 None => None,
@@ -651,28 +783,19 @@ impl<'a> Checker<'a> {
             Val::Poison => None,
             // A whole number past the integers (the parser keeps it as a float).
             Val::Float(Some(x)) if x.fract() == 0.0 && x.abs() >= 9.223_372_036_854_775e18 => {
-                self.error(
-                    Diagnostic::error(
-                        "mlx::value::range",
-                        format!(
-                            "`{key}` is too large: a whole number here is at most {}",
-                            i64::MAX
-                        ),
-                    )
-                    .with_label(e.span, "too large"),
-                );
+                self.fail(Error::IntTooLarge {
+                    key: key.to_string(),
+                    span: e.span,
+                });
                 None
             }
             v => {
-                let mut d = Diagnostic::error(
-                    "mlx::type::mismatch",
-                    format!("`{key}` must be a whole number, found {}", v.describe()),
-                )
-                .with_label(e.span, "not an integer");
-                if matches!(v, Val::Float(_)) {
-                    d = d.with_help("write it without a decimal point");
-                }
-                self.error(d);
+                self.fail(Error::NotWholeNumber {
+                    key: key.to_string(),
+                    found: v.describe(),
+                    float: matches!(v, Val::Float(_)),
+                    span: e.span,
+                });
                 None
             }
         }
@@ -680,13 +803,7 @@ impl<'a> Checker<'a> {
 
     fn metrics(&mut self, e: &ast::Expr) -> Option<Vec<(Metric, Span)>> {
         let ast::ExprKind::List(items) = &e.kind else {
-            self.error(
-                Diagnostic::error(
-                    "mlx::type::mismatch",
-                    "`metrics` is a list such as `[accuracy, macro_f1]`",
-                )
-                .with_label(e.span, "not a list"),
-            );
+            self.fail(Error::MetricsNotList { span: e.span });
             return None;
         };
         let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
@@ -694,39 +811,30 @@ impl<'a> Checker<'a> {
         let mut ok = true;
         for it in items {
             let Some(id) = it.as_name() else {
-                self.error(
-                    Diagnostic::error(
-                        "mlx::type::mismatch",
-                        "a metric is a name such as `accuracy`",
-                    )
-                    .with_label(it.span, "not a metric"),
-                );
+                self.fail(Error::MetricNotName { span: it.span });
                 ok = false;
                 continue;
             };
             match Metric::ALL.iter().find(|m| m.name() == id.name) {
                 Some(m) if out.iter().any(|(x, _)| x == m) => {
-                    self.error(
-                        Diagnostic::warning(
-                            "mlx::train::metric",
-                            format!("`{}` is listed twice", id.name),
-                        )
-                        .with_label(id.span, "repeated"),
-                    );
+                    self.fail(Error::MetricTwice {
+                        name: id.name.clone(),
+                        span: id.span,
+                    });
                 }
                 Some(m) => out.push((*m, id.span)),
                 None => {
-                    let mut d = Diagnostic::error(
-                        "mlx::name::unknown",
-                        format!("unknown metric `{}`", id.name),
-                    )
-                    .with_label(id.span, "not a metric");
-                    d = d.suggest_or(
-                        &id.name,
-                        names.iter().copied(),
-                        format!("the metrics are: {}", names.join(", ")),
+                    self.fail(
+                        Unknown::new(
+                            "mlx::name::unknown",
+                            format!("unknown metric `{}`", id.name),
+                            id.span,
+                            "not a metric",
+                            &id.name,
+                            names.iter().copied(),
+                        )
+                        .otherwise(format!("the metrics are: {}", names.join(", "))),
                     );
-                    self.error(d);
                     ok = false;
                 }
             }
@@ -738,14 +846,8 @@ impl<'a> Checker<'a> {
         Some(match c.name.as_str() {
             "sgd" => {
                 if c.b("nesterov") && c.f("momentum") == 0.0 {
-                    self.error(
-                        Diagnostic::error(
-                            "mlx::value::range",
-                            "Nesterov momentum needs `momentum` above 0",
-                        )
-                        .with_label(c.span_of("nesterov"), "no momentum to look ahead with")
-                        .with_help("add `momentum: 0.9`"),
-                    );
+                    let span = c.span_of("nesterov");
+                    self.fail(Error::NesterovWithoutMomentum { span });
                     return None;
                 }
                 Optimizer::Sgd {
@@ -803,75 +905,74 @@ impl<'a> Checker<'a> {
     }
 
     fn loss_fits(&mut self, loss: &Loss, target: &TargetKind, span: Span, dataset: &str) -> bool {
-        let problem = match (loss, target) {
-            (Loss::CrossEntropy { .. }, TargetKind::Regression) => Some((
-                "`cross_entropy` needs class labels, but the target is a Float".to_string(),
-                "for a Float target use `mse`, `mae` or `huber(delta)`".to_string(),
-            )),
-            (Loss::Mse | Loss::Mae | Loss::Huber { .. }, TargetKind::Class { .. }) => Some((
-                format!(
-                    "`{}` measures distance to a number, but the target is a class label",
-                    loss_name(loss)
-                ),
-                "for a Class target use `cross_entropy` (or `binary_cross_entropy` with 2 classes)"
-                    .to_string(),
-            )),
-            (Loss::BinaryCrossEntropy, TargetKind::Class { classes, .. }) if *classes != 2 => {
-                Some((
-                    format!(
-                        "`binary_cross_entropy` needs exactly 2 classes, but the target has {classes}"
-                    ),
-                    "use `cross_entropy` for more than 2 classes".to_string(),
-                ))
+        let dataset = dataset.to_string();
+        let e = match (loss, target) {
+            (Loss::CrossEntropy { .. }, TargetKind::Regression) => {
+                Error::LossNeedsClasses { dataset, span }
             }
-            _ => None,
+            (Loss::Mse | Loss::Mae | Loss::Huber { .. }, TargetKind::Class { .. }) => {
+                let loss = loss_name(loss);
+                Error::LossNeedsNumber {
+                    loss,
+                    dataset,
+                    span,
+                }
+            }
+            (Loss::BinaryCrossEntropy, TargetKind::Class { classes, .. }) if *classes != 2 => {
+                let classes = *classes;
+                Error::BinaryLossClasses {
+                    classes,
+                    dataset,
+                    span,
+                }
+            }
+            _ => return true,
         };
-        if let Some((msg, help)) = problem {
-            self.error(
-                Diagnostic::error("mlx::train::loss", msg)
-                    .with_label(span, format!("does not fit the target of `{dataset}`"))
-                    .with_help(help),
-            );
-            return false;
-        }
-        true
+        self.fail(e);
+        false
     }
 
     fn monitor_fits(
         &mut self,
         m: &Monitor,
         span: Span,
-        call: Span,
         has_val: bool,
         metrics: &[Metric],
         have_data: bool,
     ) -> bool {
         if m.split == "val" && !has_val && have_data {
-            self.error(
-                Diagnostic::error("mlx::train::monitor", format!("`{}` is watched, but the dataset has no validation split", m.name()))
-                    .with_label(if span == call { call } else { span }, "nothing to monitor")
-                    .with_help("give the dataset a validation split (`split = random(train: 0.8, val: 0.2)` or `holdout(val: 0.1)`), or monitor `train.loss`"),
-            );
+            self.fail(Error::MonitorNoValidation {
+                name: m.name(),
+                span,
+            });
             return false;
         }
         if let Some(metric) = m.metric
             && !metrics.contains(&metric)
         {
-            self.error(
-                Diagnostic::error(
-                    "mlx::train::monitor",
-                    format!(
-                        "`{}` is watched, but `{}` is not in `metrics`",
-                        m.name(),
-                        metric.name()
-                    ),
-                )
-                .with_label(span, "not computed")
-                .with_help(format!("add `{}` to `metrics`", metric.name())),
-            );
+            self.fail(Error::MonitorNotComputed {
+                name: m.name(),
+                metric: metric.name(),
+                span,
+            });
             return false;
         }
         true
+    }
+}
+
+/// The loss a `loss` call names.
+fn loss_of(c: &ConfigCall) -> Loss {
+    match c.name.as_str() {
+        "cross_entropy" => Loss::CrossEntropy {
+            label_smoothing: c.f("label_smoothing"),
+        },
+        "binary_cross_entropy" => Loss::BinaryCrossEntropy,
+        "mse" => Loss::Mse,
+        "mae" => Loss::Mae,
+        _ => Loss::Huber {
+            delta: c.f("delta"),
+        },
     }
 }
 

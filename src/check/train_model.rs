@@ -4,11 +4,12 @@
 
 use super::config::ArgOverride;
 use super::dim::{Dim, show_shape};
+use super::error::Unknown;
+use super::error::train::Error;
 use super::hir::{self, Loss, TargetKind};
 use super::model::Request;
 use super::value::{CallArg, Val};
 use super::{Checker, Frame, ItemRef};
-use crate::diagnostics::{Diagnostic, did_you_mean};
 use crate::syntax::ast;
 
 impl<'a> Checker<'a> {
@@ -29,17 +30,10 @@ impl<'a> Checker<'a> {
             if let Some(id) = head
                 && self.tree_model(e).is_some()
             {
-                self.error(
-                    Diagnostic::error(
-                        super::trees::CODE,
-                        format!("`{}` is a tree model, grown by its own train", id.name),
-                    )
-                    .with_label(id.span, "a tree model")
-                    .with_help(format!(
-                        "train it on its own: `train t {{ model = {}(...)  data = ... }}`; objectives train networks by their gradients, which trees do not have",
-                        id.name
-                    )),
-                );
+                self.fail(Error::TreeModelNotNetwork {
+                    name: id.name.clone(),
+                    span: id.span,
+                });
                 return None;
             }
             if let Some(id) = head {
@@ -51,13 +45,10 @@ impl<'a> Checker<'a> {
         }
         let Val::Model { name, hyper, .. } = v else {
             if !v.is_poison() {
-                self.error(
-                    Diagnostic::error(
-                        "mlx::type::mismatch",
-                        format!("`model` must name a model, found {}", v.describe()),
-                    )
-                    .with_label(e.span, "not a model"),
-                );
+                self.fail(Error::NotModel {
+                    found: v.describe(),
+                    span: e.span,
+                });
             }
             return None;
         };
@@ -72,17 +63,11 @@ impl<'a> Checker<'a> {
                 None => match decls.get(i) {
                     Some(d) => (d.name.name.clone(), a.span),
                     None if !decls.is_empty() => {
-                        self.error(
-                            Diagnostic::error(
-                                "mlx::type::arity",
-                                format!(
-                                    "model `{name}` takes {} hyperparameter{}, but more were given",
-                                    decls.len(),
-                                    super::model::plural(decls.len())
-                                ),
-                            )
-                            .with_label(a.span, "one too many"),
-                        );
+                        self.fail(Error::TooManyHyper {
+                            model: name,
+                            count: decls.len(),
+                            span: a.span,
+                        });
                         return None;
                     }
                     None => {
@@ -99,19 +84,22 @@ impl<'a> Checker<'a> {
         for o in overrides {
             if !decls.iter().any(|d| d.name.name == o.param) {
                 let names: Vec<&str> = decls.iter().map(|d| d.name.name.as_str()).collect();
-                let mut d = Diagnostic::error(
-                    "mlx::arg::unknown",
-                    format!("model `{name}` has no hyperparameter `{}`", o.param),
-                )
-                .with_label(o.span, "unknown hyperparameter");
-                d = match did_you_mean(&o.param, names.iter().copied()) {
-                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                    None if names.is_empty() => {
-                        d.with_help(format!("`{name}` has no hyperparameters"))
-                    }
-                    None => d.with_help(format!("its hyperparameters are: {}", names.join(", "))),
+                let otherwise = if names.is_empty() {
+                    format!("`{name}` has no hyperparameters")
+                } else {
+                    format!("its hyperparameters are: {}", names.join(", "))
                 };
-                self.error(d);
+                self.fail(
+                    Unknown::new(
+                        "mlx::arg::unknown",
+                        format!("model `{name}` has no hyperparameter `{}`", o.param),
+                        o.span,
+                        "unknown hyperparameter",
+                        &o.param,
+                        names,
+                    )
+                    .otherwise(otherwise),
+                );
                 return None;
             }
             let value = self.scalar_expr(o.value);
@@ -124,13 +112,10 @@ impl<'a> Checker<'a> {
             });
         }
         if m.hyper.is_none() && !args.is_empty() {
-            self.error(
-                Diagnostic::error(
-                    "mlx::type::arity",
-                    format!("model `{name}` has no hyperparameters"),
-                )
-                .with_label(e.span, "hyperparameters given here"),
-            );
+            self.fail(Error::NoHyper {
+                model: name,
+                span: e.span,
+            });
             return None;
         }
         Some((m, args))

@@ -5,9 +5,9 @@
 
 use super::Checker;
 use super::config::{ArgOverride, ConfigCall};
+use super::error::train::Error;
 use super::hir::{DatasetPlan, Loss, Step, TargetKind, TreeKind, TreePlan};
 use super::tables::TREE_MODELS;
-use crate::diagnostics::Diagnostic;
 use crate::source::Span;
 use crate::syntax::ast;
 
@@ -72,11 +72,11 @@ impl Checker<'_> {
         let mut ok = true;
         for (key, span) in set {
             if let Some((_, why)) = NOT_FOR_TREES.iter().find(|(k, _)| k == key) {
-                self.error(
-                    Diagnostic::error(CODE, format!("a tree model has no `{key}`"))
-                        .with_label(*span, "not used by trees")
-                        .with_help(format!("remove `{key}`: {why}")),
-                );
+                self.fail(Error::NotForTrees {
+                    key: key.to_string(),
+                    why,
+                    span: *span,
+                });
                 ok = false;
             }
         }
@@ -108,19 +108,7 @@ impl Checker<'_> {
         if fits {
             return Some(loss);
         }
-        let help = if classes {
-            "a tree model on classes minimises `cross_entropy` (log-loss for two classes, softmax for more), without label smoothing; leave `loss` out to get it"
-        } else {
-            "a tree model on values minimises `mse` or `huber(delta)`; leave `loss` out for `mse`"
-        };
-        self.error(
-            Diagnostic::error(
-                "mlx::train::loss",
-                "a tree model cannot minimise this loss for this target",
-            )
-            .with_label(span, "not a loss trees are grown for")
-            .with_help(help),
-        );
+        self.fail(Error::TreeLoss { classes, span });
         None
     }
 
@@ -134,100 +122,59 @@ impl Checker<'_> {
         data_span: Span,
     ) -> Option<(TreePlan, String)> {
         let c = self.config_call(e, TREE_MODELS, "model", overrides)?;
-        let mut ok = true;
+        let mut errors = Vec::new();
         if d.feature_shape.len() != 1 {
-            self.error(
-                Diagnostic::error(
-                    CODE,
-                    format!(
-                        "`{}` takes a table of features, but dataset `{}` gives tensors of shape {:?} a row",
-                        c.name, d.name, d.feature_shape
-                    ),
-                )
-                .with_label(c.span, "a tree model")
-                .with_secondary(data_span, "rows of tensors (images)")
-                .with_help("use a network (a `model`) for images, or a dataset of columns for trees"),
-            );
-            ok = false;
+            errors.push(Error::TreesOnTensors {
+                model: c.name.clone(),
+                dataset: d.name.clone(),
+                shape: d.feature_shape.clone(),
+                span: c.span,
+                data_span,
+            });
         }
         if d.stream.is_some() {
-            self.error(
-                Diagnostic::error(
-                    "mlx::data::stream",
-                    format!(
-                        "`{}` grows each tree from every training row at once, but dataset `{}` is streamed",
-                        c.name, d.name
-                    ),
-                )
-                .with_label(c.span, "a tree model")
-                .with_secondary(d.span, "streamed dataset")
-                .with_help("remove `stream = true` from the dataset to train trees on it"),
-            );
-            ok = false;
+            errors.push(Error::TreesStreamed {
+                model: c.name.clone(),
+                dataset: d.name.clone(),
+                span: c.span,
+                dataset_span: d.span,
+            });
         }
         let trees = c.i("trees") as usize;
         if trees > MAX_TREES {
-            self.error(
-                Diagnostic::error(
-                    "mlx::value::range",
-                    format!("`trees` is at most {MAX_TREES}, but is {trees}"),
-                )
-                .with_label(c.span_of("trees"), "too many trees")
-                .with_help(
-                    "use a larger `lr` with fewer rounds, or early stopping to find the count",
-                ),
-            );
-            ok = false;
+            let span = c.span_of("trees");
+            errors.push(Error::TooManyTrees { trees, span });
         }
         let depth = c.i("depth") as usize;
         if depth > MAX_DEPTH {
-            self.error(
-                Diagnostic::error(
-                    "mlx::value::range",
-                    format!("`depth` is at most {MAX_DEPTH}, but is {depth}"),
-                )
-                .with_label(c.span_of("depth"), "too deep")
-                .with_help(format!(
-                    "trees are stored complete ({} leaves at depth {MAX_DEPTH}); use more trees rather than deeper ones",
-                    1usize << MAX_DEPTH
-                )),
-            );
-            ok = false;
+            let span = c.span_of("depth");
+            errors.push(Error::TooDeep { depth, span });
         }
         let bins = c.i("bins") as usize;
         if bins > MAX_BINS {
-            self.error(
-                Diagnostic::error(
-                    "mlx::value::range",
-                    format!("`bins` is at most {MAX_BINS}, but is {bins}"),
-                )
-                .with_label(c.span_of("bins"), "too many bins")
-                .with_help("each value is binned into one byte, one bin kept for missing values"),
-            );
-            ok = false;
+            let span = c.span_of("bins");
+            errors.push(Error::TooManyBins { bins, span });
         }
         let width = d.feature_shape.iter().product::<usize>();
-        let max_features = match c.args.get("max_features") {
-            Some(_) => {
-                let m = c.i("max_features") as usize;
-                if m > width && d.feature_shape.len() == 1 {
-                    self.error(
-                        Diagnostic::error(
-                            "mlx::value::range",
-                            format!(
-                                "`max_features` is {m}, but dataset `{}` gives {width} features",
-                                d.name
-                            ),
-                        )
-                        .with_label(c.span_of("max_features"), "more than there are")
-                        .with_help(format!("use at most {width}")),
-                    );
-                    ok = false;
-                }
-                Some(m)
-            }
-            None => None,
-        };
+        let max_features = c
+            .args
+            .get("max_features")
+            .map(|_| c.i("max_features") as usize);
+        if let Some(max) = max_features
+            && max > width
+            && d.feature_shape.len() == 1
+        {
+            errors.push(Error::MaxFeaturesOverWidth {
+                max,
+                width,
+                dataset: d.name.clone(),
+                span: c.span_of("max_features"),
+            });
+        }
+        let ok = errors.is_empty();
+        for e in errors {
+            self.fail(e);
+        }
         if !ok {
             return None;
         }
@@ -289,26 +236,15 @@ impl Checker<'_> {
             .filter(|f| f.steps.contains(&Step::KeepMissing))
             .map(|f| f.column.as_str())
             .collect();
-        let Some(first) = kept.first() else {
+        if kept.is_empty() {
             return true;
-        };
-        self.error(
-            Diagnostic::error(
-                "mlx::data::missing_values",
-                format!(
-                    "dataset `{}` keeps the missing values of `{first}`{} for the model, but a network cannot take NaN",
-                    d.name,
-                    if kept.len() > 1 {
-                        format!(" and {} more", kept.len() - 1)
-                    } else {
-                        String::new()
-                    }
-                ),
-            )
-            .with_label(span, "a network on this dataset")
-            .with_secondary(d.span, "`keep_missing` here")
-            .with_help("impute the column (`impute(median)`) for a network; `keep_missing` is for `gradient_boosting` and `random_forest`, which learn where missing values go"),
-        );
+        }
+        self.fail(Error::MissingForNetwork {
+            dataset: d.name.clone(),
+            columns: kept.into_iter().map(String::from).collect(),
+            span,
+            dataset_span: d.span,
+        });
         false
     }
 
@@ -334,26 +270,13 @@ impl Checker<'_> {
         if scaled.is_empty() || self.network_uses(&d.name) {
             return;
         }
-        let shown: Vec<String> = scaled.iter().take(4).map(|c| format!("`{c}`")).collect();
-        let more = if scaled.len() > 4 {
-            format!(" and {} more", scaled.len() - 4)
-        } else {
-            String::new()
-        };
-        self.error(
-            Diagnostic::warning(
-                SCALING,
-                format!(
-                    "dataset `{}` rescales {}{more} for `{}`: a tree's splits do not depend on the scale of a feature",
-                    d.name,
-                    shown.join(", "),
-                    c.name
-                ),
-            )
-            .with_label(c.span, "a tree model")
-            .with_secondary(d.span, "rescaled features")
-            .with_help("trees need no `standardize`, `min_max`, `robust_scale`, `normalize` or `scale` (they change nothing but the thresholds); keep them only if a network shares the dataset"),
-        );
+        self.fail(Error::ScaledForTrees {
+            dataset: d.name.clone(),
+            columns: scaled.into_iter().map(String::from).collect(),
+            model: c.name.clone(),
+            span: c.span,
+            dataset_span: d.span,
+        });
     }
 
     /// Whether a train of a network (not a tree model) reads dataset `name`.
