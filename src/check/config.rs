@@ -3,10 +3,10 @@
 //! unknown-name, unknown-argument, type and range diagnostics.
 
 use super::Checker;
-use super::error::{Unknown, data};
+use super::error::Unknown;
+use super::error::data::{self, BadFigure, Figure};
 use super::hir::{Metric, Monitor};
 use super::value::Val;
-use crate::diagnostics::did_you_mean;
 use crate::source::Span;
 use crate::syntax::ast::{self, ExprKind};
 use std::collections::BTreeMap;
@@ -400,10 +400,9 @@ impl<'a> Checker<'a> {
                 let objs = self.objective_figures.clone().unwrap_or_default();
                 return match objective_monitor(path, &objs) {
                     Ok(_) => v.clone(),
-                    Err((message, help)) => {
+                    Err(figure) => {
                         self.fail(data::Error::MonitorNoObjective {
-                            message,
-                            help,
+                            figure,
                             span: e.span,
                         });
                         Val::Poison
@@ -413,10 +412,9 @@ impl<'a> Checker<'a> {
             (Kind::Monitor, Val::Symbol(path)) => {
                 return match monitor(path) {
                     Ok(_) => v.clone(),
-                    Err((message, help)) => {
+                    Err(figure) => {
                         self.fail(data::Error::MonitorUnknown {
-                            message,
-                            help,
+                            figure,
                             span: e.span,
                         });
                         Val::Poison
@@ -467,27 +465,21 @@ pub fn range_text(r: Range) -> String {
 }
 
 /// Parse `val.<objective>` / `train.<objective>` in a train with objectives.
-pub fn objective_monitor(
-    path: &[String],
-    objectives: &[String],
-) -> Result<Monitor, (String, String)> {
-    let list = objectives
-        .iter()
-        .map(|o| format!("`val.{o}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let help =
-        format!("a train with objectives reports each objective's loss: monitor one of {list}");
+pub fn objective_monitor(path: &[String], objectives: &[String]) -> Result<Monitor, BadFigure> {
+    let bad = |kind| BadFigure {
+        kind,
+        objectives: Some(objectives.to_vec()),
+    };
     let [split, fig] = path else {
-        return Err((format!("`{}` is not a figure", path.join(".")), help));
+        return Err(bad(Figure::NotAFigure {
+            path: path.join("."),
+        }));
     };
     if split != "val" && split != "train" {
-        let s = did_you_mean(split, ["val", "train"])
-            .map_or(help.clone(), |s| format!("did you mean `{s}.{fig}`?"));
-        return Err((
-            format!("`{split}` is not a split that is monitored during training"),
-            s,
-        ));
+        return Err(bad(Figure::NotASplit {
+            split: split.clone(),
+            figure: fig.clone(),
+        }));
     }
     if objectives.contains(fig) {
         return Ok(Monitor {
@@ -496,28 +488,28 @@ pub fn objective_monitor(
             objective: Some(fig.clone()),
         });
     }
-    let s = did_you_mean(fig, objectives.iter().map(String::as_str))
-        .map_or(help, |s| format!("did you mean `{split}.{s}`?"));
-    Err((
-        format!("`{}` names no objective of this train", path.join(".")),
-        s,
-    ))
+    Err(bad(Figure::Unknown {
+        split: split.clone(),
+        figure: fig.clone(),
+    }))
 }
 
 /// Parse `val.loss` / `val.accuracy` / `train.loss`.
-pub fn monitor(path: &[String]) -> Result<Monitor, (String, String)> {
-    let help = "write `val.loss` or `val.<metric>` (a metric listed in `metrics`), or `train.loss`"
-        .to_string();
+pub fn monitor(path: &[String]) -> Result<Monitor, BadFigure> {
+    let bad = |kind| BadFigure {
+        kind,
+        objectives: None,
+    };
     let [split, fig] = path else {
-        return Err((format!("`{}` is not a figure", path.join(".")), help));
+        return Err(bad(Figure::NotAFigure {
+            path: path.join("."),
+        }));
     };
     if split != "val" && split != "train" {
-        let s = did_you_mean(split, ["val", "train"])
-            .map_or(help.clone(), |s| format!("did you mean `{s}.{fig}`?"));
-        return Err((
-            format!("`{split}` is not a split that is monitored during training"),
-            s,
-        ));
+        return Err(bad(Figure::NotASplit {
+            split: split.clone(),
+            figure: fig.clone(),
+        }));
     }
     if fig == "loss" {
         return Ok(Monitor {
@@ -532,13 +524,10 @@ pub fn monitor(path: &[String]) -> Result<Monitor, (String, String)> {
             metric: Some(*m),
             objective: None,
         }),
-        Some(_) => Err(("a confusion matrix cannot be monitored".into(), help)),
-        None => {
-            let mut names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
-            names.push("loss");
-            let s =
-                did_you_mean(fig, names).map_or(help, |s| format!("did you mean `{split}.{s}`?"));
-            Err((format!("unknown figure `{fig}`"), s))
-        }
+        Some(_) => Err(bad(Figure::Confusion)),
+        None => Err(bad(Figure::Unknown {
+            split: split.clone(),
+            figure: fig.clone(),
+        })),
     }
 }

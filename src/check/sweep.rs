@@ -283,12 +283,8 @@ impl<'a> Checker<'a> {
                 if t.multi.is_none() {
                     // Not a train with objectives: the figure is simply unknown.
                     let path = [objective.split.clone(), name.clone()];
-                    if let Err((message, help)) = monitor(&path) {
-                        self.fail(Error::FigureUnknown {
-                            message,
-                            help,
-                            span,
-                        });
+                    if let Err(figure) = monitor(&path) {
+                        self.fail(Error::FigureUnknown { figure, span });
                     }
                     return false;
                 }
@@ -423,10 +419,9 @@ impl<'a> Checker<'a> {
                 },
                 maximize,
             )),
-            Err((message, help)) => {
+            Err(figure) => {
                 self.fail(Error::FigureUnknown {
-                    message,
-                    help,
+                    figure,
                     span: arg.value.span,
                 });
                 None

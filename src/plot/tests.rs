@@ -228,9 +228,18 @@ fn a_tree_models_charts_count_rounds() {
     for chart in ["loss.svg", "accuracy.svg"] {
         let texts = texts(&read(&t.0.join(chart)));
         assert!(texts.iter().any(|t| t == "round"), "{chart}: {texts:?}");
-        assert!(texts.iter().any(|t| t.starts_with("best round 4")), "{chart}: {texts:?}");
-        assert!(texts.iter().any(|t| t.contains("6 rounds")), "{chart}: {texts:?}");
-        assert!(!texts.iter().any(|t| t.contains("epoch")), "{chart}: {texts:?}");
+        assert!(
+            texts.iter().any(|t| t.starts_with("best round 4")),
+            "{chart}: {texts:?}"
+        );
+        assert!(
+            texts.iter().any(|t| t.contains("6 rounds")),
+            "{chart}: {texts:?}"
+        );
+        assert!(
+            !texts.iter().any(|t| t.contains("epoch")),
+            "{chart}: {texts:?}"
+        );
     }
 }
 

@@ -251,3 +251,35 @@ fn every_ui_case_has_its_expected_output() {
         );
     }
 }
+
+/// The checker's mistakes are data (`check::error`): only `src/check/error/` turns them into
+/// `Diagnostic`s and suggests names ("did you mean"), so every other checker file reports an
+/// `Error` variant through `Checker::fail`.
+#[test]
+fn the_checker_builds_diagnostics_only_from_its_errors() {
+    let check = crate::root().join("src/check");
+    let mut found = Vec::new();
+    for f in rust_files(&check) {
+        if f.starts_with(check.join("error")) || is_test_file(&f) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).expect("read source");
+        for (i, line) in text.lines().enumerate() {
+            let built = [
+                "Diagnostic::error(",
+                "Diagnostic::warning(",
+                ".suggest(",
+                ".suggest_or(",
+                "did_you_mean(",
+            ];
+            if built.iter().any(|b| line.contains(b)) {
+                found.push(format!("{}:{}: {}", f.display(), i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "diagnostics built outside src/check/error/ (add a variant to check::error and report it with Checker::fail):\n{}",
+        found.join("\n")
+    );
+}

@@ -1,6 +1,7 @@
 //! The checker's mistakes in datasets, features, configuration values and patterns, as data, and their diagnostics.
 
 use crate::check::config::{Kind, Range, Sig, range_text};
+use crate::check::hir::Metric;
 use crate::check::model::plural;
 use crate::data::schema::MAX_LEVELS;
 use crate::diagnostics::{Diagnostic, did_you_mean, shorten};
@@ -329,17 +330,9 @@ pub(crate) enum Error {
         span: Span,
     },
     /// A monitored figure that names no objective of a train with objectives.
-    MonitorNoObjective {
-        message: String,
-        help: String,
-        span: Span,
-    },
+    MonitorNoObjective { figure: BadFigure, span: Span },
     /// A monitored figure mlx does not report.
-    MonitorUnknown {
-        message: String,
-        help: String,
-        span: Span,
-    },
+    MonitorUnknown { figure: BadFigure, span: Span },
 
     // ---- shape patterns and dimensions ----
     /// A shape of the wrong rank for a pattern (see `PatternAt`).
@@ -403,6 +396,85 @@ pub(crate) struct PatternAt {
 /// An error diagnostic (every mistake here is one, but `RestSelectsNothing`, a warning).
 fn error(code: &'static str, message: impl Into<String>) -> Diagnostic {
     Diagnostic::error(code, message)
+}
+
+/// A figure to monitor (`early_stop(monitor: ...)`, a sweep's objective) that does not
+/// parse, and the train's objectives when it has some (the help lists them).
+#[derive(Debug)]
+pub(crate) struct BadFigure {
+    pub kind: Figure,
+    pub objectives: Option<Vec<String>>,
+}
+
+/// What is wrong with a figure to monitor.
+#[derive(Debug)]
+pub(crate) enum Figure {
+    /// Not `split.figure`.
+    NotAFigure { path: String },
+    /// A first part other than `val` or `train`.
+    NotASplit { split: String, figure: String },
+    /// `val.confusion`: a matrix, not a number.
+    Confusion,
+    /// A figure mlx does not report (or, in a train with objectives, names no objective).
+    Unknown { split: String, figure: String },
+}
+
+impl BadFigure {
+    pub(crate) fn message(&self) -> String {
+        match &self.kind {
+            Figure::NotAFigure { path } => format!("`{path}` is not a figure"),
+            Figure::NotASplit { split, .. } => {
+                format!("`{split}` is not a split that is monitored during training")
+            }
+            Figure::Confusion => "a confusion matrix cannot be monitored".into(),
+            Figure::Unknown { split, figure } if self.objectives.is_some() => {
+                format!("`{split}.{figure}` names no objective of this train")
+            }
+            Figure::Unknown { figure, .. } => format!("unknown figure `{figure}`"),
+        }
+    }
+
+    /// "did you mean `val.x`?" when a close name exists, else what can be monitored.
+    pub(crate) fn help(&self) -> String {
+        let fallback = match &self.objectives {
+            Some(objectives) => {
+                let list = objectives
+                    .iter()
+                    .map(|o| format!("`val.{o}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!(
+                    "a train with objectives reports each objective's loss: monitor one of {list}"
+                )
+            }
+            None => {
+                "write `val.loss` or `val.<metric>` (a metric listed in `metrics`), or `train.loss`"
+                    .to_string()
+            }
+        };
+        let (close, split, figure) = match &self.kind {
+            Figure::NotASplit { split, figure } => {
+                (did_you_mean(split, ["val", "train"]), None, figure.as_str())
+            }
+            Figure::Unknown { split, figure } => {
+                let close = match &self.objectives {
+                    Some(o) => did_you_mean(figure, o.iter().map(String::as_str)),
+                    None => {
+                        let mut names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+                        names.push("loss");
+                        did_you_mean(figure, names)
+                    }
+                };
+                (close, Some(split.as_str()), "")
+            }
+            Figure::NotAFigure { .. } | Figure::Confusion => (None, None, ""),
+        };
+        match (close, split) {
+            (Some(s), None) => format!("did you mean `{s}.{figure}`?"),
+            (Some(s), Some(split)) => format!("did you mean `{split}.{s}`?"),
+            (None, _) => fallback,
+        }
+    }
 }
 
 impl Error {
@@ -919,20 +991,16 @@ impl Error {
                 float_for_int,
                 span,
             } => arg_kind(arg, kind, &found, float_for_int, span),
-            Error::MonitorNoObjective {
-                message,
-                help,
-                span,
-            } => error("mlx::train::monitor", message)
-                .with_label(span, "names no objective")
-                .with_help(help),
-            Error::MonitorUnknown {
-                message,
-                help,
-                span,
-            } => error("mlx::name::unknown", message)
-                .with_label(span, "not a figure mlx reports")
-                .with_help(help),
+            Error::MonitorNoObjective { figure, span } => {
+                error("mlx::train::monitor", figure.message())
+                    .with_label(span, "names no objective")
+                    .with_help(figure.help())
+            }
+            Error::MonitorUnknown { figure, span } => {
+                error("mlx::name::unknown", figure.message())
+                    .with_label(span, "not a figure mlx reports")
+                    .with_help(figure.help())
+            }
 
             // ---- shape patterns and dimensions ----
             Error::PatternRank {

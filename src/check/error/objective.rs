@@ -201,8 +201,7 @@ pub(crate) enum Error {
     SweepObjectiveMissing { sweep: String, span: Span },
     /// A figure mlx does not report (`message` and `help` from the monitor check).
     FigureUnknown {
-        message: String,
-        help: String,
+        figure: super::data::BadFigure,
         span: Span,
     },
     /// `val.NAME` that is neither a figure nor an objective of the base train (`objectives`).
@@ -459,13 +458,9 @@ impl Error {
             )
             .with_label(span, "how are trials compared?")
             .with_help("add `objective = maximize(val.accuracy)` or `minimize(val.loss)`"),
-            FigureUnknown {
-                message,
-                help,
-                span,
-            } => error("mlx::name::unknown", message)
+            FigureUnknown { figure, span } => error("mlx::name::unknown", figure.message())
                 .with_label(span, "unknown figure")
-                .with_help(help),
+                .with_help(figure.help()),
             SweepFigureUnknown {
                 figure,
                 base,
