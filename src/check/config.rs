@@ -465,7 +465,10 @@ pub fn range_text(r: Range) -> String {
 }
 
 /// Parse `val.<objective>` / `train.<objective>` in a train with objectives.
-pub fn objective_monitor(path: &[String], objectives: &[String]) -> Result<Monitor, BadFigure> {
+pub(crate) fn objective_monitor(
+    path: &[String],
+    objectives: &[String],
+) -> Result<Monitor, BadFigure> {
     let bad = |kind| BadFigure {
         kind,
         objectives: Some(objectives.to_vec()),
@@ -495,7 +498,7 @@ pub fn objective_monitor(path: &[String], objectives: &[String]) -> Result<Monit
 }
 
 /// Parse `val.loss` / `val.accuracy` / `train.loss`.
-pub fn monitor(path: &[String]) -> Result<Monitor, BadFigure> {
+pub(crate) fn monitor(path: &[String]) -> Result<Monitor, BadFigure> {
     let bad = |kind| BadFigure {
         kind,
         objectives: None,

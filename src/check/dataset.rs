@@ -877,7 +877,20 @@ fn random_split(
     stratify: bool,
 ) -> Result<Split, data::Error> {
     if roles != [SourceRole::All] {
-        return Err(data::Error::RandomSplitNamedSources { span: c.span });
+        let names = roles
+            .iter()
+            .map(|r| match r {
+                SourceRole::All => "source",
+                SourceRole::Train => "train",
+                SourceRole::Val => "val",
+                SourceRole::Test => "test",
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        return Err(data::Error::RandomSplitNamedSources {
+            span: c.span,
+            names,
+        });
     }
     let (train, val, test) = (c.f("train"), c.f("val"), c.f("test"));
     if (train + val + test - 1.0).abs() > 1e-6 {

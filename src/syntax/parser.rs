@@ -18,9 +18,18 @@ pub(super) struct Builder {
 type P<'i> = Pair<'i, Rule>;
 
 impl Builder {
+    /// The pair's span without trailing whitespace (a rule that ends at the next entry's
+    /// newline and indentation would otherwise label two lines).
     fn span(&self, p: &P<'_>) -> Span {
         let s = p.as_span();
-        Span::new(self.file, self.base + s.start(), self.base + s.end())
+        let text = p.as_str();
+        let trimmed = text.trim_end();
+        let end = if trimmed.is_empty() {
+            s.end()
+        } else {
+            s.start() + trimmed.len()
+        };
+        Span::new(self.file, self.base + s.start(), self.base + end)
     }
 
     fn ident(&self, p: P<'_>) -> Ident {

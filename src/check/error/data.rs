@@ -104,8 +104,8 @@ pub(crate) enum Error {
     // ---- splits ----
     /// `stratify` with a regression target.
     StratifyRegression { span: Span },
-    /// `random` on a dataset with named sources.
-    RandomSplitNamedSources { span: Span },
+    /// `random` on a dataset with named sources (`names`: those it has, e.g. `train/val`).
+    RandomSplitNamedSources { span: Span, names: String },
     /// Split fractions that do not add up to 1.
     SplitSum {
         train: f64,
@@ -642,9 +642,9 @@ impl Error {
             )
             .with_label(span, "needs a Class target")
             .with_help("remove `stratify: true`"),
-            Error::RandomSplitNamedSources { span } => error(
+            Error::RandomSplitNamedSources { span, names } => error(
                 SPLIT,
-                "`random` splits one source; this dataset already has separate train/test sources",
+                format!("`random` splits one source; this dataset already has separate {names} sources"),
             )
             .with_label(span, "needs a single `source`")
             .with_help("use `holdout(val: 0.1)` to carve a validation set out of the training source"),
@@ -1200,7 +1200,7 @@ fn class_count_mismatch(
         format!("the target is declared `Class[{declared}]`, but {what}"),
     )
     .with_label(span, format!("declared {declared}"))
-    .with_secondary(data, format!("{found} in the data"))
+    .with_secondary(data, format!("{found} classes in the data"))
     .with_help(format!(
         "write `Class[{found}]`, or `Class[K]` to take the count from the data"
     ))
