@@ -28,6 +28,8 @@ pub enum Kind {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Range {
     Any,
+    /// != 0
+    NonZero,
     /// > 0
     Pos,
     /// >= 0
@@ -440,6 +442,7 @@ impl<'a> Checker<'a> {
         let Some(x) = v.as_f64() else { return true };
         match r {
             Range::Any => true,
+            Range::NonZero => x != 0.0,
             Range::Pos => x > 0.0,
             Range::NonNeg => x >= 0.0,
             Range::Unit => (0.0..=1.0).contains(&x),
@@ -454,6 +457,7 @@ impl<'a> Checker<'a> {
 pub fn range_text(r: Range) -> String {
     match r {
         Range::Any => "any value".into(),
+        Range::NonZero => "other than 0".into(),
         Range::Pos => "greater than 0".into(),
         Range::NonNeg => "at least 0".into(),
         Range::Unit => "in [0, 1]".into(),

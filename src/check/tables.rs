@@ -97,7 +97,8 @@ pub const STEPS: &[Sig] = &[
     },
     Sig {
         name: "scale",
-        params: &[p("factor", Kind::Float, R::Any, D::Required)],
+        // A factor of 0 makes the feature a constant 0: the model can learn nothing from it.
+        params: &[p("factor", Kind::Float, R::NonZero, D::Required)],
     },
     Sig {
         name: "log1p",
