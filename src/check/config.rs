@@ -478,7 +478,7 @@ pub(crate) fn objective_monitor(
         objectives: Some(objectives.to_vec()),
     };
     let [split, fig] = path else {
-        return Err(bad(Figure::NotAFigure {
+        return Err(bad(Figure::Malformed {
             path: path.join("."),
         }));
     };
@@ -508,7 +508,7 @@ pub(crate) fn monitor(path: &[String]) -> Result<Monitor, BadFigure> {
         objectives: None,
     };
     let [split, fig] = path else {
-        return Err(bad(Figure::NotAFigure {
+        return Err(bad(Figure::Malformed {
             path: path.join("."),
         }));
     };

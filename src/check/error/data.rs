@@ -410,7 +410,7 @@ pub(crate) struct BadFigure {
 #[derive(Debug)]
 pub(crate) enum Figure {
     /// Not `split.figure`.
-    NotAFigure { path: String },
+    Malformed { path: String },
     /// A first part other than `val` or `train`.
     NotASplit { split: String, figure: String },
     /// `val.confusion`: a matrix, not a number.
@@ -422,7 +422,7 @@ pub(crate) enum Figure {
 impl BadFigure {
     pub(crate) fn message(&self) -> String {
         match &self.kind {
-            Figure::NotAFigure { path } => format!("`{path}` is not a figure"),
+            Figure::Malformed { path } => format!("`{path}` is not a figure"),
             Figure::NotASplit { split, .. } => {
                 format!("`{split}` is not a split that is monitored during training")
             }
@@ -467,7 +467,7 @@ impl BadFigure {
                 };
                 (close, Some(split.as_str()), "")
             }
-            Figure::NotAFigure { .. } | Figure::Confusion => (None, None, ""),
+            Figure::Malformed { .. } | Figure::Confusion => (None, None, ""),
         };
         match (close, split) {
             (Some(s), None) => format!("did you mean `{s}.{figure}`?"),
