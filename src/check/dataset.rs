@@ -600,6 +600,7 @@ impl<'a> Checker<'a> {
         if col.name != "label" {
             self.fail(data::Error::IdxTargetName {
                 name: col.name.clone(),
+                declared: crate::syntax::print::type_expr(ty),
                 span: col.span,
             });
             return None;

@@ -157,7 +157,12 @@ pub(crate) enum Error {
         declared: Span,
     },
     /// An IDX target named other than `label`.
-    IdxTargetName { name: String, span: Span },
+    IdxTargetName {
+        name: String,
+        /// The declared type, as written (`Class[10]`).
+        declared: String,
+        span: Span,
+    },
     /// Missing target values not dropped (`ty`: the target's type as written).
     TargetMissingValues {
         target: String,
@@ -726,12 +731,16 @@ impl Error {
             .with_label(source, "no label file")
             .with_secondary(declared, "target declared here")
             .with_help("give the labels: `idx(\"images.gz\", \"labels.gz\")`, or remove the `target` for an unlabelled dataset"),
-            Error::IdxTargetName { name, span } => error(
+            Error::IdxTargetName {
+                name,
+                declared,
+                span,
+            } => error(
                 COLUMN_MISSING,
                 format!("an IDX dataset's target is `label`, not `{name}`"),
             )
             .with_label(span, "no such column")
-            .with_help("write `target label: Class[10]`"),
+            .with_help(format!("write `target label: {declared}`")),
             Error::TargetMissingValues {
                 target,
                 missing,
