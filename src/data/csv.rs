@@ -102,6 +102,11 @@ pub fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
     std::fs::read(path)
 }
 
+/// `n field` or `n fields`.
+fn fields(n: usize) -> String {
+    format!("{n} field{}", if n == 1 { "" } else { "s" })
+}
+
 /// The UTF-8 text of a regular file (`check_regular`).
 pub fn read_regular_text(path: &Path) -> std::io::Result<String> {
     String::from_utf8(read_regular(path)?).map_err(|_| {
@@ -454,9 +459,14 @@ fn scan_records(
             return Err(CsvError {
                 line,
                 message: format!(
-                    "expected {} fields (as in the header), found {}",
-                    header.len(),
-                    rec.len()
+                    "expected {} (as in the header), found {}{}",
+                    fields(header.len()),
+                    rec.len(),
+                    if header.len() == 1 {
+                        " (a header of one field: is this CSV text, with this separator?)"
+                    } else {
+                        ""
+                    }
                 ),
             });
         }
