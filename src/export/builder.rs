@@ -48,10 +48,15 @@ impl Builder {
         attributes: Vec<Attribute>,
         outs: &[&str],
     ) {
-        self.op_into(op_type, domain, inputs, attributes, outs[0]);
-        if let Some(n) = self.nodes.last_mut() {
-            n.output = outs.iter().map(|s| s.to_string()).collect();
-        }
+        self.nodes.push(proto::Node {
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: outs.iter().map(|s| s.to_string()).collect(),
+            name: format!("{op_type}_{}", self.nodes.len()),
+            op_type: op_type.to_string(),
+            attribute: attributes,
+            doc_string: String::new(),
+            domain: domain.to_string(),
+        });
     }
 
     /// A node writing the value named `out`.
@@ -63,15 +68,7 @@ impl Builder {
         attributes: Vec<Attribute>,
         out: &str,
     ) {
-        self.nodes.push(proto::Node {
-            input: inputs.iter().map(|s| s.to_string()).collect(),
-            output: vec![out.to_string()],
-            name: format!("{op_type}_{}", self.nodes.len()),
-            op_type: op_type.to_string(),
-            attribute: attributes,
-            doc_string: String::new(),
-            domain: domain.to_string(),
-        });
+        self.op_outputs(op_type, domain, inputs, attributes, &[out]);
     }
 
     fn constant(&mut self, key: String, tensor: impl FnOnce(String) -> Tensor) -> String {

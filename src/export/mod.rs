@@ -163,17 +163,7 @@ pub fn onnx_bytes(
                 &weights,
                 &prepared.x,
             )?;
-            let (out_name, out) = outs
-                .into_iter()
-                .next()
-                .ok_or_else(|| Diagnostic::internal("a prediction function without output"))?;
-            let out_dims = fa
-                .outputs
-                .iter()
-                .find(|(n, _)| *n == out_name)
-                .map(|(_, v)| dims[*v].clone())
-                .unwrap_or_default();
-            (out, out_dims)
+            first_output(outs, fa, &dims)?
         }
     };
     // A row with a value missing after preprocessing has no prediction: NaN.
@@ -305,16 +295,7 @@ fn slot_bytes(
     in_dims.extend(row.iter().map(|n| Dim::Fixed(*n)));
     let input = builder::value_info("input", dtype::FLOAT, &in_dims);
     let outs = model::translate(&mut b, fa, &dims, &prog.states, &weights, "input")?;
-    let (out_name, out) = outs
-        .into_iter()
-        .next()
-        .ok_or_else(|| Diagnostic::internal("a prediction function without output"))?;
-    let out_dims = fa
-        .outputs
-        .iter()
-        .find(|(n, _)| *n == out_name)
-        .map(|(_, v)| dims[*v].clone())
-        .unwrap_or_default();
+    let (out, out_dims) = first_output(outs, fa, &dims)?;
     b.op_into("Identity", "", &[&out], vec![], "value");
     let metadata_props = provenance(r, &plan.name, format!("{} = {}", slot.name, slot.call));
     let graph = proto::Graph {
@@ -340,6 +321,26 @@ fn slot_bytes(
         metadata_props,
     };
     Ok(model.encode_to_vec())
+}
+
+/// The graph value of the prediction function's first output and its axes (`outs` from
+/// `model::translate` of `f`, `dims` from `model::dims`).
+fn first_output(
+    outs: Vec<(String, String)>,
+    f: &crate::ir::Function,
+    dims: &[Vec<Dim>],
+) -> Result<(String, Vec<Dim>), Diagnostic> {
+    let (out_name, out) = outs
+        .into_iter()
+        .next()
+        .ok_or_else(|| Diagnostic::internal("a prediction function without output"))?;
+    let out_dims = f
+        .outputs
+        .iter()
+        .find(|(n, _)| *n == out_name)
+        .map(|(_, v)| dims[*v].clone())
+        .unwrap_or_default();
+    Ok((out, out_dims))
 }
 
 /// Where an exported model comes from: mlx's version, the train, the model, and the hashes

@@ -144,8 +144,8 @@ pub fn flatten(trees: &[Tree], k: usize) -> Flat {
     flat
 }
 
-/// The attributes every tree operator shares.
-fn node_attributes(f: &Flat) -> Vec<super::proto::Attribute> {
+/// The attributes every tree operator shares, with its `post_transform`.
+fn node_attributes(f: &Flat, post_transform: &str) -> Vec<super::proto::Attribute> {
     vec![
         builder::ints("nodes_treeids", &f.tree_ids),
         builder::ints("nodes_nodeids", &f.node_ids),
@@ -155,7 +155,7 @@ fn node_attributes(f: &Flat) -> Vec<super::proto::Attribute> {
         builder::ints("nodes_truenodeids", &f.true_ids),
         builder::ints("nodes_falsenodeids", &f.false_ids),
         builder::ints("nodes_missing_value_tracks_true", &f.missing_true),
-        builder::string("post_transform", "NONE"),
+        builder::string("post_transform", post_transform),
     ]
 }
 
@@ -170,8 +170,8 @@ pub fn translate(
 ) -> Result<String, Diagnostic> {
     let restored = ensemble::from_tensors(p, weights, p.trees)?;
     let flat = flatten(&restored.trees, p.outputs);
-    let mut attributes = node_attributes(&flat);
     let Some(classes) = classes else {
+        let mut attributes = node_attributes(&flat, "NONE");
         attributes.extend([
             builder::int("n_targets", p.outputs as i64),
             builder::ints("target_treeids", &flat.weight_trees),
@@ -197,6 +197,7 @@ pub fn translate(
     // onnxruntime 1.32 answers 0.5; tract wants one per class): the base score is added to
     // the first tree's leaves instead, as every row reaches exactly one of them.
     let binary = classes == 2 && p.outputs == 1;
+    let mut attributes = node_attributes(&flat, if binary { "LOGISTIC" } else { "NONE" });
     let mut weights = flat.weights.clone();
     if binary {
         let base = restored.base.first().copied().unwrap_or(0.0);
@@ -205,8 +206,6 @@ pub fn translate(
                 *w += base;
             }
         }
-        attributes.retain(|a| a.name != "post_transform");
-        attributes.push(builder::string("post_transform", "LOGISTIC"));
     } else if p.kind == TreeKind::Boosting {
         attributes.push(builder::floats("base_values", &restored.base));
     }
