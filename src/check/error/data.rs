@@ -1,5 +1,6 @@
 //! The checker's mistakes in datasets, features, configuration values and patterns, as data, and their diagnostics.
 
+use super::error;
 use crate::check::config::{Kind, Range, Sig, range_text};
 use crate::check::hir::Metric;
 use crate::check::model::plural;
@@ -396,11 +397,6 @@ pub(crate) struct PatternAt {
     pub span: Span,
     pub origin: Span,
     pub declared_at: Option<Span>,
-}
-
-/// An error diagnostic (every mistake here is one, but `RestSelectsNothing`, a warning).
-fn error(code: &'static str, message: impl Into<String>) -> Diagnostic {
-    Diagnostic::error(code, message)
 }
 
 /// A figure to monitor (`early_stop(monitor: ...)`, a sweep's objective) that does not

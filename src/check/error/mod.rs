@@ -103,6 +103,16 @@ impl Error {
     }
 }
 
+/// A diagnostic with its code and message (the start of every conversion).
+fn error(code: &'static str, message: impl Into<String>) -> Diagnostic {
+    Diagnostic::error(code, message)
+}
+
+/// A diagnostic with one label at `span`.
+fn at(code: &'static str, message: impl Into<String>, span: Span, label: &str) -> Diagnostic {
+    error(code, message).with_label(span, label)
+}
+
 impl From<Unknown> for Error {
     fn from(u: Unknown) -> Error {
         Error::Unknown(u)

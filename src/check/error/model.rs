@@ -4,6 +4,7 @@ use super::super::dim::{Dim, show_shape};
 use super::super::hir::NodeId;
 use super::super::init::INIT_NAMES;
 use super::super::model::{Body, plural};
+use super::at;
 use crate::diagnostics::Diagnostic;
 use crate::source::Span;
 
@@ -470,11 +471,6 @@ pub(crate) enum Error {
         kernel: i64,
         span: Span,
     },
-}
-
-/// An error with one label.
-fn at(code: &'static str, message: impl Into<String>, span: Span, label: &str) -> Diagnostic {
-    Diagnostic::error(code, message).with_label(span, label)
 }
 
 const MISMATCH: &str = "mlx::type::mismatch";

@@ -1,5 +1,6 @@
 //! The checker's mistakes in trains of several models, objectives and sweeps, as data, and their diagnostics.
 
+use super::error;
 use crate::check::objective::OBJECTIVE_KEYS;
 use crate::diagnostics::{Diagnostic, did_you_mean};
 use crate::source::Span;
@@ -499,10 +500,6 @@ impl Error {
             DistributionRange { dist, span } => distribution_range(&dist, span),
         }
     }
-}
-
-fn error(code: &'static str, message: impl Into<String>) -> Diagnostic {
-    Diagnostic::error(code, message)
 }
 
 /// A name declared twice (`mlx::name::duplicate`): the repeat, then the first.

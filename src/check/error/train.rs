@@ -1,6 +1,7 @@
 //! The checker's mistakes in trains of one model and tree models, as data, and their diagnostics.
 
 use super::super::trees::{CODE as TREES, MAX_BINS, MAX_DEPTH, MAX_TREES, SCALING};
+use super::at;
 use crate::diagnostics::Diagnostic;
 use crate::source::Span;
 
@@ -185,15 +186,11 @@ pub(crate) enum Error {
     },
 }
 
-fn error(code: &'static str, message: impl Into<String>, span: Span, label: &str) -> Diagnostic {
-    Diagnostic::error(code, message).with_label(span, label)
-}
-
 impl Error {
     pub(crate) fn diagnostic(self) -> Diagnostic {
         use Error as E;
         match self {
-            E::OverridePath { path, span } => error(
+            E::OverridePath { path, span } => at(
                 "mlx::set::unknown",
                 format!("`{path}` is not a setting that can be overridden"),
                 span,
@@ -201,13 +198,13 @@ impl Error {
             )
             .with_help("override a whole entry (`epochs`) or one argument of it (`optimizer.lr`, `model.hidden`)"),
             E::MissingEntry { train, key, span } => missing_entry(&train, key, span),
-            E::DataNotName { span } => error(
+            E::DataNotName { span } => at(
                 "mlx::type::mismatch",
                 "`data` names a dataset",
                 span,
                 "not a dataset name",
             ),
-            E::NotDataset { name, kind, span, declared } => error(
+            E::NotDataset { name, kind, span, declared } => at(
                 "mlx::name::kind",
                 format!("`{name}` is a {kind}, not a dataset"),
                 span,
@@ -217,9 +214,9 @@ impl Error {
             E::IntBelowMin { key, min, value, span } => {
                 let what = if min == 0 { "at least 0" } else { "a positive integer" };
                 let message = format!("`{key}` must be {what}, but is {value}");
-                error("mlx::value::range", message, span, "out of range")
+                at("mlx::value::range", message, span, "out of range")
             }
-            E::IntTooLarge { key, span } => error(
+            E::IntTooLarge { key, span } => at(
                 "mlx::value::range",
                 format!("`{key}` is too large: a whole number here is at most {}", i64::MAX),
                 span,
@@ -227,29 +224,29 @@ impl Error {
             ),
             E::NotWholeNumber { key, found, float, span } => {
                 let message = format!("`{key}` must be a whole number, found {found}");
-                let d = error("mlx::type::mismatch", message, span, "not an integer");
+                let d = at("mlx::type::mismatch", message, span, "not an integer");
                 if float { d.with_help("write it without a decimal point") } else { d }
             }
-            E::ClipGradRange { value, span } => error(
+            E::ClipGradRange { value, span } => at(
                 "mlx::value::range",
                 format!("`clip_grad` must be greater than 0, but is {value}"),
                 span,
                 "out of range",
             ),
-            E::ClipGradNotNumber { span } => error(
+            E::ClipGradNotNumber { span } => at(
                 "mlx::type::mismatch",
                 "`clip_grad` must be a number: the largest allowed gradient norm",
                 span,
                 "not a number",
             ),
-            E::ShardsOverBatch { shards, batch, span } => error(
+            E::ShardsOverBatch { shards, batch, span } => at(
                 "mlx::value::range",
                 format!("`shards` ({shards}) is larger than `batch` ({batch}): a shard is a part of a batch"),
                 span,
                 "more shards than rows in a batch",
             )
             .with_help(format!("use at most {batch} shards, or a larger batch")),
-            E::ShardsStreamed { dataset, span, dataset_span } => error(
+            E::ShardsStreamed { dataset, span, dataset_span } => at(
                 "mlx::data::stream",
                 format!("`shards` spreads batches of rows held in memory, but dataset `{dataset}` is streamed"),
                 span,
@@ -257,7 +254,7 @@ impl Error {
             )
             .with_secondary(dataset_span, "streamed dataset")
             .with_help("remove `shards`, or `stream = true` from the dataset"),
-            E::TargetAbsent { dataset, span } => error(
+            E::TargetAbsent { dataset, span } => at(
                 "mlx::data::target",
                 format!("dataset `{dataset}` has no `target`, so `model =` with a built-in loss has nothing to learn"),
                 span,
@@ -282,26 +279,26 @@ impl Error {
                 span,
                 "use `cross_entropy` for more than 2 classes",
             ),
-            E::NesterovWithoutMomentum { span } => error(
+            E::NesterovWithoutMomentum { span } => at(
                 "mlx::value::range",
                 "Nesterov momentum needs `momentum` above 0",
                 span,
                 "no momentum to look ahead with",
             )
             .with_help("add `momentum: 0.9`"),
-            E::WarmupTooLong { warmup, epochs, span } => error(
+            E::WarmupTooLong { warmup, epochs, span } => at(
                 "mlx::value::range",
                 format!("a warmup of {warmup} epochs leaves no room in {epochs} epochs"),
                 span,
                 "warmup too long",
             ),
-            E::MetricsNotList { span } => error(
+            E::MetricsNotList { span } => at(
                 "mlx::type::mismatch",
                 "`metrics` is a list such as `[accuracy, macro_f1]`",
                 span,
                 "not a list",
             ),
-            E::MetricNotName { span } => error(
+            E::MetricNotName { span } => at(
                 "mlx::type::mismatch",
                 "a metric is a name such as `accuracy`",
                 span,
@@ -314,14 +311,14 @@ impl Error {
             E::MetricWrongKind { metric, dataset, classification, span } => {
                 metric_wrong_kind(metric, &dataset, classification, span)
             }
-            E::MonitorNoValidation { name, span } => error(
+            E::MonitorNoValidation { name, span } => at(
                 "mlx::train::monitor",
                 format!("`{name}` is watched, but the dataset has no validation split"),
                 span,
                 "nothing to monitor",
             )
             .with_help("give the dataset a validation split (`split = random(train: 0.8, val: 0.2)` or `holdout(val: 0.1)`), or monitor `train.loss`"),
-            E::MonitorNotComputed { name, metric, span } => error(
+            E::MonitorNotComputed { name, metric, span } => at(
                 "mlx::train::monitor",
                 format!("`{name}` is watched, but `{metric}` is not in `metrics`"),
                 span,
@@ -336,13 +333,13 @@ impl Error {
                 };
                 Diagnostic::warning("mlx::train::patience", message).with_label(span, "never reached")
             }
-            E::NotModel { found, span } => error(
+            E::NotModel { found, span } => at(
                 "mlx::type::mismatch",
                 format!("`model` must name a model, found {found}"),
                 span,
                 "not a model",
             ),
-            E::TooManyHyper { model, count, span } => error(
+            E::TooManyHyper { model, count, span } => at(
                 "mlx::type::arity",
                 format!(
                     "model `{model}` takes {count} hyperparameter{}, but more were given",
@@ -351,13 +348,13 @@ impl Error {
                 span,
                 "one too many",
             ),
-            E::NoHyper { model, span } => error(
+            E::NoHyper { model, span } => at(
                 "mlx::type::arity",
                 format!("model `{model}` has no hyperparameters"),
                 span,
                 "hyperparameters given here",
             ),
-            E::TreeModelNotNetwork { name, span } => error(
+            E::TreeModelNotNetwork { name, span } => at(
                 TREES,
                 format!("`{name}` is a tree model, grown by its own train"),
                 span,
@@ -367,10 +364,10 @@ impl Error {
                 "train it on its own: `train t {{ model = {name}(...)  data = ... }}`; objectives train networks by their gradients, which trees do not have"
             )),
             E::NotForTrees { key, why, span } => {
-                error(TREES, format!("a tree model has no `{key}`"), span, "not used by trees")
+                at(TREES, format!("a tree model has no `{key}`"), span, "not used by trees")
                     .with_help(format!("remove `{key}`: {why}"))
             }
-            E::TreeLoss { classes, span } => error(
+            E::TreeLoss { classes, span } => at(
                 "mlx::train::loss",
                 "a tree model cannot minimise this loss for this target",
                 span,
@@ -381,7 +378,7 @@ impl Error {
             } else {
                 "a tree model on values minimises `mse` or `huber(delta)`; leave `loss` out for `mse`"
             }),
-            E::TreesOnTensors { model, dataset, shape, span, data_span } => error(
+            E::TreesOnTensors { model, dataset, shape, span, data_span } => at(
                 TREES,
                 format!("`{model}` takes a table of features, but dataset `{dataset}` gives tensors of shape {shape:?} a row"),
                 span,
@@ -389,7 +386,7 @@ impl Error {
             )
             .with_secondary(data_span, "rows of tensors (images)")
             .with_help("use a network (a `model`) for images, or a dataset of columns for trees"),
-            E::TreesStreamed { model, dataset, span, dataset_span } => error(
+            E::TreesStreamed { model, dataset, span, dataset_span } => at(
                 "mlx::data::stream",
                 format!("`{model}` grows each tree from every training row at once, but dataset `{dataset}` is streamed"),
                 span,
@@ -397,14 +394,14 @@ impl Error {
             )
             .with_secondary(dataset_span, "streamed dataset")
             .with_help("remove `stream = true` from the dataset to train trees on it"),
-            E::TooManyTrees { trees, span } => error(
+            E::TooManyTrees { trees, span } => at(
                 "mlx::value::range",
                 format!("`trees` is at most {MAX_TREES}, but is {trees}"),
                 span,
                 "too many trees",
             )
             .with_help("use a larger `lr` with fewer rounds, or early stopping to find the count"),
-            E::TooDeep { depth, span } => error(
+            E::TooDeep { depth, span } => at(
                 "mlx::value::range",
                 format!("`depth` is at most {MAX_DEPTH}, but is {depth}"),
                 span,
@@ -414,21 +411,21 @@ impl Error {
                 "trees are stored complete ({} leaves at depth {MAX_DEPTH}); use more trees rather than deeper ones",
                 1usize << MAX_DEPTH
             )),
-            E::TooManyBins { bins, span } => error(
+            E::TooManyBins { bins, span } => at(
                 "mlx::value::range",
                 format!("`bins` is at most {MAX_BINS}, but is {bins}"),
                 span,
                 "too many bins",
             )
             .with_help("each value is binned into one byte, one bin kept for missing values"),
-            E::MaxFeaturesOverWidth { max, width, dataset, span } => error(
+            E::MaxFeaturesOverWidth { max, width, dataset, span } => at(
                 "mlx::value::range",
                 format!("`max_features` is {max}, but dataset `{dataset}` gives {width} features"),
                 span,
                 "more than there are",
             )
             .with_help(format!("use at most {width}")),
-            E::ForestEarlyStop { span } => error(
+            E::ForestEarlyStop { span } => at(
                 TREES,
                 "a random forest has no rounds for early stopping to cut",
                 span,
@@ -477,7 +474,7 @@ fn metric_wrong_kind(metric: &str, dataset: &str, classification: bool, span: Sp
     } else {
         ("regression", "mse, rmse, mae, r2", "Float")
     };
-    error(
+    at(
         "mlx::train::metric",
         format!("`{metric}` does not measure {task}: dataset `{dataset}` has a {target} target"),
         span,
@@ -493,7 +490,7 @@ fn missing_for_network(dataset: &str, columns: &[String], span: Span, keep: Span
     } else {
         String::new()
     };
-    error(
+    at(
         "mlx::data::missing_values",
         format!("dataset `{dataset}` keeps the missing values of `{first}`{more} for the model, but a network cannot take NaN"),
         span,
