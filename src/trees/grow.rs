@@ -59,29 +59,51 @@ pub(crate) struct Grower<'g, C: Criterion> {
     pub threads: usize,
 }
 
+/// A child made by a split, before its histogram is known.
+struct Child {
+    id: usize,
+    range: Range<usize>,
+    totals: Vec<f64>,
+    /// Its parent's histogram, to become this child's once the sibling's is subtracted.
+    hist: Option<Hist>,
+    /// Whether its histogram is summed (its index among the level's sums).
+    summed: Option<usize>,
+    /// The sibling (index among the children) whose sums are subtracted from `hist`.
+    minus: Option<usize>,
+    splittable: bool,
+}
+
 impl<C: Criterion> Grower<'_, C> {
-    /// Grows one tree over `rows` (ascending).
+    /// Grows one tree over `rows` (ascending), a level at a time: every split of a level
+    /// partitions its rows, then the histograms the children need are summed together.
     pub fn grow(&self, rows: Vec<u32>) -> Grown {
         let mut idx = rows;
         let totals = self.payload.totals(&idx);
-        let hist = self.crit.splittable(&totals).then(|| self.hist(0, &idx));
+        let hist = if self.crit.splittable(&totals) {
+            self.hists(&[0], &[&idx[..]], &mut [None]).pop()
+        } else {
+            None
+        };
         let mut level = vec![self.node(0, 0..idx.len(), totals, hist)];
         let mut splits = vec![None; (1 << self.depth) - 1];
         let mut scratch = Vec::new();
         for depth in 0..self.depth {
-            let mut next = Vec::with_capacity(level.len() * 2);
+            let mut children = Vec::with_capacity(level.len() * 2);
             for (j, mut node) in level.into_iter().enumerate() {
                 let id = (1 << depth) - 1 + j;
                 let Some(split) = node.split.take() else {
                     let end = node.range.end;
-                    let totals = node.totals.clone();
-                    next.push(node);
-                    next.push(Node {
-                        range: end..end,
-                        totals,
-                        hist: None,
-                        split: None,
-                    });
+                    for range in [node.range.clone(), end..end] {
+                        children.push(Child {
+                            id: 2 * id + 1 + children.len() % 2,
+                            range,
+                            totals: node.totals.clone(),
+                            hist: None,
+                            summed: None,
+                            minus: None,
+                            splittable: false,
+                        });
+                    }
                     continue;
                 };
                 let rows = &mut idx[node.range.clone()];
@@ -96,19 +118,33 @@ impl<C: Criterion> Grower<'_, C> {
                     .map(|(t, l)| t - l)
                     .collect();
                 let (lr, rr) = (node.range.start..mid, mid..node.range.end);
-                let (lh, rh) = self.child_hists(
-                    depth + 1,
-                    id,
-                    &idx,
-                    (&lr, &split.left),
-                    (&rr, &right),
-                    node.hist.take(),
+                let searched = depth + 1 < self.depth;
+                let (mut left, mut right) = (
+                    Child {
+                        id: 2 * id + 1,
+                        range: lr,
+                        splittable: searched && self.crit.splittable(&split.left),
+                        totals: split.left.clone(),
+                        hist: None,
+                        summed: None,
+                        minus: None,
+                    },
+                    Child {
+                        id: 2 * id + 2,
+                        range: rr,
+                        splittable: searched && self.crit.splittable(&right),
+                        totals: right,
+                        hist: None,
+                        summed: None,
+                        minus: None,
+                    },
                 );
-                next.push(self.node(depth + 1, lr, split.left.clone(), lh));
-                next.push(self.node(depth + 1, rr, right, rh));
+                self.plan(&mut left, &mut right, children.len(), node.hist.take());
+                children.push(left);
+                children.push(right);
                 splits[id] = Some(split);
             }
-            level = next;
+            level = self.finish(depth + 1, &idx, children);
         }
         Grown {
             splits,
@@ -116,6 +152,77 @@ impl<C: Criterion> Grower<'_, C> {
             leaf_totals: level.into_iter().map(|n| n.totals).collect(),
             idx,
         }
+    }
+
+    /// Decides how two children (`left` at index `at` among the level's children) get their
+    /// histograms: only those worth searching need one; with one feature set for the whole
+    /// tree and the parent's histogram kept, the smaller child's is summed and the larger
+    /// one's is the parent's minus it.
+    fn plan(&self, left: &mut Child, right: &mut Child, at: usize, parent: Option<Hist>) {
+        if !left.splittable && !right.splittable {
+            return;
+        }
+        match (self.features, parent) {
+            (Features::Fixed(_), Some(parent)) => {
+                let (small, large, s) = if left.range.len() <= right.range.len() {
+                    (left, right, at)
+                } else {
+                    (right, left, at + 1)
+                };
+                small.summed = Some(0);
+                large.hist = Some(parent);
+                large.minus = Some(s);
+            }
+            _ => {
+                left.summed = left.splittable.then_some(0);
+                right.summed = right.splittable.then_some(0);
+            }
+        }
+    }
+
+    /// The nodes of a level from its children: sums the histograms they need (all in one
+    /// pass), subtracts siblings, and finds each node's best split.
+    fn finish(&self, depth: usize, idx: &[u32], mut children: Vec<Child>) -> Vec<Node> {
+        let mut ids = Vec::new();
+        let mut rows = Vec::new();
+        for c in &mut children {
+            if let Some(k) = c.summed.as_mut() {
+                *k = ids.len();
+                ids.push(c.id);
+                rows.push(&idx[c.range.clone()]);
+            }
+        }
+        // The parents' histograms the summed children are subtracted from (their siblings').
+        let mut minus: Vec<Option<Hist>> = ids.iter().map(|_| None).collect();
+        let mut owner = vec![usize::MAX; ids.len()];
+        for i in 0..children.len() {
+            if let Some(s) = children[i].minus {
+                let k = children[s].summed.expect("a subtracted sibling is summed");
+                minus[k] = children[i].hist.take();
+                owner[k] = i;
+            }
+        }
+        let mut sums: Vec<Option<Hist>> = self
+            .hists(&ids, &rows, &mut minus)
+            .into_iter()
+            .map(Some)
+            .collect();
+        for (k, m) in minus.into_iter().enumerate() {
+            if m.is_some() {
+                children[owner[k]].hist = m;
+            }
+        }
+        children
+            .into_iter()
+            .map(|c| {
+                let hist = match c.summed {
+                    Some(k) => sums[k].take(),
+                    None => c.hist,
+                };
+                let hist = if c.splittable { hist } else { None };
+                self.node(depth, c.range, c.totals, hist)
+            })
+            .collect()
     }
 
     /// A node at `depth` with its best split; its histogram is kept only while its children
@@ -149,43 +256,27 @@ impl<C: Criterion> Grower<'_, C> {
         }
     }
 
-    /// The histograms of two children at `depth` of node `id`, for those worth searching.
-    fn child_hists(
-        &self,
-        depth: usize,
-        id: usize,
-        idx: &[u32],
-        left: (&Range<usize>, &[f64]),
-        right: (&Range<usize>, &[f64]),
-        parent: Option<Hist>,
-    ) -> (Option<Hist>, Option<Hist>) {
-        if depth >= self.depth {
-            return (None, None);
-        }
-        let (ls, rs) = (self.crit.splittable(left.1), self.crit.splittable(right.1));
-        if !ls && !rs {
-            return (None, None);
-        }
-        let (lrows, rrows) = (&idx[left.0.clone()], &idx[right.0.clone()]);
-        let (lh, rh) = match (self.features, parent) {
-            (Features::Fixed(_), Some(mut parent)) => {
-                if lrows.len() <= rrows.len() {
-                    let small = self.hist(2 * id + 1, lrows);
-                    parent.subtract(&small);
-                    (small, parent)
-                } else {
-                    let small = self.hist(2 * id + 2, rrows);
-                    parent.subtract(&small);
-                    (parent, small)
-                }
+    /// The histograms of nodes `ids` over their `rows`, each subtracted from its `minus`:
+    /// boosting's together, one pass over each feature; a forest's one node at a time (each
+    /// node draws its own features).
+    fn hists(&self, ids: &[usize], rows: &[&[u32]], minus: &mut [Option<Hist>]) -> Vec<Hist> {
+        match (self.features, self.payload) {
+            (Features::Fixed(feats), Payload::Grad(gh)) if !rows.is_empty() => {
+                Hist::build_level(self.binned, gh, feats, rows, minus, self.threads)
             }
-            _ => {
-                let lh = ls.then(|| self.hist(2 * id + 1, lrows));
-                let rh = rs.then(|| self.hist(2 * id + 2, rrows));
-                return (lh, rh);
-            }
-        };
-        (ls.then_some(lh), rs.then_some(rh))
+            _ => ids
+                .iter()
+                .zip(rows)
+                .zip(minus)
+                .map(|((&id, r), m)| {
+                    let h = self.hist(id, r);
+                    if let Some(m) = m {
+                        m.subtract(&h);
+                    }
+                    h
+                })
+                .collect(),
+        }
     }
 
     /// The histogram of node `id` over `rows`, on its features.

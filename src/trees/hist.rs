@@ -6,6 +6,8 @@
 //! thread, and the per-block winners are compared in feature order with a strict `>`, so the
 //! answer is the same for any thread count.
 
+use std::ops::Range;
+
 use super::bins::Binned;
 
 /// Per-row statistics a histogram sums, `channels()` values a bin.
@@ -146,6 +148,13 @@ thread_local! {
     static POOL: std::cell::RefCell<Vec<Vec<f64>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// A buffer of `len` values, from the pool when one is there, holding whatever it held.
+fn reused(len: usize) -> Vec<f64> {
+    let mut v = POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default();
+    v.resize(len, 0.0);
+    v
+}
+
 /// `len` zeros, in a buffer from the pool when one is there.
 fn zeroed(len: usize) -> Vec<f64> {
     let mut v = POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default();
@@ -199,6 +208,84 @@ impl Hist {
         }
     }
 
+    /// The gradient histograms of several nodes over the same features, as `build` gives
+    /// them one by one, bit for bit (each node's rows in row order, in `COPIES` interleaved
+    /// partial sums from `SPREAD_ROWS` rows on); node `s`'s sums are also subtracted from
+    /// `minus[s]` (its parent's histogram becoming its sibling's, as `subtract` does). The
+    /// nodes' rows are merged into one ascending list with the gradients in its order, and
+    /// each feature's codes are read in one pass over it, its sums subtracted while they are
+    /// in cache: a node at a time reads every cache line of every column once per node (at
+    /// depth 5 of Fashion-MNIST, 16 nodes × 47 MB) and gathers each row's gradient once per
+    /// feature.
+    pub fn build_level(
+        binned: &Binned,
+        gh: &[[f32; 2]],
+        feats: &[usize],
+        nodes: &[&[u32]],
+        minus: &mut [Option<Hist>],
+        threads: usize,
+    ) -> Vec<Hist> {
+        let mut offs = Vec::with_capacity(feats.len() + 1);
+        offs.push(0);
+        for &f in feats {
+            let last = offs[offs.len() - 1];
+            offs.push(last + (binned.nonmissing_bins(f) + 1) * 3);
+        }
+        let merged = Merged::new(binned.n, gh, nodes);
+        // Every value is written by `Merged::feature`.
+        let mut data: Vec<Vec<f64>> = nodes.iter().map(|_| reused(offs[feats.len()])).collect();
+        let t = if merged.rows.len() * feats.len() < 100_000 {
+            1
+        } else {
+            threads.clamp(1, feats.len().max(1))
+        };
+        let per = feats.len().div_ceil(t).max(1);
+        // Per block of features, every node's slice of it (and of what it is subtracted from).
+        let mut blocks: Vec<Vec<Out<'_>>> = (0..feats.len().div_ceil(per))
+            .map(|_| Vec::with_capacity(nodes.len()))
+            .collect();
+        for (d, m) in data.iter_mut().zip(minus.iter_mut()) {
+            let mut rest = d.as_mut_slice();
+            let mut rest_m = m.as_mut().map(|h| h.data.as_mut_slice());
+            for (b, block) in blocks.iter_mut().enumerate() {
+                let len = offs[((b + 1) * per).min(feats.len())] - offs[b * per];
+                let (head, tail) = rest.split_at_mut(len);
+                rest = tail;
+                let head_m = rest_m.take().map(|r| {
+                    let (h, t) = r.split_at_mut(len);
+                    rest_m = Some(t);
+                    h
+                });
+                block.push((head, head_m));
+            }
+        }
+        let run = |b: usize, outs: &mut [Out<'_>]| {
+            let mut acc = Vec::new();
+            let first = b * per;
+            for i in first..((b + 1) * per).min(feats.len()) {
+                let (lo, hi) = (offs[i] - offs[first], offs[i + 1] - offs[first]);
+                merged.feature(binned.col(feats[i]), lo..hi, &mut acc, outs);
+            }
+        };
+        if blocks.len() == 1 {
+            run(0, &mut blocks[0]);
+        } else {
+            std::thread::scope(|s| {
+                for (b, outs) in blocks.iter_mut().enumerate() {
+                    let run = &run;
+                    s.spawn(move || run(b, outs));
+                }
+            });
+        }
+        data.into_iter()
+            .map(|data| Hist {
+                feats: feats.to_vec(),
+                offs: offs.clone(),
+                data,
+            })
+            .collect()
+    }
+
     /// Turns this parent histogram into its other child's, given one child's.
     pub fn subtract(&mut self, child: &Hist) {
         for (p, c) in self.data.iter_mut().zip(&child.data) {
@@ -206,6 +293,94 @@ impl Hist {
         }
     }
 }
+
+/// The rows of several nodes merged in ascending order, each with its gradient and the partial
+/// histogram it is summed into (`part`: a node's first part plus the row's place in the node
+/// modulo its number of parts).
+struct Merged {
+    rows: Vec<u32>,
+    part: Vec<u32>,
+    grad: Vec<[f32; 2]>,
+    /// Per node, its first part and its number of parts.
+    parts: Vec<(usize, usize)>,
+}
+
+impl Merged {
+    fn new(n: usize, gh: &[[f32; 2]], nodes: &[&[u32]]) -> Merged {
+        let mut parts = Vec::with_capacity(nodes.len());
+        let mut next = 0;
+        for rows in nodes {
+            let k = if rows.len() >= SPREAD_ROWS { COPIES } else { 1 };
+            parts.push((next, k));
+            next += k;
+        }
+        let total: usize = nodes.iter().map(|r| r.len()).sum();
+        let (mut rows, mut part) = (Vec::with_capacity(total), Vec::with_capacity(total));
+        if let [only] = nodes {
+            let k = parts[0].1;
+            rows.extend_from_slice(only);
+            part.extend((0..only.len()).map(|p| (p % k) as u32));
+        } else {
+            let mut tag = vec![u32::MAX; n];
+            for (rs, &(first, k)) in nodes.iter().zip(&parts) {
+                for (p, &r) in rs.iter().enumerate() {
+                    tag[r as usize] = (first + p % k) as u32;
+                }
+            }
+            for (r, &t) in tag.iter().enumerate() {
+                if t != u32::MAX {
+                    rows.push(r as u32);
+                    part.push(t);
+                }
+            }
+        }
+        let grad = rows.iter().map(|&r| gh[r as usize]).collect();
+        Merged {
+            rows,
+            part,
+            grad,
+            parts,
+        }
+    }
+
+    /// Writes one feature's sums (codes `col`) into `outs[s].0[at]`, node `s`'s histogram of
+    /// it, and subtracts them from `outs[s].1[at]`.
+    fn feature(&self, col: &[u8], at: Range<usize>, acc: &mut Vec<f64>, outs: &mut [Out<'_>]) {
+        let len = at.len();
+        let bins = len / 3;
+        let parts = self.parts.last().map_or(0, |&(f, k)| f + k);
+        acc.clear();
+        acc.resize(parts * len, 0.0);
+        let (cells, _) = acc.as_chunks_mut::<3>();
+        for ((&r, &p), &[g, h]) in self.rows.iter().zip(&self.part).zip(&self.grad) {
+            let e = &mut cells[p as usize * bins + col[r as usize] as usize];
+            e[0] += f64::from(g);
+            e[1] += f64::from(h);
+            e[2] += 1.0;
+        }
+        for (&(first, k), (h, minus)) in self.parts.iter().zip(outs.iter_mut()) {
+            let h = &mut h[at.clone()];
+            let parts = &acc[first * len..(first + k) * len];
+            for (j, x) in h.iter_mut().enumerate() {
+                // As a zeroed histogram the parts are added to, in order.
+                let mut v = 0.0;
+                for part in parts.chunks_exact(len) {
+                    v += part[j];
+                }
+                *x = v;
+            }
+            if let Some(m) = minus {
+                for (m, x) in m[at.clone()].iter_mut().zip(h.iter()) {
+                    *m -= x;
+                }
+            }
+        }
+    }
+}
+
+/// A node's histogram block being written, and its parent's block the sums are subtracted
+/// from.
+type Out<'o> = (&'o mut [f64], Option<&'o mut [f64]>);
 
 /// Runs `work(i, histogram of feats[i])` for every feature, the features in contiguous blocks,
 /// one block a thread.
@@ -332,49 +507,91 @@ fn feature_best(
     parent: f64,
     crit: &impl Criterion,
 ) -> Option<Split> {
-    let c = totals.len();
-    let nb = binned.nonmissing_bins(f);
-    let miss = &h[nb * c..(nb + 1) * c];
-    let has_miss = crit.rows(miss) > 0.0;
-    let mut acc = vec![0.0; c];
-    let mut left = vec![0.0; c];
-    let mut right = vec![0.0; c];
-    let mut best: Option<Split> = None;
-    let mut consider = |left: &[f64], right: &mut Vec<f64>, bin: usize, missing: Option<bool>| {
-        for ((r, t), l) in right.iter_mut().zip(totals).zip(left) {
-            *r = t - l;
-        }
-        if !crit.admissible(left) || !crit.admissible(right) {
-            return;
-        }
-        let gain = crit.gain(crit.score(left) + crit.score(right), parent);
-        if !crit.accepts(gain, parent) || best.as_ref().is_some_and(|b| gain <= b.gain) {
-            return;
-        }
-        let missing_right = missing.unwrap_or_else(|| crit.mass(right) > crit.mass(left));
-        best = Some(Split {
-            feature: f,
-            bin,
-            missing_right,
-            gain,
-            left: left.to_vec(),
-        });
+    let scan = Scan {
+        nb: binned.nonmissing_bins(f),
+        h,
+        totals,
+        parent,
     };
-    for b in 0..nb {
-        for (a, v) in acc.iter_mut().zip(&h[b * c..(b + 1) * c]) {
-            *a += v;
-        }
-        if b + 1 < nb {
-            consider(&acc, &mut right, b, has_miss.then_some(true));
-            if has_miss {
-                for ((l, a), m) in left.iter_mut().zip(&acc).zip(miss) {
-                    *l = a + m;
-                }
-                consider(&left, &mut right, b, Some(false));
+    let (gain, bin, missing_right, left) = match totals.len() {
+        2 => scan
+            .best(crit, [0.0; 2])
+            .map(|(g, b, m, l)| (g, b, m, l.to_vec()))?,
+        3 => scan
+            .best(crit, [0.0; 3])
+            .map(|(g, b, m, l)| (g, b, m, l.to_vec()))?,
+        c => scan.best(crit, vec![0.0; c])?,
+    };
+    Some(Split {
+        feature: f,
+        bin,
+        missing_right,
+        gain,
+        left,
+    })
+}
+
+/// One feature's histogram `h` (`nb` bins, then the missing one) of a node.
+struct Scan<'s> {
+    nb: usize,
+    h: &'s [f64],
+    totals: &'s [f64],
+    parent: f64,
+}
+
+impl Scan<'_> {
+    /// The best (gain, bin, missing_right, left sums), the sums kept in an `S` (an array when
+    /// the number of channels is known, so the loops unroll). A bin without rows after the
+    /// first gives the candidates of the bin before it again (the same left sums, so the same
+    /// gain, which never beats the earlier one) and is skipped.
+    fn best<S: AsRef<[f64]> + AsMut<[f64]> + Clone>(
+        &self,
+        crit: &impl Criterion,
+        zero: S,
+    ) -> Option<(f64, usize, bool, S)> {
+        let (nb, c) = (self.nb, self.totals.len());
+        let miss = &self.h[nb * c..(nb + 1) * c];
+        let has_miss = crit.rows(miss) > 0.0;
+        let mut acc = zero.clone();
+        let mut left = zero.clone();
+        let mut right = zero;
+        let mut best: Option<(f64, usize, bool, S)> = None;
+        let mut consider = |left: &S, right: &mut S, bin: usize, missing: Option<bool>| {
+            let (l, r) = (left.as_ref(), right.as_mut());
+            for ((r, t), l) in r.iter_mut().zip(self.totals).zip(l) {
+                *r = t - l;
             }
-        } else if has_miss {
-            consider(&acc, &mut right, b, Some(true));
+            let r = &*r;
+            if !crit.admissible(l) || !crit.admissible(r) {
+                return;
+            }
+            let gain = crit.gain(crit.score(l) + crit.score(r), self.parent);
+            if !crit.accepts(gain, self.parent) || best.as_ref().is_some_and(|b| gain <= b.0) {
+                return;
+            }
+            let missing_right = missing.unwrap_or_else(|| crit.mass(r) > crit.mass(l));
+            best = Some((gain, bin, missing_right, left.clone()));
+        };
+        for b in 0..nb {
+            let bin = &self.h[b * c..(b + 1) * c];
+            if b > 0 && b + 1 < nb && bin.iter().all(|&v| v == 0.0) {
+                continue;
+            }
+            for (a, v) in acc.as_mut().iter_mut().zip(bin) {
+                *a += v;
+            }
+            if b + 1 < nb {
+                consider(&acc, &mut right, b, has_miss.then_some(true));
+                if has_miss {
+                    for ((l, a), m) in left.as_mut().iter_mut().zip(acc.as_ref()).zip(miss) {
+                        *l = a + m;
+                    }
+                    consider(&left, &mut right, b, Some(false));
+                }
+            } else if has_miss {
+                consider(&acc, &mut right, b, Some(true));
+            }
         }
+        best
     }
-    best
 }

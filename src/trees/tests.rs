@@ -3,7 +3,7 @@
 
 use super::bins::Binned;
 use super::grow::{Features, Grower};
-use super::hist::{Criterion, Payload};
+use super::hist::{Criterion, Hist, Payload};
 use super::*;
 use crate::rng::Rng;
 
@@ -164,6 +164,67 @@ fn assert_leaf_of_agrees(x: &[f32], cols: usize, bins: usize, per_node: bool) {
         for &r in &grown.idx[range.clone()] {
             assert_eq!(tree.leaf_of(rows.row(r as usize)), j, "row {r}");
         }
+    }
+}
+
+/// A level's histograms summed together (and subtracted from a parent's as they are made)
+/// are bit for bit the ones summed node by node: large nodes (four partial sums) and small
+/// ones, rows interleaved between nodes, on one thread and two.
+#[test]
+fn level_histograms_equal_node_histograms_bit_for_bit() {
+    let (x, _, _) = synthetic(20_000, 6, 4);
+    let rows = Rows { x: &x, cols: 6 };
+    let binned = Binned::fit(&rows, 255, 3, 2);
+    let mut rng = Rng::new(2, "tests/level");
+    let gh: Vec<[f32; 2]> = (0..rows.len())
+        .map(|_| {
+            // Magnitudes 1e-8..1e8, so that f64 sums round and their order shows.
+            let scale = 10f64.powf(rng.next_f64() * 16.0 - 8.0);
+            [(rng.normal() * scale) as f32, rng.next_f64() as f32]
+        })
+        .collect();
+    let feats: Vec<usize> = (0..6).filter(|&f| binned.usable(f)).collect();
+    // Rows dealt at random to four nodes (one large, one tiny, one empty) and left out.
+    let mut nodes: Vec<Vec<u32>> = vec![Vec::new(); 4];
+    for r in 0..rows.len() as u32 {
+        match rng.below(100) {
+            0..45 => nodes[0].push(r),
+            45..47 => nodes[1].push(r),
+            47..80 => nodes[2].push(r),
+            _ => {}
+        }
+    }
+    let parent_rows: Vec<u32> = {
+        let mut p = [nodes[0].clone(), nodes[1].clone()].concat();
+        p.sort_unstable();
+        p
+    };
+    let payload = Payload::Grad(&gh);
+    let node_rows: Vec<&[u32]> = nodes.iter().map(Vec::as_slice).collect();
+    for threads in [1, 2] {
+        let parent = Hist::build(&binned, &payload, &feats, &parent_rows, threads);
+        let mut minus = vec![
+            None,
+            Some(Hist::build(&binned, &payload, &feats, &parent_rows, 1)),
+            None,
+            None,
+        ];
+        let level = Hist::build_level(&binned, &gh, &feats, &node_rows, &mut minus, threads);
+        for (s, rows) in node_rows.iter().enumerate() {
+            let one = Hist::build(&binned, &payload, &feats, rows, 1);
+            assert_eq!(level[s].offs, one.offs);
+            let bits = |h: &Hist| h.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&level[s]), bits(&one), "node {s}, {threads} threads");
+        }
+        let mut expected = parent;
+        expected.subtract(&level[1]);
+        let got = minus[1].take().expect("kept");
+        assert!(
+            got.data
+                .iter()
+                .zip(&expected.data)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+        );
     }
 }
 
