@@ -5,7 +5,7 @@
 //! [1e-6, 1 - 1e-6]), the training mean (Squared and Huber: the median would be robust too, but
 //! the mean matched LightGBM better on the diabetes data) and 0 (Softmax). The Softmax hessian
 //! is K/(K-1)·p(1-p), as LightGBM scales it, so that
-//! a step has the size of the two-class one. Hessians are floored at 1e-16. Round `r`'s row
+//! a step has the size of the two-class one. Hessians are floored at `HESS_FLOOR` (1e-6), which also tells an empty set of rows. Round `r`'s row
 //! sample comes from the stream `boost/round-{r}/rows` and tree k's column sample from
 //! `boost/round-{r}/tree-{k}/cols`, so a replayed booster continues exactly.
 
@@ -54,16 +54,16 @@ impl Criterion for Newton {
         gain > 0.0
     }
     fn admissible(&self, s: &[f64]) -> bool {
-        s[2] >= 1.0 && s[1] >= self.min_child_weight
+        s[1] >= PRESENT && s[1] >= self.min_child_weight
     }
     fn mass(&self, s: &[f64]) -> f64 {
         s[1]
     }
     fn rows(&self, s: &[f64]) -> f64 {
-        s[2]
+        if s[1] >= PRESENT { s[1] } else { 0.0 }
     }
     fn splittable(&self, s: &[f64]) -> bool {
-        s[2] >= 2.0 && s[1] >= 2.0 * self.min_child_weight
+        s[1] >= 2.0 * PRESENT && s[1] >= 2.0 * self.min_child_weight
     }
 }
 
@@ -269,7 +269,7 @@ impl<'a> Booster<'a> {
     /// Adds the gains of `tree`'s splits, recomputed from the sample's gradients.
     fn replay_gain(&mut self, tree: &Tree, k: usize, rows: &[u32]) {
         let internal = tree.feature.len();
-        let mut sums = vec![[0.0f64; 3]; 2 * internal + 1];
+        let mut sums = vec![[0.0f64; 2]; 2 * internal + 1];
         for &row in rows {
             let [g, h] = self.grads[k][row as usize];
             let x = self.rows.row(row as usize);
@@ -279,7 +279,6 @@ impl<'a> Booster<'a> {
             loop {
                 sums[n][0] += f64::from(g);
                 sums[n][1] += f64::from(h);
-                sums[n][2] += 1.0;
                 if n == 0 {
                     break;
                 }
@@ -297,40 +296,78 @@ impl<'a> Booster<'a> {
         }
     }
 
-    /// Gradients and hessians of every row and output at the current scores.
+    /// Gradients and hessians of every row and output at the current scores, in blocks of
+    /// rows (one a thread).
     fn compute_grads(&mut self) {
-        let k = self.outputs;
-        let mut p = vec![0.0f64; k];
-        for r in 0..self.binned.n {
-            let s = &self.scores[r * k..(r + 1) * k];
-            match (self.loss, self.target) {
-                (Loss::Softmax, Target::Classes { labels, .. }) => {
-                    softmax(s, &mut p);
-                    let scale = k as f64 / (k as f64 - 1.0);
-                    for (c, &pc) in p.iter().enumerate() {
-                        let y = if labels[r] as usize == c { 1.0 } else { 0.0 };
-                        self.grads[c][r] = [(pc - y) as f32, hess(scale * pc * (1.0 - pc))];
-                    }
+        let (n, k) = (self.binned.n, self.outputs);
+        let t = if n < 1 << 15 { 1 } else { self.threads };
+        let per = n.div_ceil(t).max(1);
+        let mut blocks: Vec<Vec<&mut [[f32; 2]]>> = (0..n.div_ceil(per))
+            .map(|_| Vec::with_capacity(k))
+            .collect();
+        for g in &mut self.grads {
+            for (block, chunk) in blocks.iter_mut().zip(g.chunks_mut(per)) {
+                block.push(chunk);
+            }
+        }
+        let (loss, target, scores) = (self.loss, self.target, &self.scores[..]);
+        std::thread::scope(|s| {
+            for (b, mut outs) in blocks.into_iter().enumerate() {
+                let scores = &scores[b * per * k..];
+                s.spawn(move || grads(loss, target, b * per, scores, &mut outs));
+            }
+        });
+    }
+}
+
+/// (gradient, hessian) of rows `first..` (as many as `out[0]` holds) for every output, their
+/// scores `scores` (row-major, from row `first`).
+fn grads(
+    loss: Loss,
+    target: Target<'_>,
+    first: usize,
+    scores: &[f64],
+    out: &mut [&mut [[f32; 2]]],
+) {
+    let k = out.len();
+    let mut p = vec![0.0f64; k];
+    for i in 0..out.first().map_or(0, |o| o.len()) {
+        let r = first + i;
+        let s = &scores[i * k..(i + 1) * k];
+        match (loss, target) {
+            (Loss::Softmax, Target::Classes { labels, .. }) => {
+                softmax(s, &mut p);
+                let scale = k as f64 / (k as f64 - 1.0);
+                for (c, &pc) in p.iter().enumerate() {
+                    let y = if labels[r] as usize == c { 1.0 } else { 0.0 };
+                    out[c][i] = [(pc - y) as f32, hess(scale * pc * (1.0 - pc))];
                 }
-                (_, Target::Classes { labels, .. }) => {
-                    let pc = 1.0 / (1.0 + (-s[0]).exp());
-                    let y = f64::from(labels[r]);
-                    self.grads[0][r] = [(pc - y) as f32, hess(pc * (1.0 - pc))];
-                }
-                (Loss::Huber { delta }, Target::Values(v)) => {
-                    let d = (s[0] - f64::from(v[r])).clamp(-delta, delta);
-                    self.grads[0][r] = [d as f32, 1.0];
-                }
-                (_, Target::Values(v)) => {
-                    self.grads[0][r] = [(s[0] - f64::from(v[r])) as f32, 1.0];
-                }
+            }
+            (_, Target::Classes { labels, .. }) => {
+                let pc = 1.0 / (1.0 + (-s[0]).exp());
+                let y = f64::from(labels[r]);
+                out[0][i] = [(pc - y) as f32, hess(pc * (1.0 - pc))];
+            }
+            (Loss::Huber { delta }, Target::Values(v)) => {
+                let d = (s[0] - f64::from(v[r])).clamp(-delta, delta);
+                out[0][i] = [d as f32, 1.0];
+            }
+            (_, Target::Values(v)) => {
+                out[0][i] = [(s[0] - f64::from(v[r])) as f32, 1.0];
             }
         }
     }
 }
 
+/// The least hessian of a row. Histograms keep no row counts (a bin is two sums, one 16-byte
+/// addition a row): a set of rows is empty exactly when its hessian is below `PRESENT`, half
+/// this, far above the rounding left by subtracting a sibling's sums from its parent's
+/// (about 1e-16 of a sum, and a sum of hessians is at most the number of rows).
+pub(crate) const HESS_FLOOR: f64 = 1e-6;
+const PRESENT: f64 = HESS_FLOOR / 2.0;
+
 fn hess(h: f64) -> f32 {
-    h.max(1e-16) as f32
+    h.max(HESS_FLOOR) as f32
 }
 
 /// −G/(H+λ)·lr, or 0 for a leaf without weight.

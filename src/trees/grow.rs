@@ -86,7 +86,6 @@ impl<C: Criterion> Grower<'_, C> {
         };
         let mut level = vec![self.node(0, 0..idx.len(), totals, hist)];
         let mut splits = vec![None; (1 << self.depth) - 1];
-        let mut scratch = Vec::new();
         for depth in 0..self.depth {
             let mut children = Vec::with_capacity(level.len() * 2);
             for (j, mut node) in level.into_iter().enumerate() {
@@ -110,7 +109,7 @@ impl<C: Criterion> Grower<'_, C> {
                 let nb = self.binned.nonmissing_bins(split.feature);
                 let col = self.binned.col(split.feature);
                 let mid = node.range.start
-                    + partition(rows, col, split.bin, nb, split.missing_right, &mut scratch);
+                    + partition(rows, col, split.bin, nb, split.missing_right, self.threads);
                 let right: Vec<f64> = node
                     .totals
                     .iter()
@@ -313,34 +312,66 @@ pub(crate) fn draw(pool: &[usize], count: usize, rng: &mut Rng) -> Vec<usize> {
 }
 
 /// Moves the rows going left to the front of `rows`, keeping the order on both sides; the
-/// number going left.
+/// number going left. Large ranges are split into blocks (one a thread), each partitioned on
+/// its own and the blocks' left and right parts then joined in block order.
 fn partition(
     rows: &mut [u32],
     col: &[u8],
     bin: usize,
     missing_code: usize,
     missing_right: bool,
-    scratch: &mut Vec<u32>,
+    threads: usize,
 ) -> usize {
-    scratch.clear();
-    let mut w = 0;
-    for i in 0..rows.len() {
-        let r = rows[i];
+    let goes_right = |r: u32| {
         let code = col[r as usize] as usize;
-        let right = if code == missing_code {
+        if code == missing_code {
             missing_right
         } else {
             code > bin
-        };
-        if right {
-            scratch.push(r);
-        } else {
-            rows[w] = r;
-            w += 1;
         }
+    };
+    let split = |rows: &mut [u32], scratch: &mut Vec<u32>| {
+        scratch.clear();
+        let mut w = 0;
+        for i in 0..rows.len() {
+            let r = rows[i];
+            if goes_right(r) {
+                scratch.push(r);
+            } else {
+                rows[w] = r;
+                w += 1;
+            }
+        }
+        rows[w..].copy_from_slice(scratch);
+        w
+    };
+    if threads <= 1 || rows.len() < 1 << 16 {
+        return split(rows, &mut Vec::new());
     }
-    rows[w..].copy_from_slice(scratch);
-    w
+    let per = rows.len().div_ceil(threads);
+    let lefts: Vec<usize> = std::thread::scope(|s| {
+        let handles: Vec<_> = rows
+            .chunks_mut(per)
+            .map(|block| {
+                let split = &split;
+                s.spawn(move || split(block, &mut Vec::new()))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    let blocks: Vec<&[u32]> = rows.chunks(per).collect();
+    let mut joined = Vec::with_capacity(rows.len());
+    for (block, &l) in blocks.iter().zip(&lefts) {
+        joined.extend_from_slice(&block[..l]);
+    }
+    for (block, &l) in blocks.iter().zip(&lefts) {
+        joined.extend_from_slice(&block[l..]);
+    }
+    rows.copy_from_slice(&joined);
+    lefts.iter().sum()
 }
 
 /// The `Tree` of a grown structure, leaf `j` valued `leaf(leaf_totals[j])`.

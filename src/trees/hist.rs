@@ -12,7 +12,8 @@ use super::bins::Binned;
 
 /// Per-row statistics a histogram sums, `channels()` values a bin.
 pub(crate) enum Payload<'p> {
-    /// Boosting: (gradient, hessian) a row; channels gradient, hessian, rows.
+    /// Boosting: (gradient, hessian) a row; channels gradient, hessian (a row's hessian is
+    /// never below `boost::HESS_FLOOR`, so a sum says whether there are rows).
     Grad(&'p [[f32; 2]]),
     /// Forest classification: channel k sums the weights of class-k rows.
     Class {
@@ -27,7 +28,7 @@ pub(crate) enum Payload<'p> {
 impl Payload<'_> {
     pub fn channels(&self) -> usize {
         match self {
-            Payload::Grad(_) => 3,
+            Payload::Grad(_) => 2,
             Payload::Class { classes, .. } => *classes,
             Payload::Value { .. } => 2,
         }
@@ -48,7 +49,6 @@ impl Payload<'_> {
             Payload::Grad(gh) => {
                 e[0] += f64::from(gh[r][0]);
                 e[1] += f64::from(gh[r][1]);
-                e[2] += 1.0;
             }
             Payload::Class { w, labels, .. } => e[labels[r] as usize] += f64::from(w[r]),
             Payload::Value { w, y } => {
@@ -66,13 +66,12 @@ impl Payload<'_> {
             if rows.len() >= SPREAD_ROWS {
                 return spread(col, gh, rows, all, h);
             }
-            let (h, _) = h.as_chunks_mut::<3>();
+            let (h, _) = h.as_chunks_mut::<2>();
             if all {
                 for (&b, &[g, hs]) in col.iter().zip(gh.iter()) {
                     let e = &mut h[b as usize];
                     e[0] += f64::from(g);
                     e[1] += f64::from(hs);
-                    e[2] += 1.0;
                 }
             } else {
                 for &r in rows {
@@ -81,7 +80,6 @@ impl Payload<'_> {
                     let [g, hs] = gh[r];
                     e[0] += f64::from(g);
                     e[1] += f64::from(hs);
-                    e[2] += 1.0;
                 }
             }
             return;
@@ -104,13 +102,12 @@ const COPIES: usize = 4;
 /// 0) becomes four chains of additions instead of one, each waiting on the last. The order of
 /// the additions depends only on the rows, so any thread count gives the same sums.
 fn spread(col: &[u8], gh: &[[f32; 2]], rows: &[u32], all: bool, h: &mut [f64]) {
-    let bins = h.len() / 3;
-    let mut parts = vec![[0.0f64; 3]; bins * COPIES];
+    let bins = h.len() / 2;
+    let mut parts = vec![[0.0f64; 2]; bins * COPIES];
     let mut add = |i: usize, b: u8, g: [f32; 2]| {
         let e = &mut parts[(i % COPIES) * bins + b as usize];
         e[0] += f64::from(g[0]);
         e[1] += f64::from(g[1]);
-        e[2] += 1.0;
     };
     if all {
         for (i, (&b, &g)) in col.iter().zip(gh.iter()).enumerate() {
@@ -123,10 +120,9 @@ fn spread(col: &[u8], gh: &[[f32; 2]], rows: &[u32], all: bool, h: &mut [f64]) {
         }
     }
     for copy in parts.chunks(bins) {
-        for (e, p) in h.chunks_mut(3).zip(copy) {
+        for (e, p) in h.chunks_mut(2).zip(copy) {
             e[0] += p[0];
             e[1] += p[1];
-            e[2] += p[2];
         }
     }
 }
@@ -229,9 +225,9 @@ impl Hist {
         offs.push(0);
         for &f in feats {
             let last = offs[offs.len() - 1];
-            offs.push(last + (binned.nonmissing_bins(f) + 1) * 3);
+            offs.push(last + (binned.nonmissing_bins(f) + 1) * 2);
         }
-        let merged = Merged::new(binned.n, gh, nodes);
+        let merged = Merged::new(binned.n, gh, nodes, threads);
         // Every value is written by `Merged::feature`.
         let mut data: Vec<Vec<f64>> = nodes.iter().map(|_| reused(offs[feats.len()])).collect();
         let t = if merged.rows.len() * feats.len() < 100_000 {
@@ -306,7 +302,7 @@ struct Merged {
 }
 
 impl Merged {
-    fn new(n: usize, gh: &[[f32; 2]], nodes: &[&[u32]]) -> Merged {
+    fn new(n: usize, gh: &[[f32; 2]], nodes: &[&[u32]], threads: usize) -> Merged {
         let mut parts = Vec::with_capacity(nodes.len());
         let mut next = 0;
         for rows in nodes {
@@ -314,49 +310,76 @@ impl Merged {
             parts.push((next, k));
             next += k;
         }
-        let total: usize = nodes.iter().map(|r| r.len()).sum();
-        let (mut rows, mut part) = (Vec::with_capacity(total), Vec::with_capacity(total));
         if let [only] = nodes {
             let k = parts[0].1;
-            rows.extend_from_slice(only);
-            part.extend((0..only.len()).map(|p| (p % k) as u32));
-        } else {
-            let mut tag = vec![u32::MAX; n];
-            for (rs, &(first, k)) in nodes.iter().zip(&parts) {
-                for (p, &r) in rs.iter().enumerate() {
-                    tag[r as usize] = (first + p % k) as u32;
-                }
+            return Merged {
+                rows: only.to_vec(),
+                part: (0..only.len()).map(|p| (p % k) as u32).collect(),
+                grad: only.iter().map(|&r| gh[r as usize]).collect(),
+                parts,
+            };
+        }
+        let mut tag = vec![u32::MAX; n];
+        for (rs, &(first, k)) in nodes.iter().zip(&parts) {
+            for (p, &r) in rs.iter().enumerate() {
+                tag[r as usize] = (first + p % k) as u32;
             }
-            for (r, &t) in tag.iter().enumerate() {
+        }
+        // The tagged rows in ascending order, in blocks of rows (one a thread) joined in order.
+        let collect = |from: usize, tags: &[u32]| {
+            let (mut rows, mut part, mut grad) = (Vec::new(), Vec::new(), Vec::new());
+            for (r, &t) in (from..).zip(tags) {
                 if t != u32::MAX {
                     rows.push(r as u32);
                     part.push(t);
+                    grad.push(gh[r]);
                 }
             }
-        }
-        let grad = rows.iter().map(|&r| gh[r as usize]).collect();
-        Merged {
-            rows,
-            part,
-            grad,
+            (rows, part, grad)
+        };
+        let t = if n < 1 << 16 { 1 } else { threads.max(1) };
+        let per = n.div_ceil(t).max(1);
+        let blocks: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = tag
+                .chunks(per)
+                .enumerate()
+                .map(|(b, tags)| {
+                    let collect = &collect;
+                    s.spawn(move || collect(b * per, tags))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        let mut merged = Merged {
+            rows: Vec::new(),
+            part: Vec::new(),
+            grad: Vec::new(),
             parts,
+        };
+        for (rows, part, grad) in blocks {
+            merged.rows.extend(rows);
+            merged.part.extend(part);
+            merged.grad.extend(grad);
         }
+        merged
     }
 
     /// Writes one feature's sums (codes `col`) into `outs[s].0[at]`, node `s`'s histogram of
     /// it, and subtracts them from `outs[s].1[at]`.
     fn feature(&self, col: &[u8], at: Range<usize>, acc: &mut Vec<f64>, outs: &mut [Out<'_>]) {
         let len = at.len();
-        let bins = len / 3;
+        let bins = len / 2;
         let parts = self.parts.last().map_or(0, |&(f, k)| f + k);
         acc.clear();
         acc.resize(parts * len, 0.0);
-        let (cells, _) = acc.as_chunks_mut::<3>();
+        let (cells, _) = acc.as_chunks_mut::<2>();
         for ((&r, &p), &[g, h]) in self.rows.iter().zip(&self.part).zip(&self.grad) {
             let e = &mut cells[p as usize * bins + col[r as usize] as usize];
             e[0] += f64::from(g);
             e[1] += f64::from(h);
-            e[2] += 1.0;
         }
         for (&(first, k), (h, minus)) in self.parts.iter().zip(outs.iter_mut()) {
             let h = &mut h[at.clone()];
@@ -428,7 +451,7 @@ pub(crate) trait Criterion: Sync {
     fn admissible(&self, s: &[f64]) -> bool;
     /// The weight that picks the side for missing values a node never saw (hessian or rows).
     fn mass(&self, s: &[f64]) -> f64;
-    /// The (weighted) number of rows.
+    /// Positive exactly when there are rows: their (weighted) number, or their hessian.
     fn rows(&self, s: &[f64]) -> f64;
     /// Whether a node with these sums is worth searching at all (not pure, not too small).
     fn splittable(&self, s: &[f64]) -> bool;

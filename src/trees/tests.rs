@@ -241,16 +241,16 @@ impl Criterion for TestNewton {
         gain > 0.0
     }
     fn admissible(&self, s: &[f64]) -> bool {
-        s[2] >= 1.0
+        s[1] > 0.25
     }
     fn mass(&self, s: &[f64]) -> f64 {
         s[1]
     }
     fn rows(&self, s: &[f64]) -> f64 {
-        s[2]
+        if s[1] > 0.25 { s[1] } else { 0.0 }
     }
     fn splittable(&self, s: &[f64]) -> bool {
-        s[2] >= 2.0
+        s[1] > 0.75
     }
 }
 
