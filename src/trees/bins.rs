@@ -24,7 +24,21 @@ pub(crate) struct Binned {
     pub edges: Vec<Vec<f32>>,
     /// Per feature, whether any training row misses it.
     pub has_missing: Vec<bool>,
+    /// Per feature whose most frequent code holds at least `SPARSE_SHARE` of the rows: that
+    /// code and the other rows, ascending.
+    pub sparse: Vec<Option<Sparse>>,
 }
+
+/// The rows of a feature outside its most frequent code (`common`).
+pub(crate) struct Sparse {
+    pub common: u8,
+    pub rows: Vec<u32>,
+}
+
+/// A feature is kept sparse when its most frequent code holds this share of the rows: its other
+/// rows then cost at most 1.2 bytes a row beside the codes, and summing only them is cheaper
+/// than summing a node's rows from the first level on (a node holds at most half the rows).
+const SPARSE_SHARE: f64 = 0.7;
 
 impl Binned {
     /// Fits edges for every feature of `rows` and codes the rows.
@@ -49,11 +63,19 @@ impl Binned {
                 codes[f * n..(f + 1) * n].contains(&miss)
             })
             .collect();
+        let mut sparse: Vec<Option<Sparse>> = (0..cols).map(|_| None).collect();
+        let codes_ref = &codes;
+        for_blocks(threads, &mut sparse, 1, |f0, block| {
+            for (i, s) in block.iter_mut().enumerate() {
+                *s = sparse_rows(&codes_ref[(f0 + i) * n..(f0 + i + 1) * n]);
+            }
+        });
         Binned {
             n,
             codes,
             edges,
             has_missing,
+            sparse,
         }
     }
 
@@ -76,6 +98,26 @@ impl Binned {
     pub fn threshold(&self, f: usize, b: usize) -> f32 {
         self.edges[f].get(b).copied().unwrap_or(f32::INFINITY)
     }
+}
+
+/// A column's rows outside its most frequent code, when that code holds `SPARSE_SHARE`.
+fn sparse_rows(col: &[u8]) -> Option<Sparse> {
+    let mut counts = [0usize; 256];
+    for &c in col {
+        counts[c as usize] += 1;
+    }
+    let (common, &most) = counts
+        .iter()
+        .enumerate()
+        .max_by_key(|&(c, n)| (n, usize::MAX - c))?;
+    if col.is_empty() || (most as f64) < SPARSE_SHARE * col.len() as f64 {
+        return None;
+    }
+    let common = common as u8;
+    let rows = (0..col.len() as u32)
+        .filter(|&r| col[r as usize] != common)
+        .collect();
+    Some(Sparse { common, rows })
 }
 
 /// The rows edges are fitted on: all of them, or a sorted selection sample of `FIT_SAMPLE`.

@@ -8,7 +8,7 @@
 
 use std::ops::Range;
 
-use super::bins::Binned;
+use super::bins::{Binned, Sparse};
 
 /// Per-row statistics a histogram sums, `channels()` values a bin.
 pub(crate) enum Payload<'p> {
@@ -227,7 +227,7 @@ impl Hist {
             let last = offs[offs.len() - 1];
             offs.push(last + (binned.nonmissing_bins(f) + 1) * 2);
         }
-        let merged = Merged::new(binned.n, gh, nodes, threads);
+        let merged = Merged::new(binned, gh, nodes, threads);
         // Every value is written by `Merged::feature`.
         let mut data: Vec<Vec<f64>> = nodes.iter().map(|_| reused(offs[feats.len()])).collect();
         let t = if merged.rows.len() * feats.len() < 100_000 {
@@ -260,7 +260,14 @@ impl Hist {
             let first = b * per;
             for i in first..((b + 1) * per).min(feats.len()) {
                 let (lo, hi) = (offs[i] - offs[first], offs[i + 1] - offs[first]);
-                merged.feature(binned.col(feats[i]), lo..hi, &mut acc, outs);
+                let f = feats[i];
+                merged.feature(
+                    binned.col(f),
+                    binned.sparse[f].as_ref(),
+                    lo..hi,
+                    &mut acc,
+                    outs,
+                );
             }
         };
         if blocks.len() == 1 {
@@ -293,16 +300,24 @@ impl Hist {
 /// The rows of several nodes merged in ascending order, each with its gradient and the partial
 /// histogram it is summed into (`part`: a node's first part plus the row's place in the node
 /// modulo its number of parts).
-struct Merged {
+struct Merged<'g> {
     rows: Vec<u32>,
     part: Vec<u32>,
     grad: Vec<[f32; 2]>,
     /// Per node, its first part and its number of parts.
     parts: Vec<(usize, usize)>,
+    /// Every row's gradient.
+    gh: &'g [[f32; 2]],
+    /// When some feature is sparse: every row's part, or `discard` (a part no node reads).
+    tag: Vec<u32>,
+    discard: usize,
+    /// Per node, the sums of its rows (in row order).
+    totals: Vec<[f64; 2]>,
 }
 
-impl Merged {
-    fn new(n: usize, gh: &[[f32; 2]], nodes: &[&[u32]], threads: usize) -> Merged {
+impl<'g> Merged<'g> {
+    fn new(binned: &Binned, gh: &'g [[f32; 2]], nodes: &[&[u32]], threads: usize) -> Merged<'g> {
+        let n = binned.n;
         let mut parts = Vec::with_capacity(nodes.len());
         let mut next = 0;
         for rows in nodes {
@@ -310,17 +325,38 @@ impl Merged {
             parts.push((next, k));
             next += k;
         }
-        if let [only] = nodes {
-            let k = parts[0].1;
-            return Merged {
-                rows: only.to_vec(),
-                part: (0..only.len()).map(|p| (p % k) as u32).collect(),
-                grad: only.iter().map(|&r| gh[r as usize]).collect(),
-                parts,
-            };
+        let discard = next;
+        let sparse = binned.sparse.iter().any(Option::is_some);
+        let totals = nodes
+            .iter()
+            .map(|rows| {
+                let mut t = [0.0; 2];
+                for &r in *rows {
+                    t[0] += f64::from(gh[r as usize][0]);
+                    t[1] += f64::from(gh[r as usize][1]);
+                }
+                t
+            })
+            .collect();
+        let mut merged = Merged {
+            rows: Vec::new(),
+            part: Vec::new(),
+            grad: Vec::new(),
+            parts,
+            gh,
+            tag: Vec::new(),
+            discard,
+            totals,
+        };
+        if !sparse && let [only] = nodes {
+            let k = merged.parts[0].1;
+            merged.rows = only.to_vec();
+            merged.part = (0..only.len()).map(|p| (p % k) as u32).collect();
+            merged.grad = only.iter().map(|&r| gh[r as usize]).collect();
+            return merged;
         }
-        let mut tag = vec![u32::MAX; n];
-        for (rs, &(first, k)) in nodes.iter().zip(&parts) {
+        let mut tag = vec![discard as u32; n];
+        for (rs, &(first, k)) in nodes.iter().zip(&merged.parts) {
             for (p, &r) in rs.iter().enumerate() {
                 tag[r as usize] = (first + p % k) as u32;
             }
@@ -329,7 +365,7 @@ impl Merged {
         let collect = |from: usize, tags: &[u32]| {
             let (mut rows, mut part, mut grad) = (Vec::new(), Vec::new(), Vec::new());
             for (r, &t) in (from..).zip(tags) {
-                if t != u32::MAX {
+                if t as usize != discard {
                     rows.push(r as u32);
                     part.push(t);
                     grad.push(gh[r]);
@@ -353,35 +389,53 @@ impl Merged {
                 .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
                 .collect()
         });
-        let mut merged = Merged {
-            rows: Vec::new(),
-            part: Vec::new(),
-            grad: Vec::new(),
-            parts,
-        };
         for (rows, part, grad) in blocks {
             merged.rows.extend(rows);
             merged.part.extend(part);
             merged.grad.extend(grad);
         }
+        if sparse {
+            merged.tag = tag;
+        }
         merged
     }
 
     /// Writes one feature's sums (codes `col`) into `outs[s].0[at]`, node `s`'s histogram of
-    /// it, and subtracts them from `outs[s].1[at]`.
-    fn feature(&self, col: &[u8], at: Range<usize>, acc: &mut Vec<f64>, outs: &mut [Out<'_>]) {
+    /// it, and subtracts them from `outs[s].1[at]`. A sparse feature with fewer rows outside
+    /// its common code than the nodes have sums only those rows; the common bin is then each
+    /// node's totals minus its other bins.
+    fn feature(
+        &self,
+        col: &[u8],
+        sparse: Option<&Sparse>,
+        at: Range<usize>,
+        acc: &mut Vec<f64>,
+        outs: &mut [Out<'_>],
+    ) {
         let len = at.len();
         let bins = len / 2;
-        let parts = self.parts.last().map_or(0, |&(f, k)| f + k);
         acc.clear();
-        acc.resize(parts * len, 0.0);
+        acc.resize((self.discard + 1) * len, 0.0);
         let (cells, _) = acc.as_chunks_mut::<2>();
-        for ((&r, &p), &[g, h]) in self.rows.iter().zip(&self.part).zip(&self.grad) {
-            let e = &mut cells[p as usize * bins + col[r as usize] as usize];
-            e[0] += f64::from(g);
-            e[1] += f64::from(h);
+        let sparse = sparse.filter(|s| !self.tag.is_empty() && s.rows.len() < self.rows.len());
+        if let Some(sp) = sparse {
+            for &r in &sp.rows {
+                let r = r as usize;
+                let e = &mut cells[self.tag[r] as usize * bins + col[r] as usize];
+                let [g, h] = self.gh[r];
+                e[0] += f64::from(g);
+                e[1] += f64::from(h);
+            }
+        } else {
+            for ((&r, &p), &[g, h]) in self.rows.iter().zip(&self.part).zip(&self.grad) {
+                let e = &mut cells[p as usize * bins + col[r as usize] as usize];
+                e[0] += f64::from(g);
+                e[1] += f64::from(h);
+            }
         }
-        for (&(first, k), (h, minus)) in self.parts.iter().zip(outs.iter_mut()) {
+        for ((&(first, k), (h, minus)), total) in
+            self.parts.iter().zip(outs.iter_mut()).zip(&self.totals)
+        {
             let h = &mut h[at.clone()];
             let parts = &acc[first * len..(first + k) * len];
             for (j, x) in h.iter_mut().enumerate() {
@@ -391,6 +445,18 @@ impl Merged {
                     v += part[j];
                 }
                 *x = v;
+            }
+            if let Some(sp) = sparse {
+                let c = sp.common as usize;
+                let mut rest = [0.0; 2];
+                for (b, e) in h.chunks_exact(2).enumerate() {
+                    if b != c {
+                        rest[0] += e[0];
+                        rest[1] += e[1];
+                    }
+                }
+                h[2 * c] = total[0] - rest[0];
+                h[2 * c + 1] = total[1] - rest[1];
             }
             if let Some(m) = minus {
                 for (m, x) in m[at.clone()].iter_mut().zip(h.iter()) {

@@ -173,8 +173,30 @@ fn assert_leaf_of_agrees(x: &[f32], cols: usize, bins: usize, per_node: bool) {
 #[test]
 fn level_histograms_equal_node_histograms_bit_for_bit() {
     let (x, _, _) = synthetic(20_000, 6, 4);
-    let rows = Rows { x: &x, cols: 6 };
+    check_level_histograms(&x, None);
+}
+
+/// A feature with 80% of its rows in one bin is summed over its other rows only, the common
+/// bin being each node's totals minus the rest: every other bin is still bit for bit the
+/// node's sum, the common one equal up to rounding.
+#[test]
+fn sparse_features_sum_their_other_rows_and_derive_the_common_bin() {
+    let (mut x, _, _) = synthetic(20_000, 6, 4);
+    let mut rng = Rng::new(5, "tests/sparse");
+    for row in x.chunks_mut(6) {
+        if rng.next_f64() < 0.8 {
+            row[3] = 0.0;
+        }
+    }
+    check_level_histograms(&x, Some(3));
+}
+
+fn check_level_histograms(x: &[f32], sparse: Option<usize>) {
+    let rows = Rows { x, cols: 6 };
     let binned = Binned::fit(&rows, 255, 3, 2);
+    for f in 0..6 {
+        assert_eq!(binned.sparse[f].is_some(), sparse == Some(f), "feature {f}");
+    }
     let mut rng = Rng::new(2, "tests/level");
     let gh: Vec<[f32; 2]> = (0..rows.len())
         .map(|_| {
@@ -201,6 +223,25 @@ fn level_histograms_equal_node_histograms_bit_for_bit() {
     };
     let payload = Payload::Grad(&gh);
     let node_rows: Vec<&[u32]> = nodes.iter().map(Vec::as_slice).collect();
+    // The common bin's place in the histograms, if any.
+    let common = sparse.map(|f| {
+        let i = feats.iter().position(|&g| g == f).expect("usable");
+        let one = Hist::build(&binned, &payload, &feats, &parent_rows, 1);
+        let c = binned.sparse[f].as_ref().expect("sparse").common as usize;
+        one.offs[i] + 2 * c..one.offs[i] + 2 * c + 2
+    });
+    let same = |a: &[f64], b: &[f64], what: &str| {
+        for (j, (x, y)) in a.iter().zip(b).enumerate() {
+            if common.as_ref().is_some_and(|c| c.contains(&j)) {
+                assert!(
+                    (x - y).abs() <= 1e-12 * (1.0 + y.abs()),
+                    "{what}: {j}: {x} vs {y}"
+                );
+            } else {
+                assert_eq!(x.to_bits(), y.to_bits(), "{what}: {j}: {x} vs {y}");
+            }
+        }
+    };
     for threads in [1, 2] {
         let parent = Hist::build(&binned, &payload, &feats, &parent_rows, threads);
         let mut minus = vec![
@@ -213,18 +254,16 @@ fn level_histograms_equal_node_histograms_bit_for_bit() {
         for (s, rows) in node_rows.iter().enumerate() {
             let one = Hist::build(&binned, &payload, &feats, rows, 1);
             assert_eq!(level[s].offs, one.offs);
-            let bits = |h: &Hist| h.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&level[s]), bits(&one), "node {s}, {threads} threads");
+            same(
+                &level[s].data,
+                &one.data,
+                &format!("node {s}, {threads} threads"),
+            );
         }
         let mut expected = parent;
         expected.subtract(&level[1]);
         let got = minus[1].take().expect("kept");
-        assert!(
-            got.data
-                .iter()
-                .zip(&expected.data)
-                .all(|(a, b)| a.to_bits() == b.to_bits())
-        );
+        same(&got.data, &expected.data, "the sibling");
     }
 }
 
