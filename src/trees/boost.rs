@@ -4,9 +4,9 @@
 //! Choices: base scores are the log-odds of the positive share (LogLoss, clamped to
 //! [1e-6, 1 - 1e-6]), the training mean (Squared and Huber: the median would be robust too, but
 //! the mean matched LightGBM better on the diabetes data) and 0 (Softmax). The Softmax hessian
-//! is K/(K-1)·p(1-p), as LightGBM scales it, so that
-//! a step has the size of the two-class one. Hessians are floored at `HESS_FLOOR` (1e-6), which also tells an empty set of rows. Round `r`'s row
-//! sample comes from the stream `boost/round-{r}/rows` and tree k's column sample from
+//! is K/(K-1)·p(1-p), as LightGBM scales it, so that a step has the size of the two-class one.
+//! Hessians are floored at `HESS_FLOOR` (1e-6), which also tells an empty set of rows. Round
+//! `r`'s row sample comes from the stream `boost/round-{r}/rows` and tree k's column sample from
 //! `boost/round-{r}/tree-{k}/cols`, so a replayed booster continues exactly.
 
 use super::bins::Binned;
@@ -311,6 +311,9 @@ impl<'a> Booster<'a> {
             }
         }
         let (loss, target, scores) = (self.loss, self.target, &self.scores[..]);
+        if let [outs] = &mut blocks[..] {
+            return grads(loss, target, 0, scores, outs);
+        }
         std::thread::scope(|s| {
             for (b, mut outs) in blocks.into_iter().enumerate() {
                 let scores = &scores[b * per * k..];

@@ -73,6 +73,20 @@ struct Child {
     splittable: bool,
 }
 
+impl Child {
+    fn new(id: usize, range: Range<usize>, totals: Vec<f64>, splittable: bool) -> Child {
+        Child {
+            id,
+            range,
+            totals,
+            hist: None,
+            summed: None,
+            minus: None,
+            splittable,
+        }
+    }
+}
+
 impl<C: Criterion> Grower<'_, C> {
     /// Grows one tree over `rows` (ascending), a level at a time: every split of a level
     /// partitions its rows, then the histograms the children need are summed together.
@@ -86,22 +100,20 @@ impl<C: Criterion> Grower<'_, C> {
         };
         let mut level = vec![self.node(0, 0..idx.len(), totals, hist)];
         let mut splits = vec![None; (1 << self.depth) - 1];
+        let mut scratch = Vec::new();
         for depth in 0..self.depth {
             let mut children = Vec::with_capacity(level.len() * 2);
             for (j, mut node) in level.into_iter().enumerate() {
                 let id = (1 << depth) - 1 + j;
                 let Some(split) = node.split.take() else {
                     let end = node.range.end;
-                    for range in [node.range.clone(), end..end] {
-                        children.push(Child {
-                            id: 2 * id + 1 + children.len() % 2,
+                    for (i, range) in [node.range.clone(), end..end].into_iter().enumerate() {
+                        children.push(Child::new(
+                            2 * id + 1 + i,
                             range,
-                            totals: node.totals.clone(),
-                            hist: None,
-                            summed: None,
-                            minus: None,
-                            splittable: false,
-                        });
+                            node.totals.clone(),
+                            false,
+                        ));
                     }
                     continue;
                 };
@@ -109,7 +121,15 @@ impl<C: Criterion> Grower<'_, C> {
                 let nb = self.binned.nonmissing_bins(split.feature);
                 let col = self.binned.col(split.feature);
                 let mid = node.range.start
-                    + partition(rows, col, split.bin, nb, split.missing_right, self.threads);
+                    + partition(
+                        rows,
+                        col,
+                        split.bin,
+                        nb,
+                        split.missing_right,
+                        self.threads,
+                        &mut scratch,
+                    );
                 let right: Vec<f64> = node
                     .totals
                     .iter()
@@ -117,27 +137,11 @@ impl<C: Criterion> Grower<'_, C> {
                     .map(|(t, l)| t - l)
                     .collect();
                 let (lr, rr) = (node.range.start..mid, mid..node.range.end);
-                let searched = depth + 1 < self.depth;
-                let (mut left, mut right) = (
-                    Child {
-                        id: 2 * id + 1,
-                        range: lr,
-                        splittable: searched && self.crit.splittable(&split.left),
-                        totals: split.left.clone(),
-                        hist: None,
-                        summed: None,
-                        minus: None,
-                    },
-                    Child {
-                        id: 2 * id + 2,
-                        range: rr,
-                        splittable: searched && self.crit.splittable(&right),
-                        totals: right,
-                        hist: None,
-                        summed: None,
-                        minus: None,
-                    },
-                );
+                let searched = |s: &[f64]| depth + 1 < self.depth && self.crit.splittable(s);
+                let mut left =
+                    Child::new(2 * id + 1, lr, split.left.clone(), searched(&split.left));
+                let right_searched = searched(&right);
+                let mut right = Child::new(2 * id + 2, rr, right, right_searched);
                 self.plan(&mut left, &mut right, children.len(), node.hist.take());
                 children.push(left);
                 children.push(right);
@@ -321,6 +325,7 @@ fn partition(
     missing_code: usize,
     missing_right: bool,
     threads: usize,
+    scratch: &mut Vec<u32>,
 ) -> usize {
     let goes_right = |r: u32| {
         let code = col[r as usize] as usize;
@@ -346,7 +351,7 @@ fn partition(
         w
     };
     if threads <= 1 || rows.len() < 1 << 16 {
-        return split(rows, &mut Vec::new());
+        return split(rows, scratch);
     }
     let per = rows.len().div_ceil(threads);
     let lefts: Vec<usize> = std::thread::scope(|s| {

@@ -60,30 +60,8 @@ impl Payload<'_> {
     }
 
     /// Adds `rows` into one feature's histogram `h` (`channels()` slots a bin), `col` being
-    /// that feature's codes. `all` says `rows` is every row `0..n` in order.
-    fn accumulate(&self, col: &[u8], rows: &[u32], all: bool, h: &mut [f64]) {
-        if let Payload::Grad(gh) = self {
-            if rows.len() >= SPREAD_ROWS {
-                return spread(col, gh, rows, all, h);
-            }
-            let (h, _) = h.as_chunks_mut::<2>();
-            if all {
-                for (&b, &[g, hs]) in col.iter().zip(gh.iter()) {
-                    let e = &mut h[b as usize];
-                    e[0] += f64::from(g);
-                    e[1] += f64::from(hs);
-                }
-            } else {
-                for &r in rows {
-                    let r = r as usize;
-                    let e = &mut h[col[r] as usize];
-                    let [g, hs] = gh[r];
-                    e[0] += f64::from(g);
-                    e[1] += f64::from(hs);
-                }
-            }
-            return;
-        }
+    /// that feature's codes.
+    fn accumulate(&self, col: &[u8], rows: &[u32], h: &mut [f64]) {
         let c = self.channels();
         for &r in rows {
             let r = r as usize;
@@ -93,38 +71,24 @@ impl Payload<'_> {
     }
 }
 
-/// Nodes with at least this many rows sum their gradients into `COPIES` histograms.
-const SPREAD_ROWS: usize = 4096;
-const COPIES: usize = 4;
+/// Nodes with at least this many rows sum their gradients into `COPIES` partial histograms, the
+/// node's `i`-th row into part `i % COPIES`, the parts then added in order: a bin most rows
+/// share (a pixel's 0) becomes four chains of additions instead of one, each waiting on the
+/// last. The order of the additions depends only on the rows, so any thread count gives the
+/// same sums.
+pub(super) const SPREAD_ROWS: usize = 4096;
+pub(super) const COPIES: usize = 4;
 
-/// Gradient histogram of one feature from `COPIES` partial histograms, the node's `i`-th row
-/// into copy `i % COPIES`, the copies then added in order: a bin most rows share (a pixel's
-/// 0) becomes four chains of additions instead of one, each waiting on the last. The order of
-/// the additions depends only on the rows, so any thread count gives the same sums.
-fn spread(col: &[u8], gh: &[[f32; 2]], rows: &[u32], all: bool, h: &mut [f64]) {
-    let bins = h.len() / 2;
-    let mut parts = vec![[0.0f64; 2]; bins * COPIES];
-    let mut add = |i: usize, b: u8, g: [f32; 2]| {
-        let e = &mut parts[(i % COPIES) * bins + b as usize];
-        e[0] += f64::from(g[0]);
-        e[1] += f64::from(g[1]);
-    };
-    if all {
-        for (i, (&b, &g)) in col.iter().zip(gh.iter()).enumerate() {
-            add(i, b, g);
-        }
-    } else {
-        for (i, &r) in rows.iter().enumerate() {
-            let r = r as usize;
-            add(i, col[r], gh[r]);
-        }
+/// Where each feature's bins start in a histogram of `feats`, `c` values a bin (the missing
+/// bin last), and the total length last.
+fn offsets(binned: &Binned, feats: &[usize], c: usize) -> Vec<usize> {
+    let mut offs = Vec::with_capacity(feats.len() + 1);
+    offs.push(0);
+    for &f in feats {
+        let last = offs[offs.len() - 1];
+        offs.push(last + (binned.nonmissing_bins(f) + 1) * c);
     }
-    for copy in parts.chunks(bins) {
-        for (e, p) in h.chunks_mut(2).zip(copy) {
-            e[0] += p[0];
-            e[1] += p[1];
-        }
-    }
+    offs
 }
 
 /// One node's histograms over the features `feats`: feature `feats[i]` owns
@@ -172,7 +136,8 @@ impl Drop for Hist {
 }
 
 impl Hist {
-    /// Sums `rows` into a new histogram; `threads` split the features.
+    /// Sums `rows` into a new histogram; `threads` split the features. Boosting's gradients
+    /// are summed as a level of one node.
     pub fn build(
         binned: &Binned,
         payload: &Payload<'_>,
@@ -180,22 +145,19 @@ impl Hist {
         rows: &[u32],
         threads: usize,
     ) -> Hist {
-        let c = payload.channels();
-        let mut offs = Vec::with_capacity(feats.len() + 1);
-        offs.push(0);
-        for &f in feats {
-            let last = offs[offs.len() - 1];
-            offs.push(last + (binned.nonmissing_bins(f) + 1) * c);
+        if let Payload::Grad(gh) = payload {
+            let mut hists = Hist::build_level(binned, gh, feats, &[rows], &mut [None], threads);
+            return hists.pop().expect("one node, one histogram");
         }
+        let offs = offsets(binned, feats, payload.channels());
         let mut data = zeroed(offs[feats.len()]);
-        let all = rows.len() == binned.n;
         let threads = if rows.len() * feats.len() < 100_000 {
             1
         } else {
             threads
         };
         by_feature_blocks(threads, feats, &offs, &mut data, |i, h| {
-            payload.accumulate(binned.col(feats[i]), rows, all, h);
+            payload.accumulate(binned.col(feats[i]), rows, h);
         });
         Hist {
             feats: feats.to_vec(),
@@ -204,9 +166,9 @@ impl Hist {
         }
     }
 
-    /// The gradient histograms of several nodes over the same features, as `build` gives
-    /// them one by one, bit for bit (each node's rows in row order, in `COPIES` interleaved
-    /// partial sums from `SPREAD_ROWS` rows on); node `s`'s sums are also subtracted from
+    /// The gradient histograms of several nodes over the same features (each node's rows in
+    /// row order, in `COPIES` interleaved partial sums from `SPREAD_ROWS` rows on); node `s`'s
+    /// sums are also subtracted from
     /// `minus[s]` (its parent's histogram becoming its sibling's, as `subtract` does). The
     /// nodes' rows are merged into one ascending list with the gradients in its order, and
     /// each feature's codes are read in one pass over it, its sums subtracted while they are
@@ -221,12 +183,7 @@ impl Hist {
         minus: &mut [Option<Hist>],
         threads: usize,
     ) -> Vec<Hist> {
-        let mut offs = Vec::with_capacity(feats.len() + 1);
-        offs.push(0);
-        for &f in feats {
-            let last = offs[offs.len() - 1];
-            offs.push(last + (binned.nonmissing_bins(f) + 1) * 2);
-        }
+        let offs = offsets(binned, feats, 2);
         let merged = Merged::new(binned, gh, nodes, threads);
         // Every value is written by `Merged::feature`.
         let mut data: Vec<Vec<f64>> = nodes.iter().map(|_| reused(offs[feats.len()])).collect();
@@ -311,7 +268,7 @@ struct Merged<'g> {
     /// When some feature is sparse: every row's part, or `discard` (a part no node reads).
     tag: Vec<u32>,
     discard: usize,
-    /// Per node, the sums of its rows (in row order).
+    /// When some feature is sparse: per node, the sums of its rows (in row order).
     totals: Vec<[f64; 2]>,
 }
 
@@ -327,8 +284,10 @@ impl<'g> Merged<'g> {
         }
         let discard = next;
         let sparse = binned.sparse.iter().any(Option::is_some);
+        // Only a sparse feature's common bin needs them.
         let totals = nodes
             .iter()
+            .filter(|_| sparse)
             .map(|rows| {
                 let mut t = [0.0; 2];
                 for &r in *rows {
@@ -433,9 +392,7 @@ impl<'g> Merged<'g> {
                 e[1] += f64::from(h);
             }
         }
-        for ((&(first, k), (h, minus)), total) in
-            self.parts.iter().zip(outs.iter_mut()).zip(&self.totals)
-        {
+        for (s, (&(first, k), (h, minus))) in self.parts.iter().zip(outs.iter_mut()).enumerate() {
             let h = &mut h[at.clone()];
             let parts = &acc[first * len..(first + k) * len];
             for (j, x) in h.iter_mut().enumerate() {
@@ -455,6 +412,7 @@ impl<'g> Merged<'g> {
                         rest[1] += e[1];
                     }
                 }
+                let total = self.totals[s];
                 h[2 * c] = total[0] - rest[0];
                 h[2 * c + 1] = total[1] - rest[1];
             }

@@ -3,7 +3,7 @@
 
 use super::bins::Binned;
 use super::grow::{Features, Grower};
-use super::hist::{Criterion, Hist, Payload};
+use super::hist::{COPIES, Criterion, Hist, Payload, SPREAD_ROWS};
 use super::*;
 use crate::rng::Rng;
 
@@ -226,11 +226,12 @@ fn check_level_histograms(x: &[f32], sparse: Option<usize>) {
     // The common bin's place in the histograms, if any.
     let common = sparse.map(|f| {
         let i = feats.iter().position(|&g| g == f).expect("usable");
-        let one = Hist::build(&binned, &payload, &feats, &parent_rows, 1);
+        let (_, offs) = by_hand(&binned, &gh, &feats, &parent_rows);
         let c = binned.sparse[f].as_ref().expect("sparse").common as usize;
-        one.offs[i] + 2 * c..one.offs[i] + 2 * c + 2
+        offs[i] + 2 * c..offs[i] + 2 * c + 2
     });
     let same = |a: &[f64], b: &[f64], what: &str| {
+        assert_eq!(a.len(), b.len(), "{what}");
         for (j, (x, y)) in a.iter().zip(b).enumerate() {
             if common.as_ref().is_some_and(|c| c.contains(&j)) {
                 assert!(
@@ -243,28 +244,70 @@ fn check_level_histograms(x: &[f32], sparse: Option<usize>) {
         }
     };
     for threads in [1, 2] {
-        let parent = Hist::build(&binned, &payload, &feats, &parent_rows, threads);
         let mut minus = vec![
             None,
-            Some(Hist::build(&binned, &payload, &feats, &parent_rows, 1)),
+            Some(Hist::build(
+                &binned,
+                &payload,
+                &feats,
+                &parent_rows,
+                threads,
+            )),
             None,
             None,
         ];
         let level = Hist::build_level(&binned, &gh, &feats, &node_rows, &mut minus, threads);
         for (s, rows) in node_rows.iter().enumerate() {
-            let one = Hist::build(&binned, &payload, &feats, rows, 1);
-            assert_eq!(level[s].offs, one.offs);
+            let (data, offs) = by_hand(&binned, &gh, &feats, rows);
+            assert_eq!(level[s].offs, offs);
             same(
                 &level[s].data,
-                &one.data,
+                &data,
                 &format!("node {s}, {threads} threads"),
             );
         }
-        let mut expected = parent;
-        expected.subtract(&level[1]);
+        let (parent, _) = by_hand(&binned, &gh, &feats, &parent_rows);
+        let expected: Vec<f64> = parent
+            .iter()
+            .zip(&level[1].data)
+            .map(|(p, c)| p - c)
+            .collect();
         let got = minus[1].take().expect("kept");
-        same(&got.data, &expected.data, "the sibling");
+        same(&got.data, &expected, "the sibling");
     }
+}
+
+/// A node's gradient histograms as the summation order is specified: per feature and bin, the
+/// node's rows in row order, from `SPREAD_ROWS` rows on the `i`-th row into part
+/// `i % COPIES` and the parts added in order; (data, each feature's offset).
+fn by_hand(
+    binned: &Binned,
+    gh: &[[f32; 2]],
+    feats: &[usize],
+    rows: &[u32],
+) -> (Vec<f64>, Vec<usize>) {
+    let k = if rows.len() >= SPREAD_ROWS { COPIES } else { 1 };
+    let (mut data, mut offs) = (Vec::new(), vec![0]);
+    for &f in feats {
+        let bins = binned.nonmissing_bins(f) + 1;
+        let mut parts = vec![vec![[0.0f64; 2]; bins]; k];
+        for (i, &r) in rows.iter().enumerate() {
+            let e = &mut parts[i % k][binned.col(f)[r as usize] as usize];
+            e[0] += f64::from(gh[r as usize][0]);
+            e[1] += f64::from(gh[r as usize][1]);
+        }
+        for b in 0..bins {
+            for c in 0..2 {
+                let mut v = 0.0;
+                for part in &parts {
+                    v += part[b][c];
+                }
+                data.push(v);
+            }
+        }
+        offs.push(data.len());
+    }
+    (data, offs)
 }
 
 struct TestNewton;
